@@ -1,0 +1,55 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint format typecheck unit lock clean
+
+install: $(VENV)/.synced node_modules/.installed
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## run: the whole product locally (sandbox Slack and offline model unless .env says otherwise)
+run: install
+	$(VENV)/bin/python -m sandbox.local_run
+
+## test: lint, types and every test, on a real Restate server
+test: install lint typecheck
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## unit: the fast tests only (no Restate server)
+unit: install
+	$(VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
+
+lock: $(UV)
+	$(UV) lock --python $(PYTHON)
+	npm install --package-lock-only --no-audit --no-fund
+
+clean:
+	rm -rf $(VENV) $(TOOLS) node_modules .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,67 @@
+"""`python -m bot`: the Slack front door over HTTP (or Socket Mode when an app token is set)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import aiohttp
+import structlog
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import EVENTS_PATH, build_app, create_web_app
+from bot.forwarder import RestateForwarder
+from common.logging import configure
+from common.runtime import bind_socket, stop_event, write_ready_file
+from common.settings import BotSettings, SettingsError, load
+
+log = structlog.get_logger("bot")
+
+
+async def _serve(settings: BotSettings) -> None:
+    stop = stop_event()
+    timeout = aiohttp.ClientTimeout(total=10, connect=3)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=str(settings.slack_api_url),
+            session=session,
+        )
+        forwarder = RestateForwarder(session, str(settings.restate_ingress_url))
+        bolt = build_app(settings, client, forwarder)
+        runner = web.AppRunner(create_web_app(bolt), access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        sock = bind_socket(settings.bot_host, settings.bot_port)
+        await web.SockSite(runner, sock).start()
+        port = sock.getsockname()[1]
+        socket_mode = None
+        if settings.slack_app_token is not None:
+            socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
+            await socket_mode.connect_async()  # type: ignore[no-untyped-call]
+        write_ready_file(settings.ready_file, {"port": port, "url": f"http://127.0.0.1:{port}"})
+        log.info("bot_ready", port=port, path=EVENTS_PATH, socket_mode=socket_mode is not None)
+        await stop.wait()
+        if socket_mode is not None:
+            await socket_mode.close_async()  # type: ignore[no-untyped-call]
+        await runner.cleanup()
+    log.info("bot_stopped")
+
+
+def main() -> None:
+    try:
+        settings = load(BotSettings)
+        if settings.slack_signing_secret is None and not settings.socket_mode:
+            raise SettingsError(
+                "bot: SLACK_SIGNING_SECRET is required unless SLACK_APP_TOKEN selects Socket Mode"
+            )
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    configure(settings.log_level, settings.log_format)
+    asyncio.run(_serve(settings))
+
+
+if __name__ == "__main__":
+    main()

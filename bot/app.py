@@ -1,0 +1,59 @@
+"""Builds the bot: the Bolt app with its listeners, and the aiohttp app that serves Slack."""
+
+from __future__ import annotations
+
+import logging
+
+import structlog
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.forwarder import RestateForwarder
+from bot.listeners import register
+from common.settings import BotSettings
+
+log = structlog.get_logger(__name__)
+
+# Slack's own payloads are far smaller; anything larger is refused before parsing.
+MAX_BODY_BYTES = 1024 * 1024
+EVENTS_PATH = "/slack/events"
+
+
+def build_app(
+    settings: BotSettings, client: AsyncWebClient, forwarder: RestateForwarder
+) -> AsyncApp:
+    """The Bolt app: signature verification on, listeners registered, nothing run at import."""
+    secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    )
+    app = AsyncApp(
+        client=client,
+        signing_secret=secret,
+        request_verification_enabled=not settings.socket_mode,
+        # The listener only stores the message in Restate; acking after that loses nothing.
+        process_before_response=True,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    register(app, forwarder)
+    return app
+
+
+def create_web_app(bolt: AsyncApp) -> web.Application:
+    """The public HTTP endpoint: events, slash commands and interactivity on one path."""
+
+    async def slack_events(request: web.Request) -> web.Response:
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await bolt.async_dispatch(bolt_request)
+        if bolt_response.status >= 400:
+            log.info("slack_request_refused", status=bolt_response.status, path=request.path)
+        return await to_aiohttp_response(bolt_response)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    web_app = web.Application(client_max_size=MAX_BODY_BYTES)
+    web_app.router.add_post(EVENTS_PATH, slack_events)
+    web_app.router.add_get("/healthz", healthz)
+    return web_app

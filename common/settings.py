@@ -1,0 +1,77 @@
+"""Typed settings for every process, read once from the environment and `.env`."""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(RuntimeError):
+    """Raised at start-up when the environment does not describe a runnable process."""
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+
+S = TypeVar("S", bound=_Base)
+
+
+class BotSettings(_Base):
+    """Settings of `python -m bot`, the Slack front door."""
+
+    slack_bot_token: SecretStr
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    restate_ingress_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080")
+    bot_host: str = "0.0.0.0"
+    bot_port: int = Field(default=3000, ge=0, le=65535)
+    ready_file: str | None = None
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+
+class AppSettings(_Base):
+    """Settings of `python -m restate_app`, the durable services."""
+
+    slack_bot_token: SecretStr
+    slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    openai_api_key: SecretStr
+    openai_base_url: AnyHttpUrl | None = None
+    openai_model: str = "gpt-4o-mini"
+    restate_admin_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9070")
+    restate_app_host: str = "127.0.0.1"
+    restate_app_port: int = Field(default=9080, ge=0, le=65535)
+    restate_app_advertised_url: AnyHttpUrl | None = None
+    restate_identity_keys: str = ""
+    ready_file: str | None = None
+
+    model_timeout_seconds: float = Field(default=60.0, gt=0)
+    model_max_attempts: int = Field(default=4, ge=1)
+    slack_max_attempts: int = Field(default=4, ge=1)
+    cleanup_wait_seconds: float = Field(default=10.0, gt=0)
+
+
+def load(cls: type[S]) -> S:
+    """Build settings of `cls`, naming every missing or invalid variable in one error."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "_".join(str(part) for part in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg'].lower()}")
+        raise SettingsError(
+            f"{cls.__doc__ or cls.__name__}\ncannot start, fix these environment variables "
+            "(see .env.example):\n  " + "\n  ".join(problems)
+        ) from None

@@ -1,0 +1,1 @@
+"""restate_app."""

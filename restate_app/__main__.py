@@ -1,0 +1,63 @@
+"""`python -m restate_app`: serve the durable services over HTTP/2 and register them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import restate
+import structlog
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from structlog.typing import EventDict
+
+from common.logging import configure
+from common.runtime import bind_socket, stop_event, write_ready_file
+from common.settings import AppSettings, SettingsError, load
+from restate_app.app import build_app, open_clients
+from restate_app.registration import register
+
+log = structlog.get_logger("restate_app")
+
+
+def _drop_on_replay(_logger: object, _name: str, event_dict: EventDict) -> EventDict:
+    """Replays re-run handler code: do not repeat the log lines of the first run."""
+    if restate.server_context.restate_context_is_replaying.get():
+        raise structlog.DropEvent
+    return event_dict
+
+
+async def _serve(settings: AppSettings) -> None:
+    sock = bind_socket(settings.restate_app_host, settings.restate_app_port)
+    port = sock.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    config.graceful_timeout = 5.0
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    stop = stop_event()
+    async with open_clients(settings) as clients:
+        server = asyncio.create_task(
+            serve(build_app(settings, clients), config, shutdown_trigger=stop.wait)
+        )
+        url = str(settings.restate_app_advertised_url or f"http://127.0.0.1:{port}").rstrip("/")
+        await register(str(settings.restate_admin_url), url)
+        write_ready_file(settings.ready_file, {"url": url, "port": port})
+        log.info("restate_app_ready", url=url)
+        await server
+    log.info("restate_app_stopped")
+
+
+def main() -> None:
+    try:
+        settings = load(AppSettings)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    configure(settings.log_level, settings.log_format, extra_processors=[_drop_on_replay])
+    asyncio.run(_serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Composes the durable services into one Restate ASGI app, with their shared clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import openai
+import restate
+from slack_sdk.web.async_client import AsyncWebClient
+
+from common.settings import AppSettings
+from restate_app.coding_agent import create_coding_agent
+from restate_app.coding_task import TaskDeps, create_coding_task
+from restate_app.model_io import ModelClient
+from restate_app.slack_io import SlackPoster
+
+
+@dataclass(frozen=True)
+class Clients:
+    slack: AsyncWebClient
+    model: openai.AsyncOpenAI
+
+
+@asynccontextmanager
+async def open_clients(settings: AppSettings) -> AsyncIterator[Clients]:
+    """One Slack and one model client per process, closed at shutdown."""
+    slack = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=str(settings.slack_api_url),
+        timeout=10,
+    )
+    model = openai.AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
+        # Restate owns retries, so they are durable and bounded in one place.
+        max_retries=0,
+        timeout=settings.model_timeout_seconds,
+    )
+    try:
+        yield Clients(slack=slack, model=model)
+    finally:
+        await model.close()
+        if slack.session is not None and not slack.session.closed:
+            await slack.session.close()
+
+
+def build_app(settings: AppSettings, clients: Clients) -> Any:
+    """The ASGI app serving `CodingAgent` and `CodingTask`."""
+    deps = TaskDeps(
+        slack=SlackPoster(clients.slack),
+        model=ModelClient(clients.model, settings.openai_model),
+        model_max_attempts=settings.model_max_attempts,
+        slack_max_attempts=settings.slack_max_attempts,
+        cleanup_seconds=settings.cleanup_wait_seconds,
+    )
+    keys = [k.strip() for k in settings.restate_identity_keys.split(",") if k.strip()]
+    services = restate.app(
+        [
+            create_coding_agent(cleanup_wait=timedelta(seconds=settings.cleanup_wait_seconds)),
+            create_coding_task(deps),
+        ],
+        protocol="bidi",
+        identity_keys=keys or None,
+    )
+    return with_lifespan(services)
+
+
+def with_lifespan(inner: Any) -> Any:
+    """Answer ASGI lifespan events (the Restate app has none) so servers start quietly."""
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await inner(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    return asgi

@@ -1,0 +1,37 @@
+"""Registers this deployment with the Restate admin API, idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class RegistrationError(RuntimeError):
+    pass
+
+
+async def register(admin_url: str, deployment_url: str, attempts: int = 30) -> None:
+    """Register `deployment_url`, retrying while the admin API is not up yet."""
+    body = {"uri": deployment_url, "force": True}
+    url = admin_url.rstrip("/") + "/deployments"
+    last_error = ""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        for attempt in range(attempts):
+            try:
+                async with session.post(url, json=body) as resp:
+                    if resp.status < 300:
+                        data = await resp.json()
+                        services = [s.get("name") for s in data.get("services", [])]
+                        log.info("deployment_registered", url=deployment_url, services=services)
+                        return
+                    last_error = f"{resp.status}: {(await resp.text())[:500]}"
+                    if resp.status < 500:
+                        break
+            except aiohttp.ClientError as exc:
+                last_error = repr(exc)
+            await asyncio.sleep(min(0.2 * (attempt + 1), 2.0))
+    raise RegistrationError(f"could not register {deployment_url} at {url}: {last_error}")

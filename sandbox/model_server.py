@@ -1,0 +1,377 @@
+"""Offline, OpenAI-compatible model server: `POST /v1/chat/completions` and `GET /v1/models`.
+
+It streams Server-Sent Events exactly as OpenAI's chat completions API does, slowly enough
+to interrupt, and records each request, including when the client hung up mid-stream.
+Tests script answers and failures through `/_model/...`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from sandbox.control_common import read_model
+from sandbox.model_script import (
+    PaceIn,
+    ScriptIn,
+    ScriptItem,
+    default_answer,
+    error_body,
+    prompt_tokens,
+    split_chunks,
+)
+
+JSON = dict[str, Any]
+
+log = structlog.get_logger("sandbox.model_server")
+
+
+@dataclass
+class ModelConfig:
+    """Settings of the offline model; with `api_key` set, other keys get 401."""
+
+    api_key: str | None = None
+    chunk_delay: float = 0.15
+    model: str = "sandbox-demo-model"
+    # How often a stream checks, while waiting, whether its client went away.
+    poll_interval: float = 0.01
+
+
+@dataclass
+class RequestRecord:
+    """What one completion request asked and how its answer went."""
+
+    id: str
+    received_at: float
+    messages: list[JSON]
+    model: str
+    stream: bool
+    status: int = 200
+    chunks_sent: int = 0
+    chunk_times: list[float] = field(default_factory=list)
+    first_chunk_at: float | None = None
+    finished_at: float | None = None
+    client_closed_at: float | None = None
+    outcome: str = "pending"
+    scripted: bool = False
+
+    def finish(self, outcome: str, status: int | None = None) -> None:
+        self.outcome = outcome
+        self.status = self.status if status is None else status
+        self.finished_at = time.time()
+        log.info("model_request", id=self.id, outcome=outcome, chunks=self.chunks_sent)
+
+
+class ModelServer:
+    """State of one model server: the script queue, pace and request log."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self.chunk_delay = config.chunk_delay
+        self.script: deque[ScriptItem] = deque()
+        self.requests: list[RequestRecord] = []
+
+
+MODEL_KEY = web.AppKey("model_server", ModelServer)
+
+
+def client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def wait_unless_closed(request: web.Request, seconds: float, poll: float) -> bool:
+    """Sleep `seconds`, checking for a client disconnect; True if the client went away."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if client_gone(request):
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        await asyncio.sleep(min(poll, left))
+
+
+def openai_error(status: int, retry_after: float | None = None, **kw: Any) -> web.Response:
+    headers = {"x-request-id": f"req_{secrets.token_hex(12)}"}
+    if retry_after is not None:
+        headers["Retry-After"] = f"{retry_after:g}"
+    return web.json_response(error_body(status, **kw), status=status, headers=headers)
+
+
+def check_auth(request: web.Request, server: ModelServer) -> web.Response | None:
+    auth = request.headers.get("Authorization", "")
+    if not auth.startswith("Bearer ") or not auth.removeprefix("Bearer ").strip():
+        message = (
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        )
+        return openai_error(401, message=message, code="")
+    key = auth.removeprefix("Bearer ").strip()
+    if server.config.api_key is not None and key != server.config.api_key:
+        return openai_error(401, message="Incorrect API key provided.", code="invalid_api_key")
+    return None
+
+
+async def parse_request(request: web.Request) -> JSON | web.Response:
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        message = "We could not parse the JSON body of your request."
+        return openai_error(400, message=message)
+    if not isinstance(body, dict):
+        return openai_error(400, message="The request body must be a JSON object.")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        message = "you must provide a model parameter"
+        return openai_error(400, message=message, code="missing_required_parameter", param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        message = "Missing required parameter: 'messages'."
+        return openai_error(
+            400, message=message, code="missing_required_parameter", param="messages"
+        )
+    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
+        return openai_error(
+            400, message="Invalid 'messages': each needs a 'role'.", param="messages"
+        )
+    return body
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    server = request.app[MODEL_KEY]
+    denied = check_auth(request, server)
+    if denied is not None:
+        return denied
+    body = await parse_request(request)
+    if isinstance(body, web.Response):
+        return body
+    record = RequestRecord(
+        id=f"chatcmpl-{secrets.token_hex(12)}",
+        received_at=time.time(),
+        messages=body["messages"],
+        model=body["model"],
+        stream=bool(body.get("stream")),
+    )
+    server.requests.append(record)
+    item = server.script.popleft() if server.script else None
+    record.scripted = item is not None
+    return await answer(request, server, record, item or ScriptItem(), body)
+
+
+async def answer(
+    request: web.Request, server: ModelServer, record: RequestRecord, item: ScriptItem, body: JSON
+) -> web.StreamResponse:
+    poll = server.config.poll_interval
+    if item.hang and await wait_unless_closed(request, item.hang, poll):
+        record.client_closed_at = time.time()
+        record.finish("client_closed", status=499)
+        return web.Response(status=499)
+    if item.status is not None:
+        record.finish("error", status=item.status)
+        return openai_error(item.status, retry_after=item.retry_after)
+    text = item.text if item.text is not None else "".join(item.chunks or [])
+    if item.text is None and item.chunks is None:
+        text = default_answer(record.messages)
+    chunks = item.chunks if item.chunks is not None else split_chunks(text)
+    if not record.stream:
+        record.finish("completed")
+        return web.json_response(completion(record, text, len(chunks)))
+    delay = item.chunk_delay if item.chunk_delay is not None else server.chunk_delay
+    options = body.get("stream_options") or {}
+    usage = bool(isinstance(options, dict) and options.get("include_usage"))
+    return await stream(request, record, chunks, delay, item.close_after, usage, poll)
+
+
+def completion(record: RequestRecord, text: str, completion_tokens: int) -> JSON:
+    return {
+        "id": record.id,
+        "object": "chat.completion",
+        "created": int(record.received_at),
+        "model": record.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage_json(record, completion_tokens),
+        "system_fingerprint": None,
+    }
+
+
+def usage_json(record: RequestRecord, completion_tokens: int) -> JSON:
+    prompt = prompt_tokens(record.messages)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt + completion_tokens,
+    }
+
+
+def chunk_json(record: RequestRecord, choices: list[JSON], usage: bool) -> JSON:
+    out: JSON = {
+        "id": record.id,
+        "object": "chat.completion.chunk",
+        "created": int(record.received_at),
+        "model": record.model,
+        "system_fingerprint": None,
+        "choices": choices,
+    }
+    if usage:
+        out["usage"] = None
+    return out
+
+
+def delta_choice(delta: JSON, finish_reason: str | None = None) -> list[JSON]:
+    return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+
+
+async def send_event(request: web.Request, resp: web.StreamResponse, data: JSON | str) -> bool:
+    """Write one SSE `data:` line; False if the client is gone."""
+    if client_gone(request):
+        return False
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    try:
+        await resp.write(f"data: {payload}\n\n".encode())
+    except ConnectionResetError:
+        return False
+    return True
+
+
+async def stream(
+    request: web.Request,
+    record: RequestRecord,
+    chunks: list[str],
+    delay: float,
+    close_after: int | None,
+    usage: bool,
+    poll: float,
+) -> web.StreamResponse:
+    """Stream the answer as chat.completion.chunk events, ending with `data: [DONE]`."""
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "x-request-id": f"req_{secrets.token_hex(12)}",
+        }
+    )
+    await resp.prepare(request)
+    first = chunk_json(record, delta_choice({"role": "assistant", "content": ""}), usage)
+    if not await send_event(request, resp, first):
+        return client_closed(record, resp)
+    for index, piece in enumerate(chunks):
+        if close_after is not None and index >= close_after:
+            return aborted(request, record, resp)
+        if await wait_unless_closed(request, delay, poll):
+            return client_closed(record, resp)
+        if not await send_event(
+            request, resp, chunk_json(record, delta_choice({"content": piece}), usage)
+        ):
+            return client_closed(record, resp)
+        now = time.time()
+        record.chunks_sent += 1
+        record.chunk_times.append(now)
+        record.first_chunk_at = record.first_chunk_at or now
+    return await finish_stream(request, record, resp, len(chunks), usage)
+
+
+async def finish_stream(
+    request: web.Request,
+    record: RequestRecord,
+    resp: web.StreamResponse,
+    completion_tokens: int,
+    usage: bool,
+) -> web.StreamResponse:
+    tail: list[JSON | str] = [chunk_json(record, delta_choice({}, "stop"), usage)]
+    if usage:
+        tail.append(
+            chunk_json(record, [], False) | {"usage": usage_json(record, completion_tokens)}
+        )
+    tail.append("[DONE]")
+    for data in tail:
+        if not await send_event(request, resp, data):
+            return client_closed(record, resp)
+    try:
+        await resp.write_eof()
+    except ConnectionResetError:
+        return client_closed(record, resp)
+    record.finish("completed")
+    return resp
+
+
+def client_closed(record: RequestRecord, resp: web.StreamResponse) -> web.StreamResponse:
+    record.client_closed_at = time.time()
+    record.finish("client_closed")
+    return resp
+
+
+def aborted(
+    request: web.Request, record: RequestRecord, resp: web.StreamResponse
+) -> web.StreamResponse:
+    # Closing the transport mid-body (no final chunk, no [DONE]) is what a crashed or
+    # overloaded upstream looks like to the client.
+    if request.transport is not None:
+        request.transport.close()
+    record.finish("aborted")
+    return resp
+
+
+async def list_models(request: web.Request) -> web.Response:
+    server = request.app[MODEL_KEY]
+    denied = check_auth(request, server)
+    if denied is not None:
+        return denied
+    model = {"id": server.config.model, "object": "model", "created": 1_700_000_000}
+    return web.json_response({"object": "list", "data": [model | {"owned_by": "sandbox"}]})
+
+
+async def add_script(request: web.Request) -> web.Response:
+    server = request.app[MODEL_KEY]
+    data = await read_model(request, ScriptIn)
+    server.script.extend(data.responses)
+    return web.json_response({"ok": True, "queued": len(server.script)})
+
+
+async def clear_script(request: web.Request) -> web.Response:
+    request.app[MODEL_KEY].script.clear()
+    return web.json_response({"ok": True})
+
+
+async def set_pace(request: web.Request) -> web.Response:
+    server = request.app[MODEL_KEY]
+    server.chunk_delay = (await read_model(request, PaceIn)).chunk_delay
+    return web.json_response({"ok": True, "chunk_delay": server.chunk_delay})
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    server = request.app[MODEL_KEY]
+    return web.json_response({"requests": [asdict(r) for r in server.requests]})
+
+
+async def clear_requests(request: web.Request) -> web.Response:
+    request.app[MODEL_KEY].requests.clear()
+    return web.json_response({"ok": True})
+
+
+def create_model_app(config: ModelConfig) -> web.Application:
+    """Build the offline model server application for `config`."""
+    app = web.Application()
+    app[MODEL_KEY] = ModelServer(config)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_post("/_model/script", add_script)
+    app.router.add_delete("/_model/script", clear_script)
+    app.router.add_post("/_model/pace", set_pace)
+    app.router.add_get("/_model/requests", list_requests)
+    app.router.add_delete("/_model/requests", clear_requests)
+    return app

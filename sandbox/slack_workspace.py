@@ -1,0 +1,60 @@
+"""Sandbox Slack workspace: a local stand-in for Slack that speaks Slack's public protocols.
+
+`create_workspace_app(config)` builds an aiohttp application serving the Web API under
+`/api/`, the control API under `/_sandbox/`, and a small chat page at `/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from sandbox.slack_api import register_api
+from sandbox.slack_control import register_control
+from sandbox.slack_interactive import register_interactive
+from sandbox.workspace import WORKSPACE_KEY, Workspace, WorkspaceConfig
+
+__all__ = ["WorkspaceConfig", "create_workspace_app"]
+
+PAGE = Path(__file__).parent / "static" / "workspace.html"
+
+
+async def page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(PAGE, headers={"Cache-Control": "no-cache"})
+
+
+async def archive_link(request: web.Request) -> web.Response:
+    """Open a Slack-style permalink (`/archives/{channel}/p{ts}`) on the page."""
+    channel = request.match_info["channel"]
+    packed = request.match_info["packed"].removeprefix("p")
+    ts = f"{packed[:-6]}.{packed[-6:]}" if packed.isdigit() and len(packed) > 6 else ""
+    thread = request.query.get("thread_ts") or ts
+    raise web.HTTPFound(f"/#channel={channel}&thread={thread}")
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    workspace = app[WORKSPACE_KEY]
+    await workspace.start()
+    yield
+    await workspace.close()
+
+
+async def _end_streams(app: web.Application) -> None:
+    # Ends the page's event streams so shutdown does not wait for them.
+    app[WORKSPACE_KEY].hub.close()
+
+
+def create_workspace_app(config: WorkspaceConfig) -> web.Application:
+    """Build the sandbox workspace application for `config`."""
+    app = web.Application()
+    app[WORKSPACE_KEY] = Workspace(config)
+    app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_end_streams)
+    register_api(app)
+    register_control(app)
+    register_interactive(app)
+    app.router.add_get("/", page)
+    app.router.add_get("/archives/{channel}/{packed}", archive_link)
+    return app

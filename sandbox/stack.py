@@ -1,0 +1,197 @@
+"""Starts the whole product locally as child processes: Restate, the services, the bot, sandbox.
+
+Used by `make run` and by the integration tests. Every process gets OS-chosen ports, logs to
+its own file, and is stopped (by its own process id) when the stack stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESTATE_SERVER = ROOT / "node_modules" / ".bin" / "restate-server"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    """A port the OS has just handed out, for a program that cannot report a port-0 bind."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
+    """Poll `predicate` until it returns something truthy, or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise StackError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback only)
+            return bool(resp.status < 300)
+    except OSError:
+        return False
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        if self.alive():
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self.log_file.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        self.stop(signal.SIGKILL)
+
+
+@dataclass
+class Stack:
+    """The running product; `env` is what every Python process of it sees."""
+
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, Proc] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+    quiet: bool = True
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
+        log_path = self.workdir / f"{name}.log"
+        log_file = log_path.open("ab")
+        out: IO[bytes] | None = log_file if self.quiet else None
+        popen = subprocess.Popen(  # noqa: S603 (argv built here, no shell)
+            argv,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=out if out is not None else None,
+            stdin=subprocess.DEVNULL,
+        )
+        proc = Proc(name, popen, log_path, log_file)
+        self.procs[name] = proc
+        return proc
+
+    def _ready(self, name: str, path: Path, timeout: float = 30.0) -> dict[str, Any]:
+        proc = self.procs[name]
+
+        def read() -> dict[str, Any] | None:
+            if not proc.alive():
+                raise StackError(f"{name} exited with {proc.popen.returncode}; see {proc.log_path}")
+            return json.loads(path.read_text()) if path.exists() else None
+
+        return dict(wait_for(read, timeout, f"{name} to be ready"))
+
+    def start_restate(self) -> None:
+        if not RESTATE_SERVER.exists():
+            raise StackError("restate-server is not installed: run `make install`")
+        ports = {k: free_port() for k in ("ingress", "admin", "node")}
+        env = {
+            "RESTATE_DISABLE_TELEMETRY": "true",
+            "RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE": "256MB",
+            "RESTATE_LISTEN_MODE": "tcp",
+            "RESTATE_INGRESS__BIND_ADDRESS": f"127.0.0.1:{ports['ingress']}",
+            "RESTATE_ADMIN__BIND_ADDRESS": f"127.0.0.1:{ports['admin']}",
+            "RESTATE_BIND_ADDRESS": f"127.0.0.1:{ports['node']}",
+            "RESTATE_ADVERTISED_ADDRESS": f"http://127.0.0.1:{ports['node']}/",
+            "RESTATE_LOG_FORMAT": "compact",
+            "NO_COLOR": "1",
+        }
+        argv = [
+            str(RESTATE_SERVER),
+            "--no-logo",
+            "--base-dir",
+            str(self.workdir / "restate-data"),
+            "--default-num-partitions",
+            "4",
+        ]
+        self._spawn("restate", argv, env)
+        self.urls["ingress"] = f"http://127.0.0.1:{ports['ingress']}"
+        self.urls["admin"] = f"http://127.0.0.1:{ports['admin']}"
+        wait_for(lambda: _http_ok(self.urls["admin"] + "/health"), 60, "the Restate admin API")
+        wait_for(lambda: _http_ok(self.urls["ingress"] + "/restate/health"), 60, "Restate ingress")
+
+    def start_sandbox(self, chunk_delay: float = 0.15) -> None:
+        ready = self.workdir / "sandbox.ready"
+        ready.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "sandbox", "--ready-file", str(ready)]
+        argv += ["--chunk-delay", str(chunk_delay)]
+        self._spawn("sandbox", argv, self.env)
+        info = self._ready("sandbox", ready)
+        self.urls.update(
+            workspace=info["workspace_url"], slack_api=info["api_url"], model=info["model_url"]
+        )
+
+    def sandbox_env(self) -> dict[str, str]:
+        """Point the product at the sandbox workspace and offline model."""
+        return {
+            "SLACK_API_URL": self.urls["slack_api"],
+            "OPENAI_BASE_URL": self.urls["model"],
+        }
+
+    def start_restate_app(self, name: str = "restate_app") -> None:
+        ready = self.workdir / f"{name}.ready"
+        ready.unlink(missing_ok=True)
+        env = {
+            **self.env,
+            "RESTATE_ADMIN_URL": self.urls["admin"],
+            "RESTATE_APP_PORT": self.env.get("RESTATE_APP_PORT", "0"),
+            "READY_FILE": str(ready),
+        }
+        self._spawn(name, [sys.executable, "-m", "restate_app"], env)
+        info = self._ready(name, ready)
+        # Keep the port, so a restart after a crash comes back at the registered address.
+        self.env["RESTATE_APP_PORT"] = str(info["port"])
+
+    def start_bot(self) -> None:
+        ready = self.workdir / "bot.ready"
+        ready.unlink(missing_ok=True)
+        env = {
+            **self.env,
+            "RESTATE_INGRESS_URL": self.urls["ingress"],
+            "BOT_HOST": "127.0.0.1",
+            "BOT_PORT": self.env.get("BOT_PORT", "0"),
+            "READY_FILE": str(ready),
+        }
+        self._spawn("bot", [sys.executable, "-m", "bot"], env)
+        info = self._ready("bot", ready)
+        self.urls["bot"] = info["url"]
+        self.urls["bot_events"] = info["url"] + "/slack/events"
+
+    def stop(self) -> None:
+        """Stop every process this stack started, newest first."""
+        for proc in reversed(list(self.procs.values())):
+            proc.stop()
+        self.procs.clear()

@@ -1,0 +1,180 @@
+"""The sandbox workspace's runtime: state, records, live feed and delivery wired together.
+
+Web API handlers, the control API and the page all act through one `Workspace`, so every
+change is stored, published to the page and echoed to the bot the way Slack would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.slack_delivery import Deliverer
+from sandbox.slack_payloads import (
+    app_mention_event,
+    envelope,
+    message_changed_event,
+    message_deleted_event,
+    message_event,
+    new_client_msg_id,
+)
+from sandbox.slack_records import EventHub, FaultQueue, Records
+from sandbox.slack_state import Channel, Message, WorkspaceState, rich_text_blocks
+
+JSON = dict[str, Any]
+
+
+@dataclass
+class WorkspaceConfig:
+    """Settings of one sandbox workspace; `bot_url` may be set later (control API)."""
+
+    bot_token: str
+    signing_secret: str
+    bot_url: str | None = None
+    team_id: str = "T0SANDBOX"
+    bot_user_id: str = "U0BOT"
+    bot_id: str = "B0BOT"
+    app_id: str = "A0SANDBOX"
+    retry_delays: tuple[float, ...] = (1.0, 5.0, 10.0)
+    delivery_timeout: float = 3.0
+    # Slack echoes the bot's own posts, edits and deletions as `message` events when the
+    # app subscribes to message.* events; keep that on so the bot's filters are exercised.
+    echo_bot_events: bool = True
+
+
+class Workspace:
+    """One running sandbox workspace."""
+
+    def __init__(self, config: WorkspaceConfig) -> None:
+        self.config = config
+        self.state = WorkspaceState(
+            config.team_id, config.bot_user_id, config.bot_id, config.app_id
+        )
+        self.records = Records()
+        self.faults = FaultQueue()
+        self.hub = EventHub()
+        self.deliverer = Deliverer(
+            config.signing_secret,
+            lambda: self.config.bot_url,
+            config.retry_delays,
+            config.delivery_timeout,
+            self.records.deliveries.append,
+        )
+
+    async def start(self) -> None:
+        await self.deliverer.start()
+
+    async def close(self) -> None:
+        self.hub.close()
+        await self.deliverer.close()
+
+    def reset(self) -> None:
+        """Forget messages, records and faults (users and channels stay)."""
+        self.state.messages.clear()
+        self.records.clear()
+        self.faults.clear()
+        self.hub.publish("reset", {})
+
+    def post_user_message(
+        self, channel: Channel, user: str, text: str, thread_ts: str | None
+    ) -> tuple[Message, asyncio.Task[list[JSON]], list[str]]:
+        """Store a human's message, publish it and deliver its events to the bot."""
+        message = self.state.add(
+            Message(
+                channel=channel.id,
+                ts=self.state.next_ts(),
+                text=text,
+                user=user,
+                thread_ts=self.state.thread_root_ts(channel.id, thread_ts) if thread_ts else None,
+                blocks=rich_text_blocks(text),
+                client_msg_id=new_client_msg_id(),
+            )
+        )
+        self._publish_posted(message)
+        envelopes = []
+        if not channel.is_im and f"<@{self.config.bot_user_id}>" in text:
+            envelopes.append(envelope(self.state, app_mention_event(self.state, message)))
+        envelopes.append(envelope(self.state, message_event(self.state, message, channel)))
+        task = self.deliverer.deliver_events(envelopes)
+        return message, task, [e["event_id"] for e in envelopes]
+
+    def post_bot_message(
+        self, channel: Channel, text: str, blocks: list[JSON] | None, thread_ts: str | None
+    ) -> Message:
+        message = self.state.add(
+            Message(
+                channel=channel.id,
+                ts=self.state.next_ts(),
+                text=text,
+                user=self.config.bot_user_id,
+                bot_id=self.config.bot_id,
+                thread_ts=self.state.thread_root_ts(channel.id, thread_ts) if thread_ts else None,
+                blocks=blocks,
+            )
+        )
+        self._publish_posted(message)
+        self._echo(message_event(self.state, message, channel))
+        return message
+
+    def update_message(
+        self, channel: Channel, message: Message, text: str | None, blocks: list[JSON] | None
+    ) -> None:
+        before = self.state.render(message)
+        if text is not None:
+            message.text = text
+        if blocks is not None:
+            message.blocks = blocks
+        message.edited += 1
+        message.edited_ts = self.state.next_ts()
+        self.hub.publish("message_updated", {"message": self.state.render_for_page(message)})
+        self._echo(message_changed_event(self.state, channel, before, message))
+
+    def delete_message(self, channel: Channel, message: Message) -> None:
+        before = self.state.render(message)
+        self.state.remove(channel.id, message.ts)
+        self.hub.publish(
+            "message_deleted",
+            {"channel": channel.id, "ts": message.ts, "thread_ts": message.thread_ts},
+        )
+        self._echo(message_deleted_event(self.state, channel, before))
+
+    def set_reaction(self, message: Message, name: str, user: str, add: bool) -> str | None:
+        """Add or remove a reaction; returns a Slack error code or None."""
+        users = message.reactions.get(name, [])
+        if add:
+            if user in users:
+                return "already_reacted"
+            message.reactions[name] = [*users, user]
+        else:
+            if user not in users:
+                return "no_reaction"
+            users.remove(user)
+            if not users:
+                del message.reactions[name]
+        kind = "reaction_added" if add else "reaction_removed"
+        self.hub.publish(kind, {"message": self.state.render_for_page(message), "reaction": name})
+        return None
+
+    def add_ephemeral(self, channel: str, user: str, payload: JSON, thread_ts: str | None) -> str:
+        ts = self.state.next_ts()
+        item = {"channel": channel, "user": user, "ts": ts, "thread_ts": thread_ts, **payload}
+        self.records.ephemerals.append(item)
+        self.hub.publish("ephemeral_posted", {"ephemeral": item})
+        return ts
+
+    def _publish_posted(self, message: Message) -> None:
+        self.hub.publish("message_posted", {"message": self.state.render_for_page(message)})
+        if message.is_reply and message.thread_ts:
+            root = self.state.get(message.channel, message.thread_ts)
+            if root is not None:
+                self.hub.publish("message_updated", {"message": self.state.render_for_page(root)})
+
+    def _echo(self, event: JSON) -> None:
+        if self.config.echo_bot_events:
+            self.deliverer.deliver_events([envelope(self.state, event)])
+
+
+WORKSPACE_KEY = web.AppKey("workspace", Workspace)

@@ -1,0 +1,127 @@
+"""Drives the running stack from tests: the sandbox's control API, Restate's ingress and admin."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from sandbox.stack import Stack
+
+T = TypeVar("T")
+BOT_MENTION = "<@U0BOT>"
+CHANNEL = "C0GENERAL"
+TEAM = "T0SANDBOX"
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 30.0, what: str = "") -> T:
+    """Poll until `check` returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or check}: last value {last!r}")
+
+
+@dataclass
+class Harness:
+    stack: Stack
+    http: httpx.Client
+
+    @property
+    def workspace(self) -> str:
+        return self.stack.urls["workspace"]
+
+    @property
+    def model(self) -> str:
+        return self.stack.urls["model"].removesuffix("/v1")
+
+    # ------------------------------------------------------------------ sandbox Slack
+    def post(self, text: str, thread_ts: str | None = None, user: str = "U0ALICE") -> str:
+        body: dict[str, Any] = {"channel": CHANNEL, "user": user, "text": text}
+        if thread_ts:
+            body["thread_ts"] = thread_ts
+        resp = self.http.post(f"{self.workspace}/_sandbox/messages", json=body)
+        resp.raise_for_status()
+        return str(resp.json()["ts"])
+
+    def deliver(self, body: Any, headers: dict[str, str] | None = None, **extra: Any) -> Any:
+        payload = {"body": body, "headers": headers or {}, **extra}
+        resp = self.http.post(f"{self.workspace}/_sandbox/deliver", json=payload)
+        resp.raise_for_status()
+        return resp.json()
+
+    def thread(self, thread_ts: str, channel: str = CHANNEL) -> list[dict[str, Any]]:
+        resp = self.http.get(
+            f"{self.workspace}/_sandbox/messages",
+            params={"channel": channel, "thread_ts": thread_ts},
+        )
+        resp.raise_for_status()
+        return list(resp.json()["messages"])
+
+    def bot_texts(self, thread_ts: str) -> list[str]:
+        return [m.get("text", "") for m in self.thread(thread_ts) if m.get("bot_id")]
+
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        resp = self.http.get(f"{self.workspace}/_sandbox/calls", params={"method": method})
+        resp.raise_for_status()
+        return list(resp.json()["calls"])
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        resp = self.http.get(f"{self.workspace}/_sandbox/deliveries")
+        resp.raise_for_status()
+        return list(resp.json()["deliveries"])
+
+    # ------------------------------------------------------------------ offline model
+    def script(self, *responses: dict[str, Any]) -> None:
+        resp = self.http.post(f"{self.model}/_model/script", json={"responses": list(responses)})
+        resp.raise_for_status()
+
+    def model_requests(self) -> list[dict[str, Any]]:
+        resp = self.http.get(f"{self.model}/_model/requests")
+        resp.raise_for_status()
+        return list(resp.json()["requests"])
+
+    def requests_mentioning(self, text: str) -> list[dict[str, Any]]:
+        return [
+            r for r in self.model_requests() if any(text in str(m) for m in r.get("messages", []))
+        ]
+
+    # ------------------------------------------------------------------ Restate
+    def agent(self, thread_ts: str, handler: str) -> dict[str, Any]:
+        key = quote(f"{TEAM}:{CHANNEL}:{thread_ts}", safe="")
+        resp = self.http.post(f"{self.stack.urls['ingress']}/CodingAgent/{key}/{handler}", json={})
+        resp.raise_for_status()
+        return dict(resp.json())
+
+    def status(self, thread_ts: str) -> dict[str, Any]:
+        return self.agent(thread_ts, "status")
+
+    def turns(self, thread_ts: str) -> list[dict[str, Any]]:
+        return list(self.agent(thread_ts, "history")["turns"])
+
+    def idle_after(self, thread_ts: str, tasks: int, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait until the session has started `tasks` tasks and none is running."""
+
+        def check() -> dict[str, Any] | None:
+            status = self.status(thread_ts)
+            done = status["state"] == "idle" and status["tasks_started"] >= tasks
+            return status if done else None
+
+        return eventually(check, timeout, f"session {thread_ts} idle after {tasks} task(s)")
+
+    def sql(self, query: str) -> list[dict[str, Any]]:
+        resp = self.http.post(
+            f"{self.stack.urls['admin']}/query",
+            json={"query": query},
+            headers={"Accept": "application/json"},
+        )
+        resp.raise_for_status()
+        return list(resp.json()["rows"])

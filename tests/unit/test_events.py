@@ -1,0 +1,114 @@
+"""The bot's event edge: which Slack events become a turn of which session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.events import Skip, to_incoming
+from common.contract import IncomingMessage, thread_key
+
+BOT = "U0BOT"
+TEAM = "T0SANDBOX"
+
+
+def _event(**overrides: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "message",
+        "channel": "C0GENERAL",
+        "channel_type": "channel",
+        "user": "U0ALICE",
+        "text": f"<@{BOT}> please fix the build",
+        "ts": "1732611111.000100",
+        "event_ts": "1732611111.000100",
+    }
+    event.update(overrides)
+    return event
+
+
+def _parse(event: dict[str, Any]) -> IncomingMessage | Skip:
+    return to_incoming(event, team_id=TEAM, bot_user_id=BOT, received_at=0.0)
+
+
+def test_a_mention_starts_a_session_keyed_by_its_own_ts() -> None:
+    msg = _parse(_event(type="app_mention"))
+    assert isinstance(msg, IncomingMessage)
+    assert msg.mentions_bot
+    assert msg.thread_ts == msg.ts
+    assert msg.text == "please fix the build"
+    assert thread_key(msg.team_id, msg.channel_id, msg.thread_ts) == (
+        "T0SANDBOX:C0GENERAL:1732611111.000100"
+    )
+
+
+def test_the_message_twin_of_a_mention_maps_to_the_same_turn() -> None:
+    mention = _parse(_event(type="app_mention"))
+    twin = _parse(_event())
+    assert isinstance(mention, IncomingMessage)
+    assert isinstance(twin, IncomingMessage)
+    assert mention.model_dump() == twin.model_dump()
+
+
+def test_a_thread_reply_without_mention_is_forwarded_to_the_thread() -> None:
+    msg = _parse(_event(text="also the tests", thread_ts="1732611000.000001"))
+    assert isinstance(msg, IncomingMessage)
+    assert not msg.mentions_bot
+    assert msg.thread_ts == "1732611000.000001"
+
+
+def test_a_dm_starts_a_session_without_a_mention() -> None:
+    msg = _parse(_event(channel="D0ALICE", channel_type="im", text="hello"))
+    assert isinstance(msg, IncomingMessage)
+    assert msg.is_dm
+
+
+def test_a_channel_message_outside_a_thread_without_mention_is_skipped() -> None:
+    assert isinstance(_parse(_event(text="just chatting")), Skip)
+
+
+def test_bot_messages_edits_and_deletions_are_skipped() -> None:
+    assert isinstance(_parse(_event(bot_id="B0OTHER")), Skip)
+    assert isinstance(_parse(_event(user=BOT)), Skip)
+    assert isinstance(_parse(_event(subtype="message_changed")), Skip)
+    assert isinstance(_parse(_event(subtype="message_deleted")), Skip)
+    assert isinstance(_parse(_event(subtype="channel_join")), Skip)
+
+
+def test_thread_broadcast_counts_as_a_user_message() -> None:
+    msg = _parse(_event(subtype="thread_broadcast", thread_ts="1732611000.000001"))
+    assert isinstance(msg, IncomingMessage)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=10,
+)
+_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["message", "app_mention", "reaction_added"]) | _json,
+        "subtype": st.sampled_from(["message_changed", "thread_broadcast", "bot_message"]) | _json,
+        "channel": st.sampled_from(["C0GENERAL", "D0ALICE", ""]) | st.text(max_size=12),
+        "channel_type": st.sampled_from(["channel", "im"]) | _json,
+        "user": st.sampled_from(["U0ALICE", BOT, ""]) | _json,
+        "bot_id": _json,
+        "text": st.text() | _json,
+        "ts": st.sampled_from(["1732611111.000100", ""]) | _json,
+        "thread_ts": st.sampled_from(["1732611000.000001"]) | _json,
+        "team": st.text(max_size=12) | _json,
+    },
+)
+
+
+@given(_fields)
+def test_any_event_shape_is_either_skipped_or_a_valid_turn(event: dict[str, Any]) -> None:
+    """Whatever Slack (or an attacker) sends, parsing never raises and never keys badly."""
+    result = _parse(event)
+    if isinstance(result, IncomingMessage):
+        assert result.user_id not in ("", BOT)
+        assert thread_key(result.team_id, result.channel_id, result.thread_ts)
+        assert result.mentions_bot or result.is_dm or event.get("thread_ts")
