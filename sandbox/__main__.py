@@ -45,6 +45,7 @@ class SandboxSettings:
     ready_file: Path | None
     model_api_key: str | None
     log_level: str
+    log_format: str
 
 
 def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> SandboxSettings:
@@ -59,6 +60,12 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Sandbo
     parser.add_argument("--ready-file", type=Path, default=None)
     parser.add_argument("--model-api-key", default=None, help="if set, other keys get 401")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    parser.add_argument(
+        "--log-format",
+        default=env.get("LOG_FORMAT", "auto"),
+        choices=["auto", "console", "json"],
+        help="default: LOG_FORMAT, else console on a terminal and JSON otherwise",
+    )
     args = parser.parse_args(argv)
     missing = [
         name
@@ -120,13 +127,12 @@ async def serve(settings: SandboxSettings) -> None:
         await stop.wait()
         log.info("sandbox_stopping")
     finally:
-        for runner in reversed(runners):
-            await runner.cleanup()
+        await asyncio.gather(*(runner.cleanup() for runner in runners))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(argv, os.environ)
-    configure_logging(getattr(logging, settings.log_level))
+    configure_logging(getattr(logging, settings.log_level), settings.log_format)
     asyncio.run(serve(settings))
     return 0
 

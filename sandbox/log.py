@@ -8,11 +8,15 @@ import sys
 import structlog
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Configure structlog once, at start-up, writing to stderr."""
+def configure_logging(level: int = logging.INFO, fmt: str = "auto") -> None:
+    """Configure structlog once, at start-up, writing to stderr.
+
+    `fmt` is "console", "json" or "auto" (console on a terminal, JSON otherwise).
+    """
+    pretty = sys.stderr.isatty() if fmt == "auto" else fmt == "console"
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer()
-        if sys.stderr.isatty()
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if pretty
         else structlog.processors.JSONRenderer()
     )
     structlog.configure(

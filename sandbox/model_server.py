@@ -12,26 +12,23 @@ import json
 import secrets
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from sandbox.control_common import read_model
+from sandbox.model_records import RequestRecord, chunk_json, completion, delta_choice, usage_json
 from sandbox.model_script import (
     PaceIn,
     ScriptIn,
     ScriptItem,
     default_answer,
     error_body,
-    prompt_tokens,
     split_chunks,
 )
 
 JSON = dict[str, Any]
-
-log = structlog.get_logger("sandbox.model_server")
 
 
 @dataclass
@@ -45,31 +42,6 @@ class ModelConfig:
     poll_interval: float = 0.01
 
 
-@dataclass
-class RequestRecord:
-    """What one completion request asked and how its answer went."""
-
-    id: str
-    received_at: float
-    messages: list[JSON]
-    model: str
-    stream: bool
-    status: int = 200
-    chunks_sent: int = 0
-    chunk_times: list[float] = field(default_factory=list)
-    first_chunk_at: float | None = None
-    finished_at: float | None = None
-    client_closed_at: float | None = None
-    outcome: str = "pending"
-    scripted: bool = False
-
-    def finish(self, outcome: str, status: int | None = None) -> None:
-        self.outcome = outcome
-        self.status = self.status if status is None else status
-        self.finished_at = time.time()
-        log.info("model_request", id=self.id, outcome=outcome, chunks=self.chunks_sent)
-
-
 class ModelServer:
     """State of one model server: the script queue, pace and request log."""
 
@@ -78,6 +50,7 @@ class ModelServer:
         self.chunk_delay = config.chunk_delay
         self.script: deque[ScriptItem] = deque()
         self.requests: list[RequestRecord] = []
+        self.stopping = False
 
 
 MODEL_KEY = web.AppKey("model_server", ModelServer)
@@ -88,16 +61,18 @@ def client_gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-async def wait_unless_closed(request: web.Request, seconds: float, poll: float) -> bool:
-    """Sleep `seconds`, checking for a client disconnect; True if the client went away."""
+async def pause(request: web.Request, server: ModelServer, seconds: float) -> str | None:
+    """Sleep `seconds` unless the client leaves or the server stops; returns which happened."""
     deadline = time.monotonic() + seconds
     while True:
         if client_gone(request):
-            return True
+            return "client_closed"
+        if server.stopping:
+            return "aborted"
         left = deadline - time.monotonic()
         if left <= 0:
-            return False
-        await asyncio.sleep(min(poll, left))
+            return None
+        await asyncio.sleep(min(server.config.poll_interval, left))
 
 
 def openai_error(status: int, retry_after: float | None = None, **kw: Any) -> web.Response:
@@ -163,17 +138,29 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     server.requests.append(record)
     item = server.script.popleft() if server.script else None
     record.scripted = item is not None
-    return await answer(request, server, record, item or ScriptItem(), body)
+    try:
+        return await answer(request, server, record, item or ScriptItem(), body)
+    except asyncio.CancelledError:
+        # Servers running with handler_cancellation=True cancel us when the client leaves.
+        if record.outcome == "pending" and client_gone(request):
+            record.client_closed_at = time.time()
+            record.finish("client_closed")
+        elif record.outcome == "pending":
+            record.finish("aborted")
+        raise
 
 
 async def answer(
     request: web.Request, server: ModelServer, record: RequestRecord, item: ScriptItem, body: JSON
 ) -> web.StreamResponse:
-    poll = server.config.poll_interval
-    if item.hang and await wait_unless_closed(request, item.hang, poll):
+    interrupted = await pause(request, server, item.hang) if item.hang else None
+    if interrupted == "client_closed":
         record.client_closed_at = time.time()
         record.finish("client_closed", status=499)
         return web.Response(status=499)
+    if interrupted:
+        record.finish("aborted", status=503)
+        return openai_error(503)
     if item.status is not None:
         record.finish("error", status=item.status)
         return openai_error(item.status, retry_after=item.retry_after)
@@ -187,60 +174,14 @@ async def answer(
     delay = item.chunk_delay if item.chunk_delay is not None else server.chunk_delay
     options = body.get("stream_options") or {}
     usage = bool(isinstance(options, dict) and options.get("include_usage"))
-    return await stream(request, record, chunks, delay, item.close_after, usage, poll)
-
-
-def completion(record: RequestRecord, text: str, completion_tokens: int) -> JSON:
-    return {
-        "id": record.id,
-        "object": "chat.completion",
-        "created": int(record.received_at),
-        "model": record.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": usage_json(record, completion_tokens),
-        "system_fingerprint": None,
-    }
-
-
-def usage_json(record: RequestRecord, completion_tokens: int) -> JSON:
-    prompt = prompt_tokens(record.messages)
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt + completion_tokens,
-    }
-
-
-def chunk_json(record: RequestRecord, choices: list[JSON], usage: bool) -> JSON:
-    out: JSON = {
-        "id": record.id,
-        "object": "chat.completion.chunk",
-        "created": int(record.received_at),
-        "model": record.model,
-        "system_fingerprint": None,
-        "choices": choices,
-    }
-    if usage:
-        out["usage"] = None
-    return out
-
-
-def delta_choice(delta: JSON, finish_reason: str | None = None) -> list[JSON]:
-    return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+    return await stream(request, server, record, chunks, delay, item.close_after, usage)
 
 
 async def send_event(request: web.Request, resp: web.StreamResponse, data: JSON | str) -> bool:
     """Write one SSE `data:` line; False if the client is gone."""
     if client_gone(request):
         return False
-    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     try:
         await resp.write(f"data: {payload}\n\n".encode())
     except ConnectionResetError:
@@ -248,16 +189,7 @@ async def send_event(request: web.Request, resp: web.StreamResponse, data: JSON 
     return True
 
 
-async def stream(
-    request: web.Request,
-    record: RequestRecord,
-    chunks: list[str],
-    delay: float,
-    close_after: int | None,
-    usage: bool,
-    poll: float,
-) -> web.StreamResponse:
-    """Stream the answer as chat.completion.chunk events, ending with `data: [DONE]`."""
+async def sse_response(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -266,14 +198,31 @@ async def stream(
         }
     )
     await resp.prepare(request)
+    return resp
+
+
+async def stream(
+    request: web.Request,
+    server: ModelServer,
+    record: RequestRecord,
+    chunks: list[str],
+    delay: float,
+    close_after: int | None,
+    usage: bool,
+) -> web.StreamResponse:
+    """Stream the answer as chat.completion.chunk events, ending with `data: [DONE]`."""
+    resp = await sse_response(request)
     first = chunk_json(record, delta_choice({"role": "assistant", "content": ""}), usage)
     if not await send_event(request, resp, first):
         return client_closed(record, resp)
     for index, piece in enumerate(chunks):
         if close_after is not None and index >= close_after:
             return aborted(request, record, resp)
-        if await wait_unless_closed(request, delay, poll):
+        interrupted = await pause(request, server, delay)
+        if interrupted == "client_closed":
             return client_closed(record, resp)
+        if interrupted:
+            return aborted(request, record, resp)
         if not await send_event(
             request, resp, chunk_json(record, delta_choice({"content": piece}), usage)
         ):
@@ -363,10 +312,16 @@ async def clear_requests(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def _stop_streams(app: web.Application) -> None:
+    # Cut running streams at shutdown instead of waiting out the server's grace period.
+    app[MODEL_KEY].stopping = True
+
+
 def create_model_app(config: ModelConfig) -> web.Application:
     """Build the offline model server application for `config`."""
     app = web.Application()
     app[MODEL_KEY] = ModelServer(config)
+    app.on_shutdown.append(_stop_streams)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", list_models)
     app.router.add_post("/_model/script", add_script)

@@ -287,12 +287,13 @@ async def apply_fault(fault: Fault) -> tuple[int, JSON, dict[str, str]] | None:
     """Answer for an injected fault, or None to proceed normally after its delay."""
     if fault.delay:
         await asyncio.sleep(fault.delay)
-    if fault.status == 429:
-        retry_after = str(round(fault.retry_after if fault.retry_after is not None else 1))
-        body = {"ok": False, "error": fault.error or "ratelimited"}
-        return 429, body, {"Retry-After": retry_after}
+    headers = {}
+    if fault.retry_after is not None or fault.status == 429:
+        retry_after = fault.retry_after if fault.retry_after is not None else 1
+        headers["Retry-After"] = str(round(retry_after))
     if fault.status is not None:
-        return fault.status, {"ok": False, "error": fault.error or "fatal_error"}, {}
+        default = "ratelimited" if fault.status == 429 else "fatal_error"
+        return fault.status, {"ok": False, "error": fault.error or default}, headers
     if fault.error:
         return 200, {"ok": False, "error": fault.error}, {}
     return None

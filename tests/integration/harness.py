@@ -45,12 +45,29 @@ class Harness:
 
     # ------------------------------------------------------------------ sandbox Slack
     def post(self, text: str, thread_ts: str | None = None, user: str = "U0ALICE") -> str:
+        """A person's message, delivered to the bot as Slack would; returns its ts."""
+        return str(self.post_message(text, thread_ts, user)["ts"])
+
+    def post_message(
+        self, text: str, thread_ts: str | None = None, user: str = "U0ALICE"
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"channel": CHANNEL, "user": user, "text": text}
         if thread_ts:
             body["thread_ts"] = thread_ts
         resp = self.http.post(f"{self.workspace}/_sandbox/messages", json=body)
         resp.raise_for_status()
-        return str(resp.json()["ts"])
+        return dict(resp.json())
+
+    def delivered_at(self, event_id: str) -> float:
+        """When the workspace sent an event to the bot (the first attempt), unix seconds."""
+        url = f"{self.workspace}/_sandbox/deliveries"
+
+        def first() -> list[dict[str, Any]]:
+            resp = self.http.get(url, params={"event_id": event_id})
+            resp.raise_for_status()
+            return list(resp.json()["deliveries"])
+
+        return float(eventually(first, what=f"delivery of {event_id}")[0]["started_at"])
 
     def deliver(self, body: Any, headers: dict[str, str] | None = None, **extra: Any) -> Any:
         payload = {"body": body, "headers": headers or {}, **extra}
@@ -97,7 +114,7 @@ class Harness:
     # ------------------------------------------------------------------ Restate
     def agent(self, thread_ts: str, handler: str) -> dict[str, Any]:
         key = quote(f"{TEAM}:{CHANNEL}:{thread_ts}", safe="")
-        resp = self.http.post(f"{self.stack.urls['ingress']}/CodingAgent/{key}/{handler}", json={})
+        resp = self.http.post(f"{self.stack.urls['ingress']}/CodingAgent/{key}/{handler}")
         resp.raise_for_status()
         return dict(resp.json())
 

@@ -1,0 +1,297 @@
+"""The offline model, driven by the real openai AsyncOpenAI client and by raw HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from openai import AsyncStream
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+
+from sandbox.model_server import MODEL_KEY, ModelConfig, create_model_app
+
+Client = TestClient[Any, Any]
+Eventually = Callable[..., Awaitable[Any]]
+USER: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Please refactor the billing module and add tests"}
+]
+
+
+@pytest.fixture
+async def llm(model_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=model_url, api_key="x", max_retries=0)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def served_model() -> AsyncIterator[str]:
+    """The model app behind a plain AppRunner, as `python -m sandbox` serves it."""
+    runner = web.AppRunner(create_model_app(ModelConfig(chunk_delay=0.01)), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+async def script(model: Client, *responses: dict[str, Any]) -> None:
+    resp = await model.post("/_model/script", json={"responses": list(responses)})
+    assert resp.status == 200, await resp.text()
+
+
+async def requests_log(model: Client) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = (await (await model.get("/_model/requests")).json())["requests"]
+    return found
+
+
+async def test_streams_a_scripted_answer_chunk_by_chunk(
+    llm: openai.AsyncOpenAI, model: Client
+) -> None:
+    await script(model, {"chunks": ["Hel", "lo ", "world"], "chunk_delay": 0.02})
+    stream = await llm.chat.completions.create(model="demo", messages=USER, stream=True)
+    chunks = [chunk async for chunk in stream]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    contents = [c.choices[0].delta.content for c in chunks[1:-1]]
+    assert contents == ["Hel", "lo ", "world"]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert {c.id for c in chunks} == {chunks[0].id}
+    assert chunks[0].object == "chat.completion.chunk"
+    [record] = await requests_log(model)
+    assert record["outcome"] == "completed"
+    assert record["chunks_sent"] == 3
+    assert len(record["chunk_times"]) == 3
+    assert record["messages"] == USER
+    assert record["first_chunk_at"] == record["chunk_times"][0] <= record["finished_at"]
+
+
+async def test_include_usage_adds_a_final_usage_chunk(
+    llm: openai.AsyncOpenAI, model: Client
+) -> None:
+    await script(model, {"text": "one two three"})
+    stream = await llm.chat.completions.create(
+        model="demo",
+        messages=USER,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [chunk async for chunk in stream]
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 3
+    assert all(c.usage is None for c in chunks[:-1])
+
+
+async def test_wire_format_matches_openai_sse(model: Client) -> None:
+    await script(model, {"text": "hi there"})
+    body = {"model": "demo", "messages": USER, "stream": True}
+    resp = await model.post(
+        "/v1/chat/completions", json=body, headers={"Authorization": "Bearer k"}
+    )
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    raw = (await resp.read()).decode()
+    events = raw.split("\n\n")
+    assert events[-1] == ""
+    assert events[-2] == "data: [DONE]"
+    first = json.loads(events[0].removeprefix("data: "))
+    assert first["choices"] == [
+        {
+            "index": 0,
+            "delta": {"role": "assistant", "content": ""},
+            "logprobs": None,
+            "finish_reason": None,
+        }
+    ]
+    assert first["system_fingerprint"] is None
+    assert isinstance(first["created"], int)
+    last = json.loads(events[-3].removeprefix("data: "))
+    assert last["choices"][0]["delta"] == {}
+    assert last["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_rate_limit_is_an_openai_rate_limit_error(
+    llm: openai.AsyncOpenAI, model: Client
+) -> None:
+    await script(model, {"status": 429, "retry_after": 3})
+    with pytest.raises(openai.RateLimitError) as info:
+        await llm.chat.completions.create(model="demo", messages=USER, stream=True)
+    assert info.value.response.headers["retry-after"] == "3"
+    assert info.value.code == "rate_limit_exceeded"
+    [record] = await requests_log(model)
+    assert (record["status"], record["outcome"]) == (429, "error")
+
+
+async def test_server_error_is_an_openai_internal_server_error(
+    llm: openai.AsyncOpenAI, model: Client
+) -> None:
+    await script(model, {"status": 500})
+    with pytest.raises(openai.InternalServerError):
+        await llm.chat.completions.create(model="demo", messages=USER)
+
+
+async def test_closing_the_stream_early_is_recorded_promptly(
+    llm: openai.AsyncOpenAI, model: Client, eventually: Eventually
+) -> None:
+    await script(model, {"text": " ".join(["word"] * 40), "chunk_delay": 0.1})
+    stream = await llm.chat.completions.create(model="demo", messages=USER, stream=True)
+    received = 0
+    async for chunk in stream:
+        received += bool(chunk.choices and chunk.choices[0].delta.content)
+        if received == 2:
+            break
+    await stream.close()
+    closed_at = time.time()
+    [record] = await eventually(lambda: _closed(requests_log(model)), within=3)
+    assert record["outcome"] == "client_closed"
+    assert record["client_closed_at"] - closed_at < 0.5
+    assert 2 <= record["chunks_sent"] < 40
+
+
+async def test_disconnect_is_noticed_without_handler_cancellation(
+    served_model: str, eventually: Eventually
+) -> None:
+    async with httpx.AsyncClient(base_url=served_model) as http:
+        body = {"responses": [{"text": " ".join(["w"] * 50), "chunk_delay": 0.2}]}
+        await http.post("/_model/script", json=body)
+        llm = openai.AsyncOpenAI(base_url=f"{served_model}/v1", api_key="x", max_retries=0)
+        stream = await llm.chat.completions.create(model="demo", messages=USER, stream=True)
+        async for _ in stream:
+            break
+        await stream.close()
+        closed_at = time.time()
+
+        async def log() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = (await http.get("/_model/requests")).json()["requests"]
+            return found
+
+        try:
+            [record] = await eventually(lambda: _closed(log()), within=3)
+        finally:
+            await llm.close()
+    assert record["client_closed_at"] - closed_at < 0.3
+    assert record["chunks_sent"] <= 2
+
+
+async def test_shutdown_cuts_running_streams_at_once(eventually: Eventually) -> None:
+    app = create_model_app(ModelConfig(chunk_delay=0.5))
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=30)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    llm = openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0)
+    try:
+        stream = await llm.chat.completions.create(model="demo", messages=USER, stream=True)
+        started = time.monotonic()
+        await runner.cleanup()
+        assert time.monotonic() - started < 2
+        with pytest.raises(openai.APIConnectionError):
+            await collect_content(stream, [])
+    finally:
+        await llm.close()
+    [record] = app[MODEL_KEY].requests
+    assert record.outcome == "aborted"
+
+
+async def _closed(pending: Awaitable[list[dict[str, Any]]]) -> list[dict[str, Any]] | None:
+    records = await pending
+    return records if records and records[0]["outcome"] == "client_closed" else None
+
+
+async def collect_content(stream: AsyncStream[ChatCompletionChunk], into: list[str]) -> None:
+    async for chunk in stream:
+        into.append(chunk.choices[0].delta.content or "")
+
+
+async def test_close_after_cuts_the_connection_without_done(
+    llm: openai.AsyncOpenAI, model: Client
+) -> None:
+    await script(model, {"text": "a b c d e", "close_after": 2})
+    stream = await llm.chat.completions.create(model="demo", messages=USER, stream=True)
+    contents: list[str] = []
+    with pytest.raises(openai.APIConnectionError):
+        await collect_content(stream, contents)
+    assert "".join(contents) == "a b"
+    [record] = await requests_log(model)
+    assert record["outcome"] == "aborted"
+    assert record["chunks_sent"] == 2
+
+
+async def test_client_leaving_during_a_hang_is_noticed(
+    model_url: str, model: Client, eventually: Eventually
+) -> None:
+    await script(model, {"hang": 30})
+    async with httpx.AsyncClient(timeout=0.3) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post(
+                f"{model_url}/chat/completions",
+                json={"model": "demo", "messages": USER, "stream": True},
+                headers={"Authorization": "Bearer k"},
+            )
+    [record] = await eventually(lambda: _closed(requests_log(model)), within=3)
+    assert record["client_closed_at"] is not None
+
+
+async def test_default_answer_is_deterministic_labelled_and_derived(
+    llm: openai.AsyncOpenAI,
+) -> None:
+    history: list[ChatCompletionMessageParam] = [
+        *USER,
+        {"role": "assistant", "content": "[interrupted] I was halfway"},
+        {"role": "user", "content": "<@U0BOT> also update the docs please, thanks a lot"},
+    ]
+    answers = [
+        (await llm.chat.completions.create(model="demo", messages=history))
+        .choices[0]
+        .message.content
+        for _ in range(2)
+    ]
+    assert answers[0] == answers[1]
+    text = answers[0] or ""
+    assert text.startswith("(offline demo model)")
+    assert "also update the docs please, thanks…" in text
+    assert "user turn 2" in text
+    assert "interrupted" in text
+    assert 40 <= len(text.split()) <= 60
+
+
+async def test_pace_sets_the_default_chunk_delay(llm: openai.AsyncOpenAI, model: Client) -> None:
+    await model.post("/_model/pace", json={"chunk_delay": 0.05})
+    await script(model, {"text": "a b c d"})
+    stream = await llm.chat.completions.create(model="demo", messages=USER, stream=True)
+    _ = [chunk async for chunk in stream]
+    [record] = await requests_log(model)
+    gaps = [b - a for a, b in zip(record["chunk_times"], record["chunk_times"][1:], strict=False)]
+    assert min(gaps) >= 0.04
+
+
+@pytest.mark.parametrize("model_config", [ModelConfig(api_key="right", chunk_delay=0)])
+async def test_wrong_or_missing_api_key_is_rejected(model_url: str, model: Client) -> None:
+    wrong = openai.AsyncOpenAI(base_url=model_url, api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as info:
+        await wrong.chat.completions.create(model="demo", messages=USER)
+    await wrong.close()
+    assert info.value.code == "invalid_api_key"
+    resp = await model.post("/v1/chat/completions", json={"model": "demo", "messages": USER})
+    assert resp.status == 401
+    assert (await resp.json())["error"]["type"] == "invalid_request_error"
+
+
+async def test_bad_requests_get_openai_errors(llm: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        await llm.chat.completions.create(model="demo", messages=[])
+    assert info.value.param == "messages"
+
+
+async def test_models_are_listed(llm: openai.AsyncOpenAI) -> None:
+    models = [m.id async for m in llm.models.list()]
+    assert models == ["sandbox-demo-model"]
