@@ -13,6 +13,7 @@ import restate
 import structlog
 from pydantic import BaseModel
 from restate.exceptions import TerminalError
+from structlog.contextvars import bound_contextvars
 
 from common.contract import (
     AGENT_SERVICE,
@@ -66,31 +67,14 @@ def create_coding_agent(cleanup_wait: timedelta) -> restate.VirtualObject:
     @agent.handler()
     async def message(ctx: restate.ObjectContext, msg: IncomingMessage) -> MessageAck:
         """A user's message in the thread: interrupt what runs and start over with it."""
-        session = await ctx.get(SESSION, type_hint=Session) or Session()
-        if not session.turns and not (msg.mentions_bot or msg.is_dm):
-            return MessageAck(accepted=False, reason="no_session")
-        interrupted: str | None = None
-        if session.running is not None:
-            interrupted = session.running.task_id
-            await _interrupt(ctx, session, cleanup_wait)
-        session.turns.append(Turn(kind="user", text=msg.text, user_id=msg.user_id, ts=msg.ts))
-        task_id = await _start_task(ctx, session, msg)
-        ctx.set(SESSION, session)
-        log.info("task_started", thread=ctx.key(), task=task_id, interrupted=interrupted)
-        return MessageAck(accepted=True, task_id=task_id, interrupted_task_id=interrupted)
+        with bound_contextvars(thread=ctx.key(), invocation=ctx.request().id):
+            return await _message(ctx, msg, cleanup_wait)
 
     @agent.handler()
     async def task_ended(ctx: restate.ObjectContext, report: TaskReport) -> None:
         """A task's own report; stale ones (already settled by an interruption) are ignored."""
-        session = await ctx.get(SESSION, type_hint=Session) or Session()
-        if session.running is not None and session.running.task_id == report.task_id:
-            session.running = None
-        elif report.task_id in session.awaiting:
-            session.awaiting.remove(report.task_id)
-        else:
-            return
-        record_outcome(session, report)
-        ctx.set(SESSION, session)
+        with bound_contextvars(thread=ctx.key(), invocation=ctx.request().id):
+            await _task_ended(ctx, report)
 
     @agent.handler(kind="shared")
     async def status(ctx: restate.ObjectSharedContext) -> SessionStatus:
@@ -115,6 +99,36 @@ def create_coding_agent(cleanup_wait: timedelta) -> restate.VirtualObject:
     return agent
 
 
+async def _message(
+    ctx: restate.ObjectContext, msg: IncomingMessage, cleanup_wait: timedelta
+) -> MessageAck:
+    session = await ctx.get(SESSION, type_hint=Session) or Session()
+    if not session.turns and not (msg.mentions_bot or msg.is_dm):
+        return MessageAck(accepted=False, reason="no_session")
+    interrupted: str | None = None
+    if session.running is not None:
+        interrupted = session.running.task_id
+        await _interrupt(ctx, session, cleanup_wait)
+    session.turns.append(Turn(kind="user", text=msg.text, user_id=msg.user_id, ts=msg.ts))
+    task_id = await _start_task(ctx, session, msg)
+    ctx.set(SESSION, session)
+    log.info("task_started", task=task_id, interrupted=interrupted)
+    return MessageAck(accepted=True, task_id=task_id, interrupted_task_id=interrupted)
+
+
+async def _task_ended(ctx: restate.ObjectContext, report: TaskReport) -> None:
+    session = await ctx.get(SESSION, type_hint=Session) or Session()
+    if session.running is not None and session.running.task_id == report.task_id:
+        session.running = None
+    elif report.task_id in session.awaiting:
+        session.awaiting.remove(report.task_id)
+    else:
+        log.debug("stale_task_report_ignored", task=report.task_id)
+        return
+    record_outcome(session, report)
+    ctx.set(SESSION, session)
+
+
 async def _interrupt(ctx: restate.ObjectContext, session: Session, wait: timedelta) -> None:
     """Cancel the running task and wait, bounded, for its cleanup and partial output."""
     assert session.running is not None
@@ -126,7 +140,7 @@ async def _interrupt(ctx: restate.ObjectContext, session: Session, wait: timedel
     timeout = ctx.sleep(wait)
     done, _ = await restate.wait_completed(outcome, timeout)
     if outcome not in done:
-        log.warning("cleanup_wait_timed_out", thread=ctx.key(), task=task_id)
+        log.warning("cleanup_wait_timed_out", task=task_id)
         session.awaiting.append(task_id)
         return
     try:

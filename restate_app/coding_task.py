@@ -16,6 +16,7 @@ from typing import Any
 import restate
 import structlog
 from restate.exceptions import TerminalError
+from structlog.contextvars import bound_contextvars
 
 from common.contract import (
     AGENT_SERVICE,
@@ -92,28 +93,30 @@ def create_coding_task(deps: TaskDeps) -> restate.Service:
     async def run(ctx: restate.Context, req: TaskRequest) -> TaskReport:
         """Plan, answer and post; on cancellation clean up and re-raise."""
         task_id = ctx.request().id
-        structlog.contextvars.bind_contextvars(thread=req.thread_key, invocation=task_id)
-        tracker = StreamTracker()
-        status_ts: str | None = None
-        try:
-            status_ts = await _post_status(ctx, deps, req)
-            answer = await _work(ctx, deps, req, tracker, status_ts)
-        except TerminalError as err:
-            tracker.close()
-            if err.status_code == 409:
-                report = await _cleanup_cancelled(ctx, deps, req, task_id, tracker, status_ts)
-                raise TerminalError(report.model_dump_json(), 409) from None
-            log.warning("task_failed", error=err.message)
-            report = await _cleanup_failed(ctx, deps, req, task_id, status_ts)
-            raise TerminalError(report.model_dump_json(), 500) from None
-        finally:
-            structlog.contextvars.unbind_contextvars("thread", "invocation")
-        report = TaskReport(task_id=task_id, outcome="completed", text=answer)
-        _report(ctx, req, report)
-        log.info("task_completed", chars=len(answer))
-        return report
+        with bound_contextvars(thread=req.thread_key, invocation=task_id):
+            return await _run(ctx, deps, req, task_id)
 
     return task
+
+
+async def _run(ctx: restate.Context, deps: TaskDeps, req: TaskRequest, task_id: str) -> TaskReport:
+    tracker = StreamTracker()
+    status_ts: str | None = None
+    try:
+        status_ts = await _post_status(ctx, deps, req)
+        answer = await _work(ctx, deps, req, tracker, status_ts)
+    except TerminalError as err:
+        tracker.close()
+        if err.status_code == 409:
+            report = await _cleanup_cancelled(ctx, deps, req, task_id, tracker, status_ts)
+            raise TerminalError(report.model_dump_json(), 409) from None
+        log.warning("task_failed", error=err.message)
+        report = await _cleanup_failed(ctx, deps, req, task_id, status_ts)
+        raise TerminalError(report.model_dump_json(), 500) from None
+    report = TaskReport(task_id=task_id, outcome="completed", text=answer)
+    _report(ctx, req, report)
+    log.info("task_completed", chars=len(answer))
+    return report
 
 
 async def _post_status(ctx: restate.Context, deps: TaskDeps, req: TaskRequest) -> str:
@@ -181,25 +184,37 @@ async def _cleanup_cancelled(
 async def _cleanup_failed(
     ctx: restate.Context, deps: TaskDeps, req: TaskRequest, task_id: str, status_ts: str | None
 ) -> TaskReport:
-    await _bounded_post(ctx, deps, "post failure notice", req, FAILED_TEXT)
+    """Say sorry in the thread, in place of the status message when there is one."""
+    await _bounded_post(ctx, deps, "post failure notice", req, FAILED_TEXT, replace_ts=status_ts)
     report = TaskReport(task_id=task_id, outcome="failed")
     _report(ctx, req, report)
     return report
 
 
 async def _bounded_post(
-    ctx: restate.Context, deps: TaskDeps, step: str, req: TaskRequest, text: str
+    ctx: restate.Context,
+    deps: TaskDeps,
+    step: str,
+    req: TaskRequest,
+    text: str,
+    replace_ts: str | None = None,
 ) -> None:
     """A cleanup post: bounded in attempts and time, and never fatal to the cleanup."""
+    options = _opts(3, max_duration=deps.cleanup_seconds)
     try:
-        await ctx.run_typed(
-            step,
-            deps.slack.post,
-            _opts(3, max_duration=deps.cleanup_seconds),
-            channel=req.channel_id,
-            thread_ts=req.thread_ts,
-            text=text,
-        )
+        if replace_ts is not None:
+            await ctx.run_typed(
+                step, deps.slack.update, options, channel=req.channel_id, ts=replace_ts, text=text
+            )
+        else:
+            await ctx.run_typed(
+                step,
+                deps.slack.post,
+                options,
+                channel=req.channel_id,
+                thread_ts=req.thread_ts,
+                text=text,
+            )
     except TerminalError as err:
         log.warning("cleanup_post_failed", step=step, error=err.message)
 

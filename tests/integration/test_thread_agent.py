@@ -168,3 +168,30 @@ def test_a_model_failure_ends_in_a_friendly_message_and_the_next_reply_works(
     status = harness.idle_after(ts, tasks=2)
     assert status["last_outcome"] == "completed"
     assert any("Refactored." in t for t in harness.bot_texts(ts))
+
+
+def test_a_rate_limited_model_is_retried_after_its_retry_after(harness: Harness) -> None:
+    harness.script({"status": 429, "retry_after": 1}, {"text": "plan"}, {"text": "Answered."})
+    ts = harness.post(f"{BOT_MENTION} rename the module")
+    status = harness.idle_after(ts, tasks=1)
+    assert status["last_outcome"] == "completed"
+    assert any("Answered." in t for t in harness.bot_texts(ts))
+    limited, retried = harness.requests_mentioning("rename the module")[:2]
+    assert limited["status"] == 429
+    print(f"retried {retried['received_at'] - limited['received_at']:.2f} s after a 429")
+
+
+def test_a_slack_outage_during_the_run_is_retried(harness: Harness) -> None:
+    harness.http.post(
+        f"{harness.workspace}/_sandbox/faults",
+        json={"method": "chat.postMessage", "count": 2, "status": 500},
+    ).raise_for_status()
+    ts = harness.post(f"{BOT_MENTION} bump the version")
+    status = harness.idle_after(ts, tasks=1)
+    assert status["last_outcome"] == "completed"
+    statuses = [
+        c["http_status"]
+        for c in harness.calls("chat.postMessage")
+        if c["args"].get("thread_ts") == ts
+    ]
+    assert statuses.count(500) == 2
