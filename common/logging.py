@@ -50,7 +50,16 @@ def configure(
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Client libraries log request bodies (message text, tokens in URLs) at debug level.
-    for noisy in ("slack_sdk", "slack_bolt", "openai", "httpx", "httpcore", "hpack", "hypercorn"):
+    for noisy in (
+        "slack_sdk",
+        "slack_bolt",
+        "openai",
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "hpack",
+        "hypercorn",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 
 import restate
 import structlog
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from restate.server import install_shutdown_hook
 from structlog.typing import EventDict
 
 from common.logging import configure
@@ -37,6 +39,9 @@ async def _serve(settings: AppSettings) -> None:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     stop = stop_event()
+    # The Restate app takes over SIGTERM on its first request (one handler per signal and
+    # loop): join its dispatcher so our stop still runs alongside its drain.
+    install_shutdown_hook(asyncio.get_running_loop(), stop.set, signal.SIGTERM)
     async with open_clients(settings) as clients:
         server = asyncio.create_task(
             serve(build_app(settings, clients), config, shutdown_trigger=stop.wait)
@@ -45,7 +50,12 @@ async def _serve(settings: AppSettings) -> None:
         await register(str(settings.restate_admin_url), url)
         write_ready_file(settings.ready_file, {"url": url, "port": port})
         log.info("restate_app_ready", url=url)
-        await server
+        await stop.wait()
+        # hypercorn waits for open HTTP/2 connections, and Restate keeps them open: bound it.
+        try:
+            await asyncio.wait_for(server, timeout=config.graceful_timeout + 1)
+        except TimeoutError:
+            log.warning("restate_app_shutdown_forced")
     log.info("restate_app_stopped")
 
 

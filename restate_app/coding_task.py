@@ -9,6 +9,7 @@ and re-raises so Restate records the invocation as cancelled.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -175,7 +176,17 @@ async def _cleanup_cancelled(
     )
     if status_ts is not None:
         # A run cancelled before it posted anything leaves the thread alone.
-        await _bounded_post(ctx, deps, "post cancel notice", req, CANCELLED_TEXT)
+        await _cleanup_step(
+            ctx,
+            deps,
+            "post cancel notice",
+            deps.slack.interrupted,
+            channel=req.channel_id,
+            thread_ts=req.thread_ts,
+            status_ts=status_ts,
+            partial=partial,
+            notice=CANCELLED_TEXT,
+        )
     report = TaskReport(task_id=task_id, outcome="cancelled", text=partial)
     _report(ctx, req, report)
     return report
@@ -185,38 +196,43 @@ async def _cleanup_failed(
     ctx: restate.Context, deps: TaskDeps, req: TaskRequest, task_id: str, status_ts: str | None
 ) -> TaskReport:
     """Say sorry in the thread, in place of the status message when there is one."""
-    await _bounded_post(ctx, deps, "post failure notice", req, FAILED_TEXT, replace_ts=status_ts)
+    if status_ts is not None:
+        await _cleanup_step(
+            ctx,
+            deps,
+            "post failure notice",
+            deps.slack.update,
+            channel=req.channel_id,
+            ts=status_ts,
+            text=FAILED_TEXT,
+        )
+    else:
+        await _cleanup_step(
+            ctx,
+            deps,
+            "post failure notice",
+            deps.slack.post,
+            channel=req.channel_id,
+            thread_ts=req.thread_ts,
+            text=FAILED_TEXT,
+        )
     report = TaskReport(task_id=task_id, outcome="failed")
     _report(ctx, req, report)
     return report
 
 
-async def _bounded_post(
+async def _cleanup_step(
     ctx: restate.Context,
     deps: TaskDeps,
     step: str,
-    req: TaskRequest,
-    text: str,
-    replace_ts: str | None = None,
+    action: Callable[..., Awaitable[object]],
+    **kwargs: Any,
 ) -> None:
-    """A cleanup post: bounded in attempts and time, and never fatal to the cleanup."""
-    options = _opts(3, max_duration=deps.cleanup_seconds)
+    """A Slack step of a cleanup: bounded in attempts and time, and never fatal to the cleanup."""
     try:
-        if replace_ts is not None:
-            await ctx.run_typed(
-                step, deps.slack.update, options, channel=req.channel_id, ts=replace_ts, text=text
-            )
-        else:
-            await ctx.run_typed(
-                step,
-                deps.slack.post,
-                options,
-                channel=req.channel_id,
-                thread_ts=req.thread_ts,
-                text=text,
-            )
+        await ctx.run_typed(step, action, _opts(3, max_duration=deps.cleanup_seconds), **kwargs)
     except TerminalError as err:
-        log.warning("cleanup_post_failed", step=step, error=err.message)
+        log.warning("cleanup_step_failed", step=step, error=err.message)
 
 
 def _report(ctx: restate.Context, req: TaskRequest, report: TaskReport) -> None:

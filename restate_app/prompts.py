@@ -20,14 +20,16 @@ PLAN_INSTRUCTION = (
     "Do not answer yet."
 )
 
-ANSWER_INSTRUCTION = "Now follow your plan and write the answer for the thread."
+ANSWER_INSTRUCTION = "Follow your plan below and write the answer for the thread."
 
 INTERRUPTED_PREFIX = "[interrupted: this earlier work was cut short by a new message]\n"
 
 
-def conversation(turns: Sequence[Turn]) -> list[ChatCompletionMessageParam]:
+def conversation(turns: Sequence[Turn], instruction: str) -> list[ChatCompletionMessageParam]:
     """The conversation as chat messages; interrupted partial work is marked as such."""
-    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": SYSTEM}]
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": f"{SYSTEM}\n\n{instruction}"}
+    ]
     for turn in turns:
         if turn.kind == "user":
             who = f"<@{turn.user_id}>" if turn.user_id else "someone"
@@ -41,13 +43,8 @@ def conversation(turns: Sequence[Turn]) -> list[ChatCompletionMessageParam]:
 
 
 def plan_messages(turns: Sequence[Turn]) -> list[ChatCompletionMessageParam]:
-    return [*conversation(turns), {"role": "user", "content": PLAN_INSTRUCTION}]
+    return conversation(turns, PLAN_INSTRUCTION)
 
 
 def answer_messages(turns: Sequence[Turn], plan: str) -> list[ChatCompletionMessageParam]:
-    return [
-        *conversation(turns),
-        {"role": "user", "content": PLAN_INSTRUCTION},
-        {"role": "assistant", "content": plan},
-        {"role": "user", "content": ANSWER_INSTRUCTION},
-    ]
+    return conversation(turns, f"{ANSWER_INSTRUCTION}\n\nYour plan:\n{plan}")

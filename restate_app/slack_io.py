@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -60,6 +61,22 @@ class SlackPoster:
 
     async def update(self, channel: str, ts: str, text: str) -> None:
         await self._call("chat.update", channel=channel, ts=ts, text=text)
+
+    async def interrupted(
+        self, channel: str, thread_ts: str, status_ts: str, partial: str, notice: str
+    ) -> str:
+        """Post the interruption notice and mark the status message; returns the notice's ts."""
+        marked = (partial.strip()[:MAX_MESSAGE_CHARS] or "…") + "\n\n_(interrupted)_"
+        notice_ts, _ = await asyncio.gather(
+            self.post(channel, thread_ts, notice), self._mark(channel, status_ts, marked)
+        )
+        return notice_ts
+
+    async def _mark(self, channel: str, ts: str, text: str) -> None:
+        try:
+            await self.update(channel, ts, text)
+        except Exception as exc:  # marking the old message is cosmetic; the notice is what counts
+            log.info("mark_interrupted_failed", error=str(exc))
 
     async def finish(self, channel: str, thread_ts: str, status_ts: str, text: str) -> None:
         """Turn the status message into the answer, with follow-ups when it is too long."""

@@ -72,11 +72,18 @@ def start(stack: Stack, config: dict[str, str]) -> list[str]:
     return lines
 
 
+def _exit_once(*_: object) -> None:
+    """Leave through `finally` on the first signal; later ones must not cut the stop short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(0)
+
+
 def main() -> None:
     workdir = ROOT / ".run"
     workdir.mkdir(exist_ok=True)
     stack = Stack(workdir=Path(workdir), env={"LOG_FORMAT": "console"})
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, _exit_once)
     try:
         lines = start(stack, _configured())
         print("\n".join(["", *lines, f"Logs: {workdir}/*.log", "Press Ctrl-C to stop.", ""]))
@@ -85,7 +92,7 @@ def main() -> None:
         print(f"could not start: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
-        pass
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     finally:
         print("stopping…", file=sys.stderr)
         stack.stop()

@@ -59,9 +59,12 @@ def content_text(message: JSON) -> str:
 def default_answer(messages: list[JSON]) -> str:
     """A deterministic, clearly labelled answer derived from the conversation."""
     user_turns = [m for m in messages if m.get("role") == "user"]
-    last = _MENTION.sub("", content_text(user_turns[-1]) if user_turns else "").split()
+    last_text = _MENTION.sub("", content_text(user_turns[-1]) if user_turns else "")
+    last = last_text.lstrip(" :").split()
     snippet = " ".join(last[:6]) + ("…" if len(last) > 6 else "")
-    interrupted = any("interrupted" in content_text(m).lower() for m in messages)
+    interrupted = any(
+        "interrupted" in content_text(m).lower() for m in messages if m.get("role") == "assistant"
+    )
     resume = (
         "An interrupted partial answer is in the conversation, so I continue from it."
         if interrupted
