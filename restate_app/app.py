@@ -13,6 +13,7 @@ import restate
 from slack_sdk.web.async_client import AsyncWebClient
 
 from common.settings import AppSettings
+from restate_app.asgi import compose
 from restate_app.coding_agent import create_coding_agent
 from restate_app.coding_task import TaskDeps, create_coding_task
 from restate_app.model_io import ModelClient
@@ -66,22 +67,4 @@ def build_app(settings: AppSettings, clients: Clients) -> Any:
         protocol="bidi",
         identity_keys=keys or None,
     )
-    return with_lifespan(services)
-
-
-def with_lifespan(inner: Any) -> Any:
-    """Answer ASGI lifespan events (the Restate app has none) so servers start quietly."""
-
-    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "lifespan":
-            await inner(scope, receive, send)
-            return
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    return asgi
+    return compose(services, routes={})
