@@ -13,7 +13,16 @@ AGENT_SERVICE = "CodingAgent"
 TASK_SERVICE = "CodingTask"
 AGENT_MESSAGE = "message"
 AGENT_TASK_ENDED = "task_ended"
+AGENT_TASK_PROGRESS = "progress"
+AGENT_CANCEL_REASON = "cancel_reason"
+AGENT_STOP = "stop"
+AGENT_RESET = "reset"
+AGENT_KICK = "kick"
 TASK_RUN = "run"
+
+# The Stop button on a task's status message; its value is the thread key.
+STOP_ACTION_ID = "stop_task"
+STATUS_SHORTCUT_ID = "agent_status"
 
 
 def thread_key(team_id: str, channel_id: str, thread_ts: str) -> str:
@@ -48,6 +57,8 @@ class IncomingMessage(BaseModel):
     text: str
     mentions_bot: bool = False
     is_dm: bool = False
+    policy: Literal["interrupt", "queue"] = "interrupt"
+    debounce_seconds: float = Field(default=0.0, ge=0, le=60)
     received_at: float | None = Field(
         default=None, description="Unix time the bot received the event, for latency figures."
     )
@@ -82,10 +93,48 @@ class TaskRequest(BaseModel):
     channel_id: str
     thread_ts: str
     trigger_ts: str
+    trigger_user: str | None = None
     turns: list[Turn]
 
 
-TaskOutcome = Literal["completed", "cancelled", "failed"]
+class TaskProgress(BaseModel):
+    """A task telling its agent which step it is in (sent one-way between steps)."""
+
+    task_id: str
+    step: str
+    tokens: int = 0
+
+
+class CancelReason(BaseModel):
+    """Why the agent cancelled a task: a new message (restart) or a stop (no restart)."""
+
+    reason: Literal["interrupt", "stop"] = "interrupt"
+    by_user: str | None = None
+
+
+class StopRequest(BaseModel):
+    """Stop the running task without starting a new one."""
+
+    user_id: str
+    is_admin: bool = False
+    reason: str = "stop"
+
+
+class StopAck(BaseModel):
+    stopped: bool
+    reason: str = ""
+    task_id: str | None = None
+
+
+class Kick(BaseModel):
+    """The delayed self-message that ends a debounce window."""
+
+    generation: int
+    trigger_ts: str
+    trigger_user: str | None = None
+
+
+TaskOutcome = Literal["completed", "cancelled", "stopped", "failed"]
 
 
 class TaskReport(BaseModel):
@@ -94,15 +143,36 @@ class TaskReport(BaseModel):
     task_id: str
     outcome: TaskOutcome
     text: str = ""
+    tokens: int = 0
 
 
 class RunningTask(BaseModel):
     task_id: str
     started_at: float
     trigger_ts: str
+    step: str = "starting"
+    tokens: int = 0
 
 
-SessionState = Literal["idle", "working"]
+class RunRecord(BaseModel):
+    """One task run of a session, for the timeline in `/agent-status` and the dashboard."""
+
+    task_id: str
+    trigger_ts: str
+    trigger_user: str | None = None
+    started_at: float
+    ended_at: float | None = None
+    outcome: TaskOutcome | None = None
+    steps: list[str] = []
+    tokens: int = 0
+    # Set on a cancelled run: the run that replaced it, the reply that caused it, and the
+    # time from that reply reaching the bot to the cancellation being issued.
+    replaced_by: str | None = None
+    interrupted_by_ts: str | None = None
+    cancel_latency_ms: float | None = None
+
+
+SessionState = Literal["idle", "working", "cancelling"]
 
 
 class SessionStatus(BaseModel):
@@ -112,10 +182,18 @@ class SessionStatus(BaseModel):
     state: SessionState
     running_task_id: str | None = None
     running_since: float | None = None
+    running_step: str | None = None
+    running_tokens: int = 0
     turns: int = 0
     tasks_started: int = 0
     interruptions: int = 0
+    stops: int = 0
+    queued: int = 0
     last_outcome: TaskOutcome | None = None
+    started_by: str | None = None
+    participants: list[str] = []
+    created_at: float | None = None
+    updated_at: float | None = None
 
 
 class History(BaseModel):

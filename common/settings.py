@@ -20,6 +20,14 @@ class _Base(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    # Reactions on the message that started a task, by the task's state (emoji names).
+    reaction_received: str = "eyes"
+    reaction_working: str = "hourglass_flowing_sand"
+    reaction_done: str = "white_check_mark"
+    reaction_stopped: str = "octagonal_sign"
+    reaction_cancelled: str = "leftwards_arrow_with_hook"
+    reaction_failed: str = "x"
+
 
 S = TypeVar("S", bound=_Base)
 
@@ -36,9 +44,22 @@ class BotSettings(_Base):
     bot_port: int = Field(default=3000, ge=0, le=65535)
     ready_file: str | None = None
 
+    # The ops dashboard (and the bot's /metrics), on its own listener, never the Slack one.
+    restate_admin_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9070")
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=3001, ge=0, le=65535)
+    dashboard_token: SecretStr | None = None
+    dashboard_restate_ui_url: AnyHttpUrl | None = None
+
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
+
+    @property
+    def restate_ui_url(self) -> str:
+        """Where links to the Restate UI point: its own setting, else the admin API's `/ui`."""
+        url = self.dashboard_restate_ui_url or f"{str(self.restate_admin_url).rstrip('/')}/ui"
+        return str(url).rstrip("/")
 
 
 class AppSettings(_Base):

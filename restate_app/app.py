@@ -10,12 +10,16 @@ from typing import Any
 
 import openai
 import restate
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from common.settings import AppSettings
 from restate_app.asgi import compose
 from restate_app.coding_agent import create_coding_agent
-from restate_app.coding_task import TaskDeps, create_coding_task
+from restate_app.coding_task import Reactions, TaskDeps, create_coding_task
 from restate_app.model_io import ModelClient
 from restate_app.slack_io import SlackPoster
 
@@ -33,6 +37,11 @@ async def open_clients(settings: AppSettings) -> AsyncIterator[Clients]:
         token=settings.slack_bot_token.get_secret_value(),
         base_url=str(settings.slack_api_url),
         timeout=10,
+        # Short 429s are waited out here, honouring Retry-After; longer ones go to Restate.
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+        ],
     )
     model = openai.AsyncOpenAI(
         api_key=settings.openai_api_key.get_secret_value(),
@@ -57,6 +66,14 @@ def build_app(settings: AppSettings, clients: Clients) -> Any:
         model_max_attempts=settings.model_max_attempts,
         slack_max_attempts=settings.slack_max_attempts,
         cleanup_seconds=settings.cleanup_wait_seconds,
+        reactions=Reactions(
+            received=settings.reaction_received,
+            working=settings.reaction_working,
+            done=settings.reaction_done,
+            stopped=settings.reaction_stopped,
+            cancelled=settings.reaction_cancelled,
+            failed=settings.reaction_failed,
+        ),
     )
     keys = [k.strip() for k in settings.restate_identity_keys.split(",") if k.strip()]
     services = restate.app(

@@ -1,8 +1,10 @@
 """CodingAgent: the durable session of one Slack thread (a virtual object keyed by thread key).
 
-The exclusive `message` handler appends a user turn, interrupts the running task (cancel, then a
-bounded wait for its cleanup, whose report carries the partial output) and starts the next task.
-Tasks report how they ended through `task_ended`, which only acts on the task it is about.
+The exclusive `message` handler appends a user turn and, by the channel's policy, interrupts the
+running task (cancel, then a bounded wait for its cleanup, whose report carries the partial
+output), queues the turn for when the task ends, or waits out a debounce window; then it starts
+the next task. Tasks report progress and how they ended through one-way sends, which only act
+on the task they are about, so stale reports never clear a newer task.
 """
 
 from __future__ import annotations
@@ -16,15 +18,22 @@ from restate.exceptions import TerminalError
 from structlog.contextvars import bound_contextvars
 
 from common.contract import (
+    AGENT_KICK,
     AGENT_SERVICE,
     TASK_RUN,
     TASK_SERVICE,
+    CancelReason,
     History,
     IncomingMessage,
+    Kick,
     MessageAck,
     RunningTask,
+    RunRecord,
     SessionStatus,
+    StopAck,
+    StopRequest,
     TaskOutcome,
+    TaskProgress,
     TaskReport,
     TaskRequest,
     Turn,
@@ -34,29 +43,81 @@ from restate_app.coding_task import report_from_error
 log = structlog.get_logger(__name__)
 
 SESSION = "session"
+MAX_RUNS_KEPT = 50
 
 
 class Session(BaseModel):
     """Everything the agent keeps for one thread, stored as one state entry."""
 
+    channel_id: str = ""
+    thread_ts: str = ""
+    started_by: str | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
     turns: list[Turn] = []
+    queued: list[Turn] = []
     running: RunningTask | None = None
+    # Set while an interruption or stop waits for the old task's cleanup.
+    cancelling: str | None = None
+    cancel_reason: CancelReason | None = None
     # Tasks whose cleanup did not finish within the bounded wait: their late report still counts.
     awaiting: list[str] = []
+    debounce_generation: int = 0
     tasks_started: int = 0
     interruptions: int = 0
+    stops: int = 0
     last_outcome: TaskOutcome | None = None
+    runs: list[RunRecord] = []
+
+    @property
+    def state(self) -> str:
+        if self.cancelling:
+            return "cancelling"
+        return "working" if self.running else "idle"
+
+    def participants(self) -> list[str]:
+        return sorted({t.user_id for t in self.turns if t.kind == "user" and t.user_id})
+
+    def run(self, task_id: str) -> RunRecord | None:
+        return next((r for r in reversed(self.runs) if r.task_id == task_id), None)
 
 
-def record_outcome(session: Session, report: TaskReport) -> None:
-    """Add what a finished task produced to the conversation."""
+def record_outcome(session: Session, report: TaskReport, ended_at: float | None = None) -> None:
+    """Add what a finished task produced to the conversation and its run record."""
     session.last_outcome = report.outcome
     if report.outcome == "completed":
         session.turns.append(Turn(kind="answer", text=report.text, task_id=report.task_id))
-    elif report.outcome == "cancelled" and report.text.strip():
+    elif report.outcome in ("cancelled", "stopped") and report.text.strip():
         session.turns.append(Turn(kind="partial", text=report.text, task_id=report.task_id))
     elif report.outcome == "failed":
         session.turns.append(Turn(kind="error", text="The run failed.", task_id=report.task_id))
+    run = session.run(report.task_id)
+    if run is not None:
+        run.outcome, run.ended_at = report.outcome, ended_at
+        if report.tokens:
+            run.tokens = report.tokens
+
+
+def session_status(key: str, session: Session) -> SessionStatus:
+    running = session.running
+    return SessionStatus(
+        thread_key=key,
+        state=session.state,  # type: ignore[arg-type]
+        running_task_id=running.task_id if running else session.cancelling,
+        running_since=running.started_at if running else None,
+        running_step=running.step if running else None,
+        running_tokens=running.tokens if running else 0,
+        turns=len(session.turns),
+        tasks_started=session.tasks_started,
+        interruptions=session.interruptions,
+        stops=session.stops,
+        queued=len(session.queued),
+        last_outcome=session.last_outcome,
+        started_by=session.started_by,
+        participants=session.participants(),
+        created_at=session.created_at,
+        updated_at=session.updated_at,
+    )
 
 
 def create_coding_agent(cleanup_wait: timedelta) -> restate.VirtualObject:
@@ -66,9 +127,34 @@ def create_coding_agent(cleanup_wait: timedelta) -> restate.VirtualObject:
 
     @agent.handler()
     async def message(ctx: restate.ObjectContext, msg: IncomingMessage) -> MessageAck:
-        """A user's message in the thread: interrupt what runs and start over with it."""
+        """A user's message in the thread: interrupt, queue or debounce, then start a task."""
         with bound_contextvars(thread=ctx.key(), invocation=ctx.request().id):
             return await _message(ctx, msg, cleanup_wait)
+
+    @agent.handler()
+    async def kick(ctx: restate.ObjectContext, kick: Kick) -> None:
+        """The end of a debounce window: start one task for the whole burst."""
+        with bound_contextvars(thread=ctx.key(), invocation=ctx.request().id):
+            session = await _load(ctx)
+            if kick.generation != session.debounce_generation or session.running is not None:
+                return
+            await _start_task(ctx, session, kick.trigger_ts, kick.trigger_user)
+            await _save(ctx, session)
+
+    @agent.handler()
+    async def stop(ctx: restate.ObjectContext, req: StopRequest) -> StopAck:
+        """Stop the running task without starting another (participants or admins only)."""
+        with bound_contextvars(thread=ctx.key(), invocation=ctx.request().id):
+            return await _stop(ctx, req, cleanup_wait)
+
+    @agent.handler()
+    async def reset(ctx: restate.ObjectContext, req: StopRequest) -> StopAck:
+        """Stop the running task, then forget the session entirely."""
+        with bound_contextvars(thread=ctx.key(), invocation=ctx.request().id):
+            ack = await _stop(ctx, req.model_copy(update={"is_admin": True}), cleanup_wait)
+            ctx.clear_all()
+            log.info("session_reset", by=req.user_id)
+            return ack
 
     @agent.handler()
     async def task_ended(ctx: restate.ObjectContext, report: TaskReport) -> None:
@@ -76,48 +162,107 @@ def create_coding_agent(cleanup_wait: timedelta) -> restate.VirtualObject:
         with bound_contextvars(thread=ctx.key(), invocation=ctx.request().id):
             await _task_ended(ctx, report)
 
+    @agent.handler()
+    async def progress(ctx: restate.ObjectContext, update: TaskProgress) -> None:
+        session = await _load(ctx)
+        if session.running is None or session.running.task_id != update.task_id:
+            return
+        session.running.step, session.running.tokens = update.step, update.tokens
+        run = session.run(update.task_id)
+        if run is not None:
+            run.tokens = update.tokens
+            if not run.steps or run.steps[-1] != update.step:
+                run.steps.append(update.step)
+        ctx.set(SESSION, session)
+
     @agent.handler(kind="shared")
     async def status(ctx: restate.ObjectSharedContext) -> SessionStatus:
         session = await ctx.get(SESSION, type_hint=Session) or Session()
-        running = session.running
-        return SessionStatus(
-            thread_key=ctx.key(),
-            state="working" if running else "idle",
-            running_task_id=running.task_id if running else None,
-            running_since=running.started_at if running else None,
-            turns=len(session.turns),
-            tasks_started=session.tasks_started,
-            interruptions=session.interruptions,
-            last_outcome=session.last_outcome,
-        )
+        return session_status(ctx.key(), session)
 
     @agent.handler(kind="shared")
     async def history(ctx: restate.ObjectSharedContext) -> History:
         session = await ctx.get(SESSION, type_hint=Session) or Session()
         return History(thread_key=ctx.key(), turns=session.turns)
 
+    @agent.handler(kind="shared")
+    async def cancel_reason(ctx: restate.ObjectSharedContext) -> CancelReason:
+        """Asked by a cancelled task, so its notice says "stopped" or "restarting"."""
+        session = await ctx.get(SESSION, type_hint=Session) or Session()
+        return session.cancel_reason or CancelReason()
+
     return agent
+
+
+async def _load(ctx: restate.ObjectContext) -> Session:
+    return await ctx.get(SESSION, type_hint=Session) or Session()
+
+
+async def _save(ctx: restate.ObjectContext, session: Session) -> None:
+    session.updated_at = await ctx.time()
+    ctx.set(SESSION, session)
 
 
 async def _message(
     ctx: restate.ObjectContext, msg: IncomingMessage, cleanup_wait: timedelta
 ) -> MessageAck:
-    session = await ctx.get(SESSION, type_hint=Session) or Session()
+    session = await _load(ctx)
     if not session.turns and not (msg.mentions_bot or msg.is_dm):
         return MessageAck(accepted=False, reason="no_session")
+    if session.created_at is None:
+        session.channel_id, session.thread_ts = msg.channel_id, msg.thread_ts
+        session.started_by, session.created_at = msg.user_id, await ctx.time()
+    turn = Turn(kind="user", text=msg.text, user_id=msg.user_id, ts=msg.ts)
+    if msg.policy == "queue" and session.running is not None:
+        session.queued.append(turn)
+        await _save(ctx, session)
+        log.info("message_queued", queued=len(session.queued))
+        return MessageAck(accepted=True, reason="queued")
     interrupted: str | None = None
     if session.running is not None:
         interrupted = session.running.task_id
-        await _interrupt(ctx, session, cleanup_wait)
-    session.turns.append(Turn(kind="user", text=msg.text, user_id=msg.user_id, ts=msg.ts))
-    task_id = await _start_task(ctx, session, msg)
-    ctx.set(SESSION, session)
-    log.info("task_started", task=task_id, interrupted=interrupted)
+        await _cancel_running(ctx, session, cleanup_wait, CancelReason(), msg)
+    session.turns.append(turn)
+    if msg.debounce_seconds > 0:
+        session.debounce_generation += 1
+        kick = Kick(
+            generation=session.debounce_generation, trigger_ts=msg.ts, trigger_user=msg.user_id
+        )
+        ctx.generic_send(
+            AGENT_SERVICE,
+            AGENT_KICK,
+            kick.model_dump_json().encode(),
+            key=ctx.key(),
+            send_delay=timedelta(seconds=msg.debounce_seconds),
+        )
+        await _save(ctx, session)
+        return MessageAck(accepted=True, reason="debounced", interrupted_task_id=interrupted)
+    task_id = await _start_task(ctx, session, msg.ts, msg.user_id)
+    await _save(ctx, session)
     return MessageAck(accepted=True, task_id=task_id, interrupted_task_id=interrupted)
 
 
+async def _stop(ctx: restate.ObjectContext, req: StopRequest, wait: timedelta) -> StopAck:
+    session = await _load(ctx)
+    if not req.is_admin and req.user_id not in session.participants():
+        return StopAck(stopped=False, reason="not_allowed")
+    # A pending debounce window and queued turns belong to the work being stopped.
+    session.debounce_generation += 1
+    session.turns.extend(session.queued)
+    session.queued = []
+    if session.running is None:
+        await _save(ctx, session)
+        return StopAck(stopped=False, reason="nothing_running")
+    task_id = session.running.task_id
+    await _cancel_running(ctx, session, wait, CancelReason(reason="stop", by_user=req.user_id))
+    session.stops += 1
+    await _save(ctx, session)
+    log.info("task_stopped", task=task_id, by=req.user_id)
+    return StopAck(stopped=True, task_id=task_id)
+
+
 async def _task_ended(ctx: restate.ObjectContext, report: TaskReport) -> None:
-    session = await ctx.get(SESSION, type_hint=Session) or Session()
+    session = await _load(ctx)
     if session.running is not None and session.running.task_id == report.task_id:
         session.running = None
     elif report.task_id in session.awaiting:
@@ -125,20 +270,40 @@ async def _task_ended(ctx: restate.ObjectContext, report: TaskReport) -> None:
     else:
         log.debug("stale_task_report_ignored", task=report.task_id)
         return
-    record_outcome(session, report)
-    ctx.set(SESSION, session)
+    record_outcome(session, report, ended_at=await ctx.time())
+    if session.queued and session.running is None:
+        trigger = session.queued[-1]
+        session.turns.extend(session.queued)
+        session.queued = []
+        await _start_task(ctx, session, trigger.ts or session.thread_ts, trigger.user_id)
+    await _save(ctx, session)
 
 
-async def _interrupt(ctx: restate.ObjectContext, session: Session, wait: timedelta) -> None:
+async def _cancel_running(
+    ctx: restate.ObjectContext,
+    session: Session,
+    wait: timedelta,
+    reason: CancelReason,
+    trigger: IncomingMessage | None = None,
+) -> None:
     """Cancel the running task and wait, bounded, for its cleanup and partial output."""
     assert session.running is not None
     task_id = session.running.task_id
-    session.running = None
-    session.interruptions += 1
+    session.running, session.cancelling, session.cancel_reason = None, task_id, reason
+    if reason.reason == "interrupt":
+        session.interruptions += 1
+    # Written before the cancel: the task reads the reason, and readers see "cancelling".
+    ctx.set(SESSION, session)
+    cancelled_at = await ctx.time()
     ctx.cancel_invocation(task_id)
+    run = session.run(task_id)
+    if run is not None and trigger is not None:
+        run.interrupted_by_ts = trigger.ts
+        if trigger.received_at:
+            run.cancel_latency_ms = round((cancelled_at - trigger.received_at) * 1000, 1)
     outcome = ctx.attach_invocation(task_id, type_hint=TaskReport)
-    timeout = ctx.sleep(wait)
-    done, _ = await restate.wait_completed(outcome, timeout)
+    done, _ = await restate.wait_completed(outcome, ctx.sleep(wait))
+    session.cancelling, session.cancel_reason = None, None
     if outcome not in done:
         log.warning("cleanup_wait_timed_out", task=task_id)
         session.awaiting.append(task_id)
@@ -147,19 +312,33 @@ async def _interrupt(ctx: restate.ObjectContext, session: Session, wait: timedel
         report = await outcome
     except TerminalError as err:
         report = report_from_error(err, task_id)
-    record_outcome(session, report)
+    record_outcome(session, report, ended_at=await ctx.time())
 
 
-async def _start_task(ctx: restate.ObjectContext, session: Session, msg: IncomingMessage) -> str:
+async def _start_task(
+    ctx: restate.ObjectContext, session: Session, trigger_ts: str, trigger_user: str | None
+) -> str:
     request = TaskRequest(
         thread_key=ctx.key(),
-        channel_id=msg.channel_id,
-        thread_ts=msg.thread_ts,
-        trigger_ts=msg.ts,
+        channel_id=session.channel_id,
+        thread_ts=session.thread_ts,
+        trigger_ts=trigger_ts,
+        trigger_user=trigger_user,
         turns=session.turns,
     )
     handle = ctx.generic_send(TASK_SERVICE, TASK_RUN, request.model_dump_json().encode())
     task_id = await handle.invocation_id()
-    session.running = RunningTask(task_id=task_id, started_at=await ctx.time(), trigger_ts=msg.ts)
+    now = await ctx.time()
+    previous = session.runs[-1] if session.runs else None
+    if previous is not None and previous.outcome == "cancelled" and previous.replaced_by is None:
+        previous.replaced_by = task_id
+    session.running = RunningTask(task_id=task_id, started_at=now, trigger_ts=trigger_ts)
+    session.runs = [
+        *session.runs[-(MAX_RUNS_KEPT - 1) :],
+        RunRecord(
+            task_id=task_id, trigger_ts=trigger_ts, trigger_user=trigger_user, started_at=now
+        ),
+    ]
     session.tasks_started += 1
+    log.info("task_started", task=task_id)
     return task_id

@@ -2,15 +2,16 @@
 
 Each model call and each Slack post is a named durable step. When the agent cancels the run,
 the cancellation surfaces as a `TerminalError` (409) at the pending await; the run then closes
-its model stream at once, posts the "cancelled, restarting" notice, reports its partial output
-and re-raises so Restate records the invocation as cancelled.
+its model stream at once, asks the agent why (a new message, or a stop), posts the matching
+notice, reports its partial output and re-raises so Restate records the invocation as cancelled.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -20,10 +21,14 @@ from restate.exceptions import TerminalError
 from structlog.contextvars import bound_contextvars
 
 from common.contract import (
+    AGENT_CANCEL_REASON,
     AGENT_SERVICE,
     AGENT_TASK_ENDED,
+    AGENT_TASK_PROGRESS,
     TASK_SERVICE,
+    CancelReason,
     TaskOutcome,
+    TaskProgress,
     TaskReport,
     TaskRequest,
 )
@@ -35,11 +40,32 @@ log = structlog.get_logger(__name__)
 
 STATUS_TEXT = ":hourglass_flowing_sand: Working on it…"
 CANCELLED_TEXT = ":leftwards_arrow_with_hook: Cancelled, restarting with the new message…"
+STOPPED_TEXT = ":octagonal_sign: Stopped{by}. Reply in this thread to start again."
 FAILED_TEXT = (
     ":warning: Sorry, I could not finish this one: a service I depend on is not answering. "
     "Reply in this thread to try again."
 )
 PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Reactions:
+    """Emoji names for the triggering message, by task state (empty to skip one)."""
+
+    received: str = "eyes"
+    working: str = "hourglass_flowing_sand"
+    done: str = "white_check_mark"
+    stopped: str = "octagonal_sign"
+    cancelled: str = "leftwards_arrow_with_hook"
+    failed: str = "x"
+
+    def for_outcome(self, outcome: TaskOutcome) -> str:
+        return {
+            "completed": self.done,
+            "stopped": self.stopped,
+            "cancelled": self.cancelled,
+            "failed": self.failed,
+        }[outcome]
 
 
 @dataclass(frozen=True)
@@ -51,6 +77,7 @@ class TaskDeps:
     model_max_attempts: int = 4
     slack_max_attempts: int = 4
     cleanup_seconds: float = 10.0
+    reactions: Reactions = field(default_factory=Reactions)
 
 
 def _opts(max_attempts: int, max_duration: float | None = None) -> restate.RunOptions[Any]:
@@ -66,19 +93,18 @@ def _opts(max_attempts: int, max_duration: float | None = None) -> restate.RunOp
 class _Progress:
     """Shows the streaming answer in the status message, at most about once a second."""
 
-    def __init__(self, slack: SlackPoster, channel: str, ts: str) -> None:
-        self._slack, self._channel, self._ts = slack, channel, ts
+    def __init__(self, slack: SlackPoster, req: TaskRequest, ts: str) -> None:
+        self._slack, self._req, self._ts = slack, req, ts
         self._last = time.monotonic()
 
     async def __call__(self, text: str) -> None:
         now = time.monotonic()
         if now - self._last < PROGRESS_INTERVAL_SECONDS:
             return
-        self._last = now
-        try:
-            await self._slack.update(self._channel, self._ts, text + " …")
-        except Exception as exc:  # progress is cosmetic: it never fails the task
-            log.info("progress_update_failed", error=str(exc))
+        if await self._slack.show_progress(
+            self._req.channel_id, self._ts, text, self._req.thread_key
+        ):
+            self._last = now
 
 
 def create_coding_task(deps: TaskDeps) -> restate.Service:
@@ -95,151 +121,183 @@ def create_coding_task(deps: TaskDeps) -> restate.Service:
         """Plan, answer and post; on cancellation clean up and re-raise."""
         task_id = ctx.request().id
         with bound_contextvars(thread=req.thread_key, invocation=task_id):
-            return await _run(ctx, deps, req, task_id)
+            return await _Run(ctx, deps, req, task_id).run()
 
     return task
 
 
-async def _run(ctx: restate.Context, deps: TaskDeps, req: TaskRequest, task_id: str) -> TaskReport:
-    tracker = StreamTracker()
-    status_ts: str | None = None
-    try:
-        status_ts = await _post_status(ctx, deps, req)
-        answer = await _work(ctx, deps, req, tracker, status_ts)
-    except TerminalError as err:
-        tracker.close()
-        if err.status_code == 409:
-            report = await _cleanup_cancelled(ctx, deps, req, task_id, tracker, status_ts)
-            raise TerminalError(report.model_dump_json(), 409) from None
-        log.warning("task_failed", error=err.message)
-        report = await _cleanup_failed(ctx, deps, req, task_id, status_ts)
-        raise TerminalError(report.model_dump_json(), 500) from None
-    report = TaskReport(task_id=task_id, outcome="completed", text=answer)
-    _report(ctx, req, report)
-    log.info("task_completed", chars=len(answer))
-    return report
+class _Run:
+    """One run's steps and cleanups, sharing its context, request and stream tracker."""
 
+    def __init__(self, ctx: restate.Context, deps: TaskDeps, req: TaskRequest, task_id: str):
+        self.ctx, self.deps, self.req, self.task_id = ctx, deps, req, task_id
+        self.tracker = StreamTracker()
+        self.status_ts: str | None = None
+        self.model_called = False
+        self.tokens = 0
 
-async def _post_status(ctx: restate.Context, deps: TaskDeps, req: TaskRequest) -> str:
-    return await ctx.run_typed(
-        "post status",
-        deps.slack.post,
-        _opts(deps.slack_max_attempts),
-        channel=req.channel_id,
-        thread_ts=req.thread_ts,
-        text=STATUS_TEXT,
-    )
+    async def run(self) -> TaskReport:
+        try:
+            self.status_ts = await self._post_status()
+            answer = await self._work(self.status_ts)
+        except TerminalError as err:
+            self.tracker.close()
+            if err.status_code == 409:
+                report = await self._cleanup_cancelled()
+                raise TerminalError(report.model_dump_json(), 409) from None
+            log.warning("task_failed", error=err.message)
+            report = await self._cleanup_failed()
+            raise TerminalError(report.model_dump_json(), 500) from None
+        report = self._report("completed", answer)
+        log.info("task_completed", chars=len(answer), tokens=self.tokens)
+        return report
 
+    async def _post_status(self) -> str:
+        return await self.ctx.run_typed(
+            "post status",
+            self._status_and_reaction,
+            _opts(self.deps.slack_max_attempts),
+        )
 
-async def _work(
-    ctx: restate.Context, deps: TaskDeps, req: TaskRequest, tracker: StreamTracker, status_ts: str
-) -> str:
-    plan: str = await ctx.run_typed(
-        "plan",
-        deps.model.stream,
-        _opts(deps.model_max_attempts),
-        messages=plan_messages(req.turns),
-        tracker=tracker,
-    )
-    progress = _Progress(deps.slack, req.channel_id, status_ts)
-    answer: str = await ctx.run_typed(
-        "answer",
-        deps.model.stream,
-        _opts(deps.model_max_attempts),
-        messages=answer_messages(req.turns, plan),
-        tracker=tracker,
-        on_text=progress,
-    )
-    await ctx.run_typed(
-        "post answer",
-        deps.slack.finish,
-        _opts(deps.slack_max_attempts),
-        channel=req.channel_id,
-        thread_ts=req.thread_ts,
-        status_ts=status_ts,
-        text=answer,
-    )
-    return answer
+    async def _status_and_reaction(self) -> str:
+        req, reactions, slack = self.req, self.deps.reactions, self.deps.slack
+        ts, _ = await asyncio.gather(
+            slack.post_status(req.channel_id, req.thread_ts, STATUS_TEXT, req.thread_key),
+            slack.react(
+                req.channel_id, req.trigger_ts, add=reactions.working, remove=reactions.received
+            ),
+        )
+        return ts
 
-
-async def _cleanup_cancelled(
-    ctx: restate.Context,
-    deps: TaskDeps,
-    req: TaskRequest,
-    task_id: str,
-    tracker: StreamTracker,
-    status_ts: str | None,
-) -> TaskReport:
-    log.info("task_cancelled", streamed_chunks=tracker.chunks)
-    partial: str = await ctx.run_typed(
-        "record partial", lambda: tracker.text, restate.RunOptions(type_hint=str)
-    )
-    if status_ts is not None:
-        # A run cancelled before it posted anything leaves the thread alone.
-        await _cleanup_step(
-            ctx,
-            deps,
-            "post cancel notice",
-            deps.slack.interrupted,
-            channel=req.channel_id,
-            thread_ts=req.thread_ts,
+    async def _work(self, status_ts: str) -> str:
+        self.model_called = True
+        self._progress("plan")
+        plan: str = await self.ctx.run_typed(
+            "plan",
+            self.deps.model.stream,
+            _opts(self.deps.model_max_attempts),
+            messages=plan_messages(self.req.turns),
+            tracker=self.tracker,
+        )
+        self.tokens += self.tracker.chunks
+        self._progress("answer")
+        answer: str = await self.ctx.run_typed(
+            "answer",
+            self.deps.model.stream,
+            _opts(self.deps.model_max_attempts),
+            messages=answer_messages(self.req.turns, plan),
+            tracker=self.tracker,
+            on_text=_Progress(self.deps.slack, self.req, status_ts),
+        )
+        self.tokens += self.tracker.chunks
+        self._progress("post answer")
+        await self.ctx.run_typed(
+            "post answer",
+            self._finish,
+            _opts(self.deps.slack_max_attempts),
             status_ts=status_ts,
-            partial=partial,
-            notice=CANCELLED_TEXT,
+            text=answer,
         )
-    report = TaskReport(task_id=task_id, outcome="cancelled", text=partial)
-    _report(ctx, req, report)
-    return report
+        return answer
 
+    async def _finish(self, status_ts: str, text: str) -> None:
+        req = self.req
+        await self.deps.slack.finish(req.channel_id, req.thread_ts, status_ts, text)
+        await self._react("completed")
 
-async def _cleanup_failed(
-    ctx: restate.Context, deps: TaskDeps, req: TaskRequest, task_id: str, status_ts: str | None
-) -> TaskReport:
-    """Say sorry in the thread, in place of the status message when there is one."""
-    if status_ts is not None:
-        await _cleanup_step(
-            ctx,
-            deps,
-            "post failure notice",
-            deps.slack.update,
-            channel=req.channel_id,
-            ts=status_ts,
-            text=FAILED_TEXT,
+    async def _react(self, outcome: TaskOutcome) -> None:
+        reactions = self.deps.reactions
+        await self.deps.slack.react(
+            self.req.channel_id,
+            self.req.trigger_ts,
+            add=reactions.for_outcome(outcome),
+            remove=reactions.working,
         )
-    else:
-        await _cleanup_step(
-            ctx,
-            deps,
-            "post failure notice",
-            deps.slack.post,
-            channel=req.channel_id,
-            thread_ts=req.thread_ts,
-            text=FAILED_TEXT,
+
+    def _progress(self, step: str) -> None:
+        update = TaskProgress(task_id=self.task_id, step=step, tokens=self.tokens)
+        self.ctx.generic_send(
+            AGENT_SERVICE,
+            AGENT_TASK_PROGRESS,
+            update.model_dump_json().encode(),
+            key=self.req.thread_key,
         )
-    report = TaskReport(task_id=task_id, outcome="failed")
-    _report(ctx, req, report)
-    return report
 
+    async def _cleanup_cancelled(self) -> TaskReport:
+        ctx, tracker = self.ctx, self.tracker
+        # Ask why while recording the partial output: both are quick, neither waits on the other.
+        why = ctx.generic_call(AGENT_SERVICE, AGENT_CANCEL_REASON, b"", key=self.req.thread_key)
+        partial: str = await ctx.run_typed(
+            "record partial", lambda: tracker.text, restate.RunOptions(type_hint=str)
+        )
+        reason = CancelReason.model_validate_json(await why)
+        outcome: TaskOutcome = "stopped" if reason.reason == "stop" else "cancelled"
+        log.info("task_cancelled", outcome=outcome, streamed_chunks=tracker.chunks)
+        if reason.reason == "stop":
+            by = f" by <@{reason.by_user}>" if reason.by_user else ""
+            stopped = STOPPED_TEXT.format(by=by)
+            await self._cleanup_step("post stop notice", self._notice, stopped, partial, outcome)
+        elif self.model_called:
+            await self._cleanup_step(
+                "post cancel notice", self._notice, CANCELLED_TEXT, partial, outcome
+            )
+        elif self.status_ts is not None:
+            # Cancelled before its first model call (a burst of replies): leave no trace.
+            await self._cleanup_step("remove status", self._remove_status)
+        return self._report(outcome, partial)
 
-async def _cleanup_step(
-    ctx: restate.Context,
-    deps: TaskDeps,
-    step: str,
-    action: Callable[..., Awaitable[object]],
-    **kwargs: Any,
-) -> None:
-    """A Slack step of a cleanup: bounded in attempts and time, and never fatal to the cleanup."""
-    try:
-        await ctx.run_typed(step, action, _opts(3, max_duration=deps.cleanup_seconds), **kwargs)
-    except TerminalError as err:
-        log.warning("cleanup_step_failed", step=step, error=err.message)
+    async def _notice(self, text: str, partial: str, outcome: TaskOutcome) -> None:
+        req = self.req
+        if self.status_ts is not None:
+            await asyncio.gather(
+                self.deps.slack.interrupted(
+                    req.channel_id, req.thread_ts, self.status_ts, partial, text
+                ),
+                self._react(outcome),
+            )
+        else:
+            await self.deps.slack.post(req.channel_id, req.thread_ts, text)
 
+    async def _remove_status(self) -> None:
+        assert self.status_ts is not None
+        await self.deps.slack.delete(self.req.channel_id, self.status_ts)
+        await self.deps.slack.react(
+            self.req.channel_id, self.req.trigger_ts, remove=self.deps.reactions.working
+        )
 
-def _report(ctx: restate.Context, req: TaskRequest, report: TaskReport) -> None:
-    """Tell the agent how this run ended: one-way, never a call (that would deadlock)."""
-    ctx.generic_send(
-        AGENT_SERVICE, AGENT_TASK_ENDED, report.model_dump_json().encode(), key=req.thread_key
-    )
+    async def _cleanup_failed(self) -> TaskReport:
+        """Say sorry in the thread, in place of the status message when there is one."""
+        await self._cleanup_step("post failure notice", self._failure_notice)
+        return self._report("failed", "")
+
+    async def _failure_notice(self) -> None:
+        req, slack = self.req, self.deps.slack
+        if self.status_ts is not None:
+            await slack.update(req.channel_id, self.status_ts, FAILED_TEXT)
+        else:
+            await slack.post(req.channel_id, req.thread_ts, FAILED_TEXT)
+        await self._react("failed")
+
+    async def _cleanup_step(
+        self, step: str, action: Callable[..., Awaitable[None]], *args: Any
+    ) -> None:
+        """A Slack step of a cleanup: bounded in attempts and time, never fatal to the cleanup."""
+        options = _opts(3, max_duration=self.deps.cleanup_seconds)
+        try:
+            await self.ctx.run_typed(step, action, options, *args)
+        except TerminalError as err:
+            log.warning("cleanup_step_failed", step=step, error=err.message)
+
+    def _report(self, outcome: TaskOutcome, text: str) -> TaskReport:
+        """Tell the agent how this run ended: one-way, never a call (that would deadlock)."""
+        report = TaskReport(task_id=self.task_id, outcome=outcome, text=text, tokens=self.tokens)
+        self.ctx.generic_send(
+            AGENT_SERVICE,
+            AGENT_TASK_ENDED,
+            report.model_dump_json().encode(),
+            key=self.req.thread_key,
+        )
+        return report
 
 
 def report_from_error(err: TerminalError, task_id: str) -> TaskReport:

@@ -28,10 +28,11 @@ class StreamTracker:
     def __init__(self) -> None:
         self.text = ""
         self.chunks = 0
+        self.started = False
         self._task: asyncio.Task[object] | None = None
 
     def begin(self) -> None:
-        self.text = ""
+        self.text, self.chunks, self.started = "", 0, True
         self._task = asyncio.current_task()
 
     def end(self) -> None:
