@@ -12,6 +12,8 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import EVENTS_PATH, build_app, create_web_app
+from bot.dashboard import create_dashboard
+from bot.dashboard.auth import check_binding
 from bot.forwarder import RestateForwarder
 from common.logging import configure
 from common.runtime import bind_socket, stop_event, write_ready_file
@@ -29,24 +31,56 @@ async def _serve(settings: BotSettings) -> None:
             base_url=str(settings.slack_api_url),
             session=session,
         )
-        forwarder = RestateForwarder(session, str(settings.restate_ingress_url))
+        forwarder = RestateForwarder(
+            session, str(settings.restate_ingress_url), str(settings.restate_admin_url)
+        )
         bolt = build_app(settings, client, forwarder)
         runner = web.AppRunner(create_web_app(bolt), access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         sock = bind_socket(settings.bot_host, settings.bot_port)
         await web.SockSite(runner, sock).start()
         port = sock.getsockname()[1]
+        dashboard, dashboard_url = await _start_dashboard(settings, session, client)
         socket_mode = None
         if settings.slack_app_token is not None:
             socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
             await socket_mode.connect_async()  # type: ignore[no-untyped-call]
-        write_ready_file(settings.ready_file, {"port": port, "url": f"http://127.0.0.1:{port}"})
+        ready = {"port": port, "url": f"http://127.0.0.1:{port}", "dashboard_url": dashboard_url}
+        write_ready_file(settings.ready_file, ready)
         log.info("bot_ready", port=port, path=EVENTS_PATH, socket_mode=socket_mode is not None)
+        log.info("dashboard_ready", url=dashboard_url, token=settings.dashboard_token is not None)
         await stop.wait()
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
+        await dashboard.cleanup()
         await runner.cleanup()
     log.info("bot_stopped")
+
+
+async def _workspace_url(client: AsyncWebClient) -> str | None:
+    """The workspace's base URL (`auth.test`), for links to threads; None if Slack is away."""
+    try:
+        response = await client.auth_test()
+    except Exception as exc:  # links are a convenience: the dashboard works without them
+        log.warning("workspace_url_unavailable", error=type(exc).__name__)
+        return None
+    url = response.get("url")
+    return str(url) if url else None
+
+
+async def _start_dashboard(
+    settings: BotSettings, session: aiohttp.ClientSession, client: AsyncWebClient
+) -> tuple[web.AppRunner, str]:
+    """Serve the ops dashboard and the bot's /metrics on their own, non-public listener."""
+    app = create_dashboard(settings, session, await _workspace_url(client))
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    sock = bind_socket(settings.dashboard_host, settings.dashboard_port)
+    await web.SockSite(runner, sock).start()
+    host = settings.dashboard_host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return runner, f"http://{shown}:{sock.getsockname()[1]}"
 
 
 def main() -> None:
@@ -56,6 +90,8 @@ def main() -> None:
             raise SettingsError(
                 "bot: SLACK_SIGNING_SECRET is required unless SLACK_APP_TOKEN selects Socket Mode"
             )
+        token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
+        check_binding(settings.dashboard_host, token)
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None

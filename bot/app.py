@@ -10,8 +10,10 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.forwarder import RestateForwarder
 from bot.listeners import register
+from bot.rules import Rules
 from common.settings import BotSettings
 
 log = structlog.get_logger(__name__)
@@ -36,7 +38,8 @@ def build_app(
         process_before_response=True,
         logger=logging.getLogger("slack_bolt"),
     )
-    register(app, forwarder)
+    app.use(metrics.count_slack_request)
+    register(app, forwarder, Rules.from_settings(settings), settings.reaction_received)
     return app
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -10,12 +12,23 @@ import structlog
 from common.contract import (
     AGENT_MESSAGE,
     AGENT_SERVICE,
+    AGENT_STOP,
+    SESSION_STATE_KEY,
     IncomingMessage,
+    Session,
+    SessionStatus,
+    StopRequest,
     message_idempotency_key,
     thread_key,
 )
 
 log = structlog.get_logger(__name__)
+
+# Slack wants an answer within 3 s: reads give up well before that.
+READ_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
+_SLACK_ID = re.compile(r"[A-Z0-9]{1,32}")
+# The most session rows one channel listing reads (the page shows far fewer).
+SCAN_LIMIT = 500
 
 
 class ForwardError(RuntimeError):
@@ -23,27 +36,87 @@ class ForwardError(RuntimeError):
 
 
 class RestateForwarder:
-    """Sends `CodingAgent/{key}/message` through the ingress, never waiting for the agent."""
+    """The bot's way into Restate: one-way sends for work, quick shared reads for status."""
 
-    def __init__(self, session: aiohttp.ClientSession, ingress_url: str) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, ingress_url: str, admin_url: str | None = None
+    ) -> None:
         self._session = session
         self._ingress = ingress_url.rstrip("/")
+        self._admin = (admin_url or "").rstrip("/")
+
+    def _url(self, key: str, handler: str, send: bool = False) -> str:
+        suffix = "/send" if send else ""
+        return f"{self._ingress}/{AGENT_SERVICE}/{quote(key, safe='')}/{handler}{suffix}"
+
+    async def _post(
+        self, url: str, body: str | None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        try:
+            async with self._session.post(
+                url,
+                data=body,
+                headers={
+                    **({"Content-Type": "application/json"} if body is not None else {}),
+                    **(headers or {}),
+                },
+                timeout=READ_TIMEOUT,
+                # Restate refuses a content type on handlers that take no input.
+                skip_auto_headers=["Content-Type"] if body is None else None,
+            ) as resp:
+                data = await resp.json(content_type=None)
+                if resp.status >= 300:
+                    raise ForwardError(f"ingress answered {resp.status}: {str(data)[:300]}")
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ForwardError(f"ingress unreachable: {exc!r}") from exc
+        return dict(data) if isinstance(data, dict) else {}
+
+    async def status(self, key: str) -> SessionStatus:
+        """The session's status from its shared handler: never waits behind a running task."""
+        return SessionStatus.model_validate(await self._post(self._url(key, "status"), None))
+
+    async def stop(self, key: str, request: StopRequest, idempotency_key: str) -> None:
+        """Ask the session to stop its task (one-way: the task's cleanup tells the thread)."""
+        headers = {"Idempotency-Key": idempotency_key}
+        await self._post(self._url(key, AGENT_STOP, send=True), request.model_dump_json(), headers)
+
+    async def channel_sessions(self, team_id: str, channel_id: str, limit: int) -> list[Session]:
+        """The channel's sessions, most recently active first (a bounded admin SQL query)."""
+        # Restate's SQL endpoint takes no parameters: only plain Slack ids reach the query.
+        if not (_SLACK_ID.fullmatch(team_id) and _SLACK_ID.fullmatch(channel_id)):
+            raise ValueError("not a Slack team or channel id")
+        prefix = f"{team_id}:{channel_id}:"
+        query = (
+            "SELECT service_key, value_utf8 FROM state "  # noqa: S608
+            f"WHERE service_name = '{AGENT_SERVICE}' AND key = '{SESSION_STATE_KEY}' "
+            f"AND service_key LIKE '{prefix}%' LIMIT {SCAN_LIMIT}"
+        )
+        try:
+            async with self._session.post(
+                f"{self._admin}/query",
+                json={"query": query},
+                headers={"Accept": "application/json"},
+                timeout=READ_TIMEOUT,
+            ) as resp:
+                rows = (await resp.json(content_type=None)).get("rows", [])
+        except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
+            raise ForwardError(f"admin API unreachable: {exc!r}") from exc
+        sessions = []
+        for row in rows:
+            try:
+                sessions.append(Session.model_validate_json(row.get("value_utf8") or "{}"))
+            except ValueError:
+                log.warning("unreadable_session_state", key=row.get("service_key"))
+        sessions.sort(key=lambda s: s.updated_at or 0, reverse=True)
+        return sessions[:limit]
 
     async def forward(self, msg: IncomingMessage) -> str:
         """Enqueue the message durably; returns the invocation id."""
         key = thread_key(msg.team_id, msg.channel_id, msg.thread_ts)
-        url = f"{self._ingress}/{AGENT_SERVICE}/{quote(key, safe='')}/{AGENT_MESSAGE}/send"
-        headers = {
-            "Idempotency-Key": message_idempotency_key(msg.channel_id, msg.ts),
-            "Content-Type": "application/json",
-        }
-        try:
-            async with self._session.post(url, data=msg.model_dump_json(), headers=headers) as resp:
-                body = await resp.json(content_type=None)
-                if resp.status >= 300:
-                    raise ForwardError(f"ingress answered {resp.status}: {str(body)[:300]}")
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise ForwardError(f"ingress unreachable: {exc!r}") from exc
+        headers = {"Idempotency-Key": message_idempotency_key(msg.channel_id, msg.ts)}
+        body = await self._post(
+            self._url(key, AGENT_MESSAGE, send=True), msg.model_dump_json(), headers
+        )
         invocation = str(body.get("invocationId", ""))
         log.info(
             "message_forwarded",

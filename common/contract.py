@@ -196,6 +196,71 @@ class SessionStatus(BaseModel):
     updated_at: float | None = None
 
 
+SESSION_STATE_KEY = "session"
+
+
+class Session(BaseModel):
+    """Everything `CodingAgent` keeps for one thread: one state entry, `SESSION_STATE_KEY`.
+
+    Readers outside the agent (the bot's `/agent-status`, the dashboard) parse it from the
+    admin SQL API, so it grows compatibly: new fields get defaults, none is renamed.
+    """
+
+    channel_id: str = ""
+    thread_ts: str = ""
+    started_by: str | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+    turns: list[Turn] = []
+    queued: list[Turn] = []
+    running: RunningTask | None = None
+    # Set while an interruption or stop waits for the old task's cleanup.
+    cancelling: str | None = None
+    cancel_reason: CancelReason | None = None
+    # Tasks whose cleanup did not finish within the bounded wait: their late report still counts.
+    awaiting: list[str] = []
+    debounce_generation: int = 0
+    tasks_started: int = 0
+    interruptions: int = 0
+    stops: int = 0
+    last_outcome: TaskOutcome | None = None
+    runs: list[RunRecord] = []
+
+    @property
+    def state(self) -> SessionState:
+        if self.cancelling:
+            return "cancelling"
+        return "working" if self.running else "idle"
+
+    def participants(self) -> list[str]:
+        return sorted({t.user_id for t in self.turns if t.kind == "user" and t.user_id})
+
+    def run(self, task_id: str) -> RunRecord | None:
+        return next((r for r in reversed(self.runs) if r.task_id == task_id), None)
+
+
+def session_status(key: str, session: Session) -> SessionStatus:
+    running = session.running
+    return SessionStatus(
+        thread_key=key,
+        state=session.state,
+        running_task_id=running.task_id if running else session.cancelling,
+        running_since=running.started_at if running else None,
+        running_step=running.step if running else None,
+        running_tokens=running.tokens if running else 0,
+        turns=len(session.turns),
+        tasks_started=session.tasks_started,
+        interruptions=session.interruptions,
+        stops=session.stops,
+        queued=len(session.queued),
+        last_outcome=session.last_outcome,
+        started_by=session.started_by,
+        participants=session.participants(),
+        created_at=session.created_at,
+        updated_at=session.updated_at,
+    )
+
+
 class History(BaseModel):
     """The answer of the shared `CodingAgent.history` handler."""
 

@@ -51,6 +51,17 @@ class BotSettings(_Base):
     dashboard_token: SecretStr | None = None
     dashboard_restate_ui_url: AnyHttpUrl | None = None
 
+    # Who may start or steer sessions: comma-separated ids, empty for everyone.
+    allowed_team_ids: str = ""
+    allowed_channel_ids: str = ""
+    allowed_user_ids: str = ""
+    # Who may stop any session (everyone else: only the thread's participants).
+    admin_user_ids: str = ""
+    # Interruption policy per channel: "C123=queue,C456=interrupt/2.5" (policy/debounce seconds).
+    channel_policies: str = ""
+    default_policy: Literal["interrupt", "queue"] = "interrupt"
+    default_debounce_seconds: float = Field(default=0.0, ge=0, le=60)
+
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None

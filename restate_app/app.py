@@ -20,6 +20,7 @@ from common.settings import AppSettings
 from restate_app.asgi import compose
 from restate_app.coding_agent import create_coding_agent
 from restate_app.coding_task import Reactions, TaskDeps, create_coding_task
+from restate_app.metrics import metrics_route
 from restate_app.model_io import ModelClient
 from restate_app.slack_io import SlackPoster
 
@@ -84,4 +85,4 @@ def build_app(settings: AppSettings, clients: Clients) -> Any:
         protocol="bidi",
         identity_keys=keys or None,
     )
-    return compose(services, routes={})
+    return compose(services, routes={"/metrics": metrics_route})

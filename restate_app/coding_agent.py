@@ -13,7 +13,6 @@ from datetime import timedelta
 
 import restate
 import structlog
-from pydantic import BaseModel
 from restate.exceptions import TerminalError
 from structlog.contextvars import bound_contextvars
 
@@ -29,57 +28,25 @@ from common.contract import (
     MessageAck,
     RunningTask,
     RunRecord,
+    Session,
     SessionStatus,
     StopAck,
     StopRequest,
-    TaskOutcome,
     TaskProgress,
     TaskReport,
     TaskRequest,
     Turn,
+    session_status,
 )
+from common.contract import (
+    SESSION_STATE_KEY as SESSION,
+)
+from restate_app import metrics
 from restate_app.coding_task import report_from_error
 
 log = structlog.get_logger(__name__)
 
-SESSION = "session"
 MAX_RUNS_KEPT = 50
-
-
-class Session(BaseModel):
-    """Everything the agent keeps for one thread, stored as one state entry."""
-
-    channel_id: str = ""
-    thread_ts: str = ""
-    started_by: str | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
-    turns: list[Turn] = []
-    queued: list[Turn] = []
-    running: RunningTask | None = None
-    # Set while an interruption or stop waits for the old task's cleanup.
-    cancelling: str | None = None
-    cancel_reason: CancelReason | None = None
-    # Tasks whose cleanup did not finish within the bounded wait: their late report still counts.
-    awaiting: list[str] = []
-    debounce_generation: int = 0
-    tasks_started: int = 0
-    interruptions: int = 0
-    stops: int = 0
-    last_outcome: TaskOutcome | None = None
-    runs: list[RunRecord] = []
-
-    @property
-    def state(self) -> str:
-        if self.cancelling:
-            return "cancelling"
-        return "working" if self.running else "idle"
-
-    def participants(self) -> list[str]:
-        return sorted({t.user_id for t in self.turns if t.kind == "user" and t.user_id})
-
-    def run(self, task_id: str) -> RunRecord | None:
-        return next((r for r in reversed(self.runs) if r.task_id == task_id), None)
 
 
 def record_outcome(session: Session, report: TaskReport, ended_at: float | None = None) -> None:
@@ -96,28 +63,23 @@ def record_outcome(session: Session, report: TaskReport, ended_at: float | None 
         run.outcome, run.ended_at = report.outcome, ended_at
         if report.tokens:
             run.tokens = report.tokens
+        metrics.run_ended(run)
 
 
-def session_status(key: str, session: Session) -> SessionStatus:
-    running = session.running
-    return SessionStatus(
-        thread_key=key,
-        state=session.state,  # type: ignore[arg-type]
-        running_task_id=running.task_id if running else session.cancelling,
-        running_since=running.started_at if running else None,
-        running_step=running.step if running else None,
-        running_tokens=running.tokens if running else 0,
-        turns=len(session.turns),
-        tasks_started=session.tasks_started,
-        interruptions=session.interruptions,
-        stops=session.stops,
-        queued=len(session.queued),
-        last_outcome=session.last_outcome,
-        started_by=session.started_by,
-        participants=session.participants(),
-        created_at=session.created_at,
-        updated_at=session.updated_at,
-    )
+def _ts_key(ts: str | None) -> tuple[int, int]:
+    seconds, _, fraction = (ts or "0").partition(".")
+    return int(seconds or 0), int(fraction or 0)
+
+
+def insert_in_slack_order(turns: list[Turn], turn: Turn) -> None:
+    """Append a user turn, placing it before trailing user turns Slack sent later.
+
+    Slack does not promise to deliver events in order; the conversation follows message ts.
+    """
+    at = len(turns)
+    while at > 0 and turns[at - 1].kind == "user" and _ts_key(turns[at - 1].ts) > _ts_key(turn.ts):
+        at -= 1
+    turns.insert(at, turn)
 
 
 def create_coding_agent(cleanup_wait: timedelta) -> restate.VirtualObject:
@@ -214,7 +176,7 @@ async def _message(
         session.started_by, session.created_at = msg.user_id, await ctx.time()
     turn = Turn(kind="user", text=msg.text, user_id=msg.user_id, ts=msg.ts)
     if msg.policy == "queue" and session.running is not None:
-        session.queued.append(turn)
+        insert_in_slack_order(session.queued, turn)
         await _save(ctx, session)
         log.info("message_queued", queued=len(session.queued))
         return MessageAck(accepted=True, reason="queued")
@@ -222,7 +184,7 @@ async def _message(
     if session.running is not None:
         interrupted = session.running.task_id
         await _cancel_running(ctx, session, cleanup_wait, CancelReason(), msg)
-    session.turns.append(turn)
+    insert_in_slack_order(session.turns, turn)
     if msg.debounce_seconds > 0:
         session.debounce_generation += 1
         kick = Kick(
@@ -340,5 +302,6 @@ async def _start_task(
         ),
     ]
     session.tasks_started += 1
+    metrics.task_started()
     log.info("task_started", task=task_id)
     return task_id

@@ -15,6 +15,7 @@ import structlog
 from openai.types.chat import ChatCompletionMessageParam
 from restate.exceptions import RetryableError
 
+from restate_app import metrics
 from restate_app.errors import classify_model_error
 
 log = structlog.get_logger(__name__)
@@ -81,6 +82,7 @@ class ModelClient:
         on_text: OnText | None,
     ) -> str | None:
         finish: str | None = None
+        meter = metrics.StreamMeter()
         stream = await self._client.chat.completions.create(
             model=self._model, messages=messages, stream=True
         )
@@ -92,6 +94,7 @@ class ModelClient:
                 if choice.delta.content:
                     tracker.text += choice.delta.content
                     tracker.chunks += 1
+                    meter.chunk()
                     if on_text is not None:
                         await on_text(tracker.text)
                 finish = choice.finish_reason or finish

@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from common.contract import STOP_ACTION_ID
+from restate_app import metrics
 from restate_app.errors import classify_slack_error
 from restate_app.mrkdwn import to_mrkdwn
 
@@ -112,6 +113,7 @@ class SlackPoster:
         try:
             response = await self._client.api_call(method, json={"channel": channel, **kwargs})
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            metrics.slack_api_error(method, exc)
             classified = classify_slack_error(exc, method)
             log.warning("slack_call_failed", method=method, error=str(classified))
             raise classified from exc

@@ -1,6 +1,7 @@
 """Run the sandbox Slack workspace and offline model server in one process.
 
-    python -m sandbox --workspace-port 0 --model-port 0 --bot-url URL --ready-file PATH
+    python -m sandbox --workspace-port 0 --model-port 0 --bot-url URL --ready-file PATH \
+        [--channel C0DEPLOY=deploys ...]
 
 Once both listen, writes their URLs as JSON to --ready-file (atomically) and prints them
 as one line on stdout. Stops cleanly on SIGTERM or SIGINT.
@@ -24,6 +25,7 @@ from aiohttp import web
 
 from sandbox.log import configure_logging
 from sandbox.model_server import ModelConfig, create_model_app
+from sandbox.slack_state import parse_channel_list, parse_channel_spec
 from sandbox.slack_workspace import WorkspaceConfig, create_workspace_app
 
 log = structlog.get_logger("sandbox")
@@ -46,6 +48,16 @@ class SandboxSettings:
     model_api_key: str | None
     log_level: str
     log_format: str
+    model_poll_interval: float = 0.01
+    model_cancel_on_disconnect: bool = False
+    channels: tuple[tuple[str, str], ...] = ()
+
+
+def channel_arg(spec: str) -> tuple[str, str]:
+    try:
+        return parse_channel_spec(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> SandboxSettings:
@@ -59,6 +71,17 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Sandbo
     parser.add_argument("--chunk-delay", type=float, default=0.15)
     parser.add_argument("--ready-file", type=Path, default=None)
     parser.add_argument("--model-api-key", default=None, help="if set, other keys get 401")
+    parser.add_argument(
+        "--model-poll-interval",
+        type=float,
+        default=0.01,
+        help="how often a waiting stream checks whether its client left (seconds)",
+    )
+    parser.add_argument(
+        "--model-cancel-on-disconnect",
+        action="store_true",
+        help="cancel a stream as soon as its client hangs up (exact close times, cheap waits)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     parser.add_argument(
         "--log-format",
@@ -66,7 +89,21 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Sandbo
         choices=["auto", "console", "json"],
         help="default: LOG_FORMAT, else console on a terminal and JSON otherwise",
     )
+    parser.add_argument(
+        "--channel",
+        dest="channels",
+        action="append",
+        type=channel_arg,
+        default=[],
+        metavar="ID=NAME",
+        help="an extra public channel (repeatable); SANDBOX_CHANNELS='C1=a,C2=b' adds more",
+    )
     args = parser.parse_args(argv)
+    try:
+        from_env = parse_channel_list(env.get("SANDBOX_CHANNELS", ""))
+    except ValueError as exc:
+        parser.error(f"SANDBOX_CHANNELS: {exc}")
+    args.channels = (*from_env, *args.channels)
     missing = [
         name
         for name, value in (
@@ -80,8 +117,15 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Sandbo
     return SandboxSettings(**vars(args))
 
 
-async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+async def start_site(
+    app: web.Application, host: str, port: int, handler_cancellation: bool = False
+) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        handler_cancellation=handler_cancellation,
+    )
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner, int(runner.addresses[0][1])
@@ -99,11 +143,16 @@ async def serve(settings: SandboxSettings) -> None:
             bot_token=settings.bot_token,
             signing_secret=settings.signing_secret,
             bot_url=settings.bot_url,
+            channels=settings.channels,
         )
     )
-    model = create_model_app(
-        ModelConfig(api_key=settings.model_api_key, chunk_delay=settings.chunk_delay)
+    model_config = ModelConfig(
+        api_key=settings.model_api_key,
+        chunk_delay=settings.chunk_delay,
+        poll_interval=settings.model_poll_interval,
+        cancel_on_disconnect=settings.model_cancel_on_disconnect,
     )
+    model = create_model_app(model_config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -112,7 +161,9 @@ async def serve(settings: SandboxSettings) -> None:
     try:
         ws_runner, ws_port = await start_site(workspace, settings.host, settings.workspace_port)
         runners.append(ws_runner)
-        model_runner, model_port = await start_site(model, settings.host, settings.model_port)
+        model_runner, model_port = await start_site(
+            model, settings.host, settings.model_port, model_config.cancel_on_disconnect
+        )
         runners.append(model_runner)
         base = f"http://{settings.host}"
         info = {

@@ -61,7 +61,11 @@ def start(stack: Stack, config: dict[str, str]) -> list[str]:
         if fake_model:
             stack.env["OPENAI_BASE_URL"] = stack.urls["model"]
     stack.start_restate_app()
+    for name in ("DASHBOARD_HOST", "DASHBOARD_PORT"):
+        if config.get(name):
+            stack.env[name] = config[name]
     stack.start_bot()
+    lines.insert(0, f"Ops dashboard:       {stack.urls['dashboard']}/")
     if fake_slack:
         _set_bot_url(stack.urls["workspace"], stack.urls["bot_events"])
         lines.insert(0, f"Sandbox Slack workspace, open it to chat: {stack.urls['workspace']}/")

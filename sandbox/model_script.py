@@ -42,6 +42,9 @@ class PaceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     chunk_delay: float = Field(ge=0)
+    # Pads unscripted (default) answers to at least this many chunks, so that streams last
+    # long enough to interrupt under load (the benchmarks use it); unchanged when omitted.
+    min_chunks: int | None = Field(default=None, ge=0)
 
 
 def content_text(message: JSON) -> str:
@@ -76,6 +79,14 @@ def default_answer(messages: list[JSON]) -> str:
         "third, write it and run the tests. No real model was called, so treat this "
         "as a placeholder answer."
     )
+
+
+def pad_answer(text: str, min_chunks: int) -> str:
+    """`text` followed by numbered filler words until it streams as at least `min_chunks`."""
+    missing = min_chunks - len(split_chunks(text))
+    if missing <= 0:
+        return text
+    return text + "".join(f" more{i}" for i in range(missing))
 
 
 def split_chunks(text: str) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.control_common import read_model
+from sandbox.control_common import json_error, read_model
 from sandbox.model_records import RequestRecord, chunk_json, completion, delta_choice, usage_json
 from sandbox.model_script import (
     PaceIn,
@@ -25,6 +25,7 @@ from sandbox.model_script import (
     ScriptItem,
     default_answer,
     error_body,
+    pad_answer,
     split_chunks,
 )
 
@@ -40,6 +41,9 @@ class ModelConfig:
     model: str = "sandbox-demo-model"
     # How often a stream checks, while waiting, whether its client went away.
     poll_interval: float = 0.01
+    # Serve with aiohttp's handler cancellation: a client hanging up cancels its stream at
+    # once (exact `client_closed_at`), so the poll above can be slow (cheap with many streams).
+    cancel_on_disconnect: bool = False
 
 
 class ModelServer:
@@ -48,6 +52,7 @@ class ModelServer:
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
         self.chunk_delay = config.chunk_delay
+        self.min_chunks = 0
         self.script: deque[ScriptItem] = deque()
         self.requests: list[RequestRecord] = []
         self.stopping = False
@@ -166,7 +171,7 @@ async def answer(
         return openai_error(item.status, retry_after=item.retry_after)
     text = item.text if item.text is not None else "".join(item.chunks or [])
     if item.text is None and item.chunks is None:
-        text = default_answer(record.messages)
+        text = pad_answer(default_answer(record.messages), server.min_chunks)
     chunks = item.chunks if item.chunks is not None else split_chunks(text)
     if not record.stream:
         record.finish("completed")
@@ -298,13 +303,23 @@ async def clear_script(request: web.Request) -> web.Response:
 
 async def set_pace(request: web.Request) -> web.Response:
     server = request.app[MODEL_KEY]
-    server.chunk_delay = (await read_model(request, PaceIn)).chunk_delay
-    return web.json_response({"ok": True, "chunk_delay": server.chunk_delay})
+    pace = await read_model(request, PaceIn)
+    server.chunk_delay = pace.chunk_delay
+    if pace.min_chunks is not None:
+        server.min_chunks = pace.min_chunks
+    out = {"chunk_delay": server.chunk_delay, "min_chunks": server.min_chunks}
+    return web.json_response({"ok": True, **out})
 
 
 async def list_requests(request: web.Request) -> web.Response:
+    """The request log; `?since=UNIX_SECONDS` keeps only requests received at or after it."""
     server = request.app[MODEL_KEY]
-    return web.json_response({"requests": [asdict(r) for r in server.requests]})
+    try:
+        since = float(request.query.get("since", "0"))
+    except ValueError:
+        raise json_error(400, "invalid_since") from None
+    found = [asdict(r) for r in server.requests if r.received_at >= since]
+    return web.json_response({"requests": found})
 
 
 async def clear_requests(request: web.Request) -> web.Response:

@@ -1,7 +1,8 @@
-"""Slash commands, button clicks and `response_url`s of the sandbox workspace.
+"""Slash commands, button clicks, message shortcuts and `response_url`s of the sandbox workspace.
 
-`/_sandbox/command` and `/_sandbox/action` send Slack's signed, form-encoded payloads to the
-bot; `/_sandbox/response/{id}` plays the `response_url` Slack hands out with them.
+`/_sandbox/command`, `/_sandbox/action` and `/_sandbox/shortcut` send Slack's signed,
+form-encoded payloads to the bot; `/_sandbox/response/{id}` plays the `response_url` Slack
+hands out with them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from pydantic import BaseModel, ConfigDict
 from sandbox.control_common import json_error, read_model
 from sandbox.slack_control import human_in_channel
 from sandbox.slack_delivery import HttpResult
-from sandbox.slack_payloads import block_actions_payload, find_button, slash_command_form
+from sandbox.slack_payloads import (
+    block_actions_payload,
+    find_button,
+    message_action_payload,
+    slash_command_form,
+)
 from sandbox.workspace import WORKSPACE_KEY, Workspace
 
 JSON = dict[str, Any]
@@ -32,6 +38,8 @@ class CommandIn(BaseModel):
     text: str = ""
     user: str = "U0ALICE"
     channel: str = "C0GENERAL"
+    # Where the page shows the ephemeral answer; Slack does not send it to the app.
+    thread_ts: str | None = None
 
 
 class ActionIn(BaseModel):
@@ -42,6 +50,15 @@ class ActionIn(BaseModel):
     message_ts: str
     action_id: str
     value: str | None = None
+
+
+class ShortcutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = "U0ALICE"
+    channel: str
+    message_ts: str
+    callback_id: str = "agent_status"
 
 
 def new_response_url(request: web.Request, ws: Workspace, target: JSON) -> str:
@@ -65,7 +82,15 @@ async def send_command(request: web.Request) -> web.Response:
     data = await read_model(request, CommandIn)
     channel = human_in_channel(ws, data.user, data.channel)
     user = ws.state.users[data.user]
-    target = {"kind": "command", "channel": channel.id, "user": user.id, "message_ts": None}
+    target = {
+        "kind": "command",
+        "channel": channel.id,
+        "user": user.id,
+        "message_ts": None,
+        "thread_ts": ws.state.thread_root_ts(channel.id, data.thread_ts)
+        if data.thread_ts
+        else None,
+    }
     response_url = new_response_url(request, ws, target)
     form = slash_command_form(ws.state, data.command, data.text, user, channel, response_url)
     result = await ws.deliverer.post(urlencode(form).encode(), FORM)
@@ -105,6 +130,37 @@ async def send_action(request: web.Request) -> web.Response:
     return web.json_response(result_json(result) | {"response_url": response_url})
 
 
+async def send_shortcut(request: web.Request) -> web.Response:
+    """Deliver a message shortcut (`message_action`) run on a stored message.
+
+    As in Slack, the ack's body is not shown; the app answers through the response_url or
+    the Web API (chat.postEphemeral).
+    """
+    ws = request.app[WORKSPACE_KEY]
+    data = await read_model(request, ShortcutIn)
+    channel = human_in_channel(ws, data.user, data.channel)
+    message = ws.state.get(channel.id, data.message_ts)
+    if message is None:
+        raise json_error(404, "message_not_found")
+    # The shortcut's message is usually someone else's, so replace_original has nothing to
+    # replace; ephemeral answers land beside the message (its thread, if it is a reply).
+    target = {
+        "kind": "shortcut",
+        "channel": channel.id,
+        "user": data.user,
+        "message_ts": None,
+        "thread_ts": message.thread_ts,
+    }
+    response_url = new_response_url(request, ws, target)
+    user = ws.state.users[data.user]
+    payload = message_action_payload(
+        ws.state, user, channel, message, data.callback_id, response_url
+    )
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    result = await ws.deliverer.post(body, FORM)
+    return web.json_response(result_json(result) | {"response_url": response_url})
+
+
 def apply_response(ws: Workspace, target: JSON, reply: JSON) -> None:
     """Do what Slack does with a message sent to a response_url (or a command's reply)."""
     channel = ws.state.channels[target["channel"]]
@@ -119,7 +175,7 @@ def apply_response(ws: Workspace, target: JSON, reply: JSON) -> None:
         thread_ts = reply.get("thread_ts") or (original.thread_ts if original else None)
         ws.post_bot_message(channel, text, blocks, thread_ts)
     else:
-        thread_ts = original.thread_ts if original else None
+        thread_ts = original.thread_ts if original else target.get("thread_ts")
         ws.add_ephemeral(channel.id, target["user"], {"text": text, "blocks": blocks}, thread_ts)
 
 
@@ -151,5 +207,6 @@ async def list_responses(request: web.Request) -> web.Response:
 def register_interactive(app: web.Application) -> None:
     app.router.add_post("/_sandbox/command", send_command)
     app.router.add_post("/_sandbox/action", send_action)
+    app.router.add_post("/_sandbox/shortcut", send_shortcut)
     app.router.add_post("/_sandbox/response/{response_id}", receive_response)
     app.router.add_get("/_sandbox/responses", list_responses)

@@ -1,7 +1,7 @@
-"""Builders for what Slack sends to an app: Events API envelopes, slash commands, block actions.
+"""Builders for what Slack sends to an app: Events API envelopes, slash commands, interactions.
 
 Shapes follow Slack's public documentation (Events API `event_callback`, slash command
-form fields, `block_actions` interactivity payloads).
+form fields, `block_actions` and `message_action` interactivity payloads).
 """
 
 from __future__ import annotations
@@ -203,6 +203,33 @@ def block_actions_payload(
         "state": {"values": {}},
         "response_url": response_url,
         "actions": [action],
+    }
+
+
+def message_action_payload(
+    state: WorkspaceState,
+    user: User,
+    channel: Channel,
+    message: Message,
+    callback_id: str,
+    response_url: str,
+) -> JSON:
+    """The `message_action` payload for a message shortcut run on a stored message."""
+    return {
+        "type": "message_action",
+        "token": VERIFICATION_TOKEN,
+        "action_ts": f"{time.time():.6f}",
+        "team": {"id": state.team_id, "domain": TEAM_DOMAIN},
+        "user": {"id": user.id, "username": user.name, "name": user.name, "team_id": state.team_id},
+        "channel": {"id": channel.id, "name": channel_name(channel)},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "api_app_id": state.app_id,
+        "callback_id": callback_id,
+        "trigger_id": new_trigger_id(),
+        "response_url": response_url,
+        "message_ts": message.ts,
+        "message": state.render(message),
     }
 
 

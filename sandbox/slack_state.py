@@ -15,6 +15,16 @@ from typing import Any
 JSON = dict[str, Any]
 
 MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+CHANNEL_ID_RE = re.compile(r"[CG][A-Z0-9]{2,20}")
+CHANNEL_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}")
+
+# Public channels every sandbox workspace has; alice and bob are members of all of them.
+DEFAULT_CHANNELS: tuple[tuple[str, str], ...] = (
+    ("C0GENERAL", "general"),
+    ("C0QUEUE", "queue-mode"),
+    ("C0BURST", "burst"),
+    ("C0OTHER", "random"),
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,22 @@ class Message:
         return self.thread_ts is not None and self.thread_ts != self.ts
 
 
+def parse_channel_spec(spec: str) -> tuple[str, str]:
+    """Parse "C0DEPLOY=deploys" into (id, name); raise ValueError naming what is wrong."""
+    channel_id, sep, name = spec.strip().partition("=")
+    channel_id, name = channel_id.strip(), name.strip().removeprefix("#")
+    if not sep or not CHANNEL_ID_RE.fullmatch(channel_id):
+        raise ValueError(f"channel {spec!r}: expected ID=name with an ID like C0DEPLOY")
+    if not CHANNEL_NAME_RE.fullmatch(name):
+        raise ValueError(f"channel {spec!r}: names are lowercase letters, digits, '-' and '_'")
+    return channel_id, name
+
+
+def parse_channel_list(value: str) -> list[tuple[str, str]]:
+    """Parse "C1=name1,C2=name2" (as in SANDBOX_CHANNELS); blanks are ignored."""
+    return [parse_channel_spec(part) for part in value.split(",") if part.strip()]
+
+
 def ts_key(ts: str) -> tuple[int, int]:
     """Sort key for Slack timestamps ("1732611111.000100")."""
     seconds, _, micros = ts.partition(".")
@@ -87,7 +113,14 @@ def rich_text_blocks(text: str) -> list[JSON]:
 class WorkspaceState:
     """Users, channels and messages of one sandbox workspace."""
 
-    def __init__(self, team_id: str, bot_user_id: str, bot_id: str, app_id: str) -> None:
+    def __init__(
+        self,
+        team_id: str,
+        bot_user_id: str,
+        bot_id: str,
+        app_id: str,
+        extra_channels: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -97,10 +130,12 @@ class WorkspaceState:
             "U0BOB": User("U0BOB", "bob", "Bob Example"),
             bot_user_id: User(bot_user_id, "agent", "Coding Agent", is_bot=True),
         }
+        # An extra channel reusing an id renames that channel rather than adding a twin.
         self.channels: dict[str, Channel] = {
-            "C0GENERAL": Channel("C0GENERAL", "general"),
-            "D0ALICE": Channel("D0ALICE", "", is_im=True, im_user="U0ALICE"),
+            channel_id: Channel(channel_id, name)
+            for channel_id, name in (*DEFAULT_CHANNELS, *extra_channels)
         }
+        self.channels["D0ALICE"] = Channel("D0ALICE", "", is_im=True, im_user="U0ALICE")
         self.messages: dict[tuple[str, str], Message] = {}
         self._last_ts_us = 0
 

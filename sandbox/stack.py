@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -143,11 +144,11 @@ class Stack:
         wait_for(lambda: _http_ok(self.urls["admin"] + "/health"), 60, "the Restate admin API")
         wait_for(lambda: _http_ok(self.urls["ingress"] + "/restate/health"), 60, "Restate ingress")
 
-    def start_sandbox(self, chunk_delay: float = 0.15) -> None:
+    def start_sandbox(self, chunk_delay: float = 0.15, extra_args: Sequence[str] = ()) -> None:
         ready = self.workdir / "sandbox.ready"
         ready.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "sandbox", "--ready-file", str(ready)]
-        argv += ["--chunk-delay", str(chunk_delay)]
+        argv += ["--chunk-delay", str(chunk_delay), *extra_args]
         self._spawn("sandbox", argv, self.env)
         info = self._ready("sandbox", ready)
         self.urls.update(
@@ -183,12 +184,16 @@ class Stack:
             "RESTATE_INGRESS_URL": self.urls["ingress"],
             "BOT_HOST": "127.0.0.1",
             "BOT_PORT": self.env.get("BOT_PORT", "0"),
+            "RESTATE_ADMIN_URL": self.urls["admin"],
+            "DASHBOARD_HOST": self.env.get("DASHBOARD_HOST", "127.0.0.1"),
+            "DASHBOARD_PORT": self.env.get("DASHBOARD_PORT", "0"),
             "READY_FILE": str(ready),
         }
         self._spawn("bot", [sys.executable, "-m", "bot"], env)
         info = self._ready("bot", ready)
         self.urls["bot"] = info["url"]
         self.urls["bot_events"] = info["url"] + "/slack/events"
+        self.urls["dashboard"] = info["dashboard_url"]
 
     def stop(self) -> None:
         """Stop every process this stack started, newest first."""

@@ -43,6 +43,8 @@ class WorkspaceConfig:
     # Slack echoes the bot's own posts, edits and deletions as `message` events when the
     # app subscribes to message.* events; keep that on so the bot's filters are exercised.
     echo_bot_events: bool = True
+    # Public channels beyond the defaults (#general, #queue-mode, #burst, #random), as (id, name).
+    channels: tuple[tuple[str, str], ...] = ()
 
 
 class Workspace:
@@ -51,7 +53,7 @@ class Workspace:
     def __init__(self, config: WorkspaceConfig) -> None:
         self.config = config
         self.state = WorkspaceState(
-            config.team_id, config.bot_user_id, config.bot_id, config.app_id
+            config.team_id, config.bot_user_id, config.bot_id, config.app_id, config.channels
         )
         self.records = Records()
         self.faults = FaultQueue()
@@ -160,6 +162,8 @@ class Workspace:
 
     def add_ephemeral(self, channel: str, user: str, payload: JSON, thread_ts: str | None) -> str:
         ts = self.state.next_ts()
+        if thread_ts:
+            thread_ts = self.state.thread_root_ts(channel, thread_ts)
         item = {"channel": channel, "user": user, "ts": ts, "thread_ts": thread_ts, **payload}
         self.records.ephemerals.append(item)
         self.hub.publish("ephemeral_posted", {"ephemeral": item})

@@ -5,8 +5,13 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.forwarder import RestateForwarder
-from bot.listeners import messages
+from bot.listeners import actions, messages, status
+from bot.rules import Rules
 
 
-def register(app: AsyncApp, forwarder: RestateForwarder) -> None:
-    messages.register(app, forwarder)
+def register(
+    app: AsyncApp, forwarder: RestateForwarder, rules: Rules, received_reaction: str
+) -> None:
+    messages.register(app, messages.MessageHandler(forwarder, rules, received_reaction))
+    status.register(app, forwarder)
+    actions.register(app, forwarder, rules)

@@ -1,33 +1,111 @@
-"""Message and mention events: filter them and forward each user message to its session."""
+"""Message and mention events: filter them and forward each user message to its session.
+
+Two replies are commands rather than turns: "status" (answered privately, nothing interrupted)
+and "stop" / "cancel" (stops the running task without restarting).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.events import Skip, to_incoming
 from bot.forwarder import RestateForwarder
+from bot.listeners.status import thread_status_text
+from bot.listeners.steering import NOT_PERMITTED, ephemeral, request_stop
+from bot.rules import Rules
+from common.contract import IncomingMessage, message_idempotency_key, thread_key
 
 log = structlog.get_logger(__name__)
 
+STOP_WORDS = frozenset({"stop", "cancel"})
+STATUS_WORDS = frozenset({"status"})
 
-def register(app: AsyncApp, forwarder: RestateForwarder) -> None:
-    async def handle_message_event(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        """Forward a person's message; the ack waits only for Restate to have stored it."""
-        received_at = time.time()
+
+def _command_word(msg: IncomingMessage) -> str | None:
+    """ "status", "stop" or "cancel" typed alone as a reply in a thread."""
+    if msg.thread_ts == msg.ts:
+        return None
+    word = msg.text.strip().strip(".!").lower()
+    return word if word in STOP_WORDS | STATUS_WORDS else None
+
+
+class MessageHandler:
+    """Turns one message event into a forwarded turn, a status answer, a stop, or nothing."""
+
+    def __init__(self, forwarder: RestateForwarder, rules: Rules, received_reaction: str) -> None:
+        self.forwarder, self.rules, self.received_reaction = forwarder, rules, received_reaction
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def __call__(
+        self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
         msg = to_incoming(
             event,
             team_id=context.team_id or "",
             bot_user_id=context.bot_user_id or "",
-            received_at=received_at,
+            received_at=time.time(),
         )
         if isinstance(msg, Skip):
             log.debug("event_skipped", type=event.get("type"), reason=msg.reason)
             return
-        await forwarder.forward(msg)
+        word = _command_word(msg)
+        if word in STATUS_WORDS:
+            await self._answer_status(msg, client)
+        elif word in STOP_WORDS:
+            where = (msg.team_id, msg.channel_id, msg.thread_ts)
+            idem = "stop:" + message_idempotency_key(msg.channel_id, msg.ts)
+            await request_stop(self.forwarder, client, self.rules, where, msg.user_id, idem)
+        elif not self.rules.allows(msg.team_id, msg.channel_id, msg.user_id):
+            await self._refuse(msg, client)
+        else:
+            await self._forward(msg, client)
 
-    app.event("app_mention")(handle_message_event)
-    app.event("message")(handle_message_event)
+    async def _forward(self, msg: IncomingMessage, client: AsyncWebClient) -> None:
+        policy = self.rules.policy(msg.channel_id)
+        msg = msg.model_copy(
+            update={"policy": policy.policy, "debounce_seconds": policy.debounce_seconds}
+        )
+        await self.forwarder.forward(msg)
+        if (msg.mentions_bot or msg.is_dm) and self.received_reaction:
+            self._spawn(self._react(client, msg))
+
+    async def _answer_status(self, msg: IncomingMessage, client: AsyncWebClient) -> None:
+        text = await thread_status_text(
+            self.forwarder, client, msg.team_id, msg.channel_id, msg.thread_ts
+        )
+        await ephemeral(client, msg.channel_id, msg.user_id, msg.thread_ts, text)
+
+    async def _refuse(self, msg: IncomingMessage, client: AsyncWebClient) -> None:
+        """Tell a person who may not use the agent, when they were talking to it."""
+        log.info("message_refused", channel=msg.channel_id, user=msg.user_id)
+        talking_to_agent = msg.mentions_bot or msg.is_dm
+        if not talking_to_agent:
+            key = thread_key(msg.team_id, msg.channel_id, msg.thread_ts)
+            talking_to_agent = (await self.forwarder.status(key)).turns > 0
+        if talking_to_agent:
+            await ephemeral(client, msg.channel_id, msg.user_id, msg.thread_ts, NOT_PERMITTED)
+
+    async def _react(self, client: AsyncWebClient, msg: IncomingMessage) -> None:
+        try:
+            await client.reactions_add(
+                channel=msg.channel_id, timestamp=msg.ts, name=self.received_reaction
+            )
+        except Exception as exc:  # the twin event of a mention reacts too: already_reacted
+            log.debug("received_reaction_failed", error=str(exc))
+
+    def _spawn(self, coro: Any) -> None:
+        """Work the ack must not wait for; kept referenced until it finishes."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def register(app: AsyncApp, handler: MessageHandler) -> None:
+    app.event("app_mention")(handler)
+    app.event("message")(handler)

@@ -44,14 +44,24 @@ class Harness:
         return self.stack.urls["model"].removesuffix("/v1")
 
     # ------------------------------------------------------------------ sandbox Slack
-    def post(self, text: str, thread_ts: str | None = None, user: str = "U0ALICE") -> str:
+    def post(
+        self,
+        text: str,
+        thread_ts: str | None = None,
+        user: str = "U0ALICE",
+        channel: str = CHANNEL,
+    ) -> str:
         """A person's message, delivered to the bot as Slack would; returns its ts."""
-        return str(self.post_message(text, thread_ts, user)["ts"])
+        return str(self.post_message(text, thread_ts, user, channel)["ts"])
 
     def post_message(
-        self, text: str, thread_ts: str | None = None, user: str = "U0ALICE"
+        self,
+        text: str,
+        thread_ts: str | None = None,
+        user: str = "U0ALICE",
+        channel: str = CHANNEL,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"channel": CHANNEL, "user": user, "text": text}
+        body: dict[str, Any] = {"channel": channel, "user": user, "text": text}
         if thread_ts:
             body["thread_ts"] = thread_ts
         resp = self.http.post(f"{self.workspace}/_sandbox/messages", json=body)
@@ -83,8 +93,39 @@ class Harness:
         resp.raise_for_status()
         return list(resp.json()["messages"])
 
-    def bot_texts(self, thread_ts: str) -> list[str]:
-        return [m.get("text", "") for m in self.thread(thread_ts) if m.get("bot_id")]
+    def bot_texts(self, thread_ts: str, channel: str = CHANNEL) -> list[str]:
+        return [m.get("text", "") for m in self.thread(thread_ts, channel) if m.get("bot_id")]
+
+    def message(self, ts: str, channel: str = CHANNEL, thread_ts: str | None = None) -> Any:
+        return next(m for m in self.thread(thread_ts or ts, channel) if m["ts"] == ts)
+
+    def reactions(self, ts: str, channel: str = CHANNEL, thread_ts: str | None = None) -> set[str]:
+        return {r["name"] for r in self.message(ts, channel, thread_ts).get("reactions", [])}
+
+    def status_message(self, thread_ts: str, channel: str = CHANNEL) -> dict[str, Any]:
+        """The bot message of the thread that carries a Stop button."""
+        return eventually(
+            lambda: next(
+                (m for m in self.thread(thread_ts, channel) if "stop_task" in str(m.get("blocks"))),
+                None,
+            ),
+            what="a status message with a Stop button",
+        )
+
+    def ephemerals(self, user: str = "U0ALICE") -> list[dict[str, Any]]:
+        resp = self.http.get(f"{self.workspace}/_sandbox/ephemerals", params={"user": user})
+        resp.raise_for_status()
+        return list(resp.json()["ephemerals"])
+
+    def interact(self, kind: str, **body: Any) -> dict[str, Any]:
+        """A slash command (`command`), button click (`action`) or shortcut (`shortcut`)."""
+        resp = self.http.post(f"{self.workspace}/_sandbox/{kind}", json=body)
+        resp.raise_for_status()
+        return dict(resp.json())
+
+    def fault(self, method: str, **fault: Any) -> None:
+        resp = self.http.post(f"{self.workspace}/_sandbox/faults", json={"method": method, **fault})
+        resp.raise_for_status()
 
     def calls(self, method: str) -> list[dict[str, Any]]:
         resp = self.http.get(f"{self.workspace}/_sandbox/calls", params={"method": method})
@@ -106,29 +147,40 @@ class Harness:
         resp.raise_for_status()
         return list(resp.json()["requests"])
 
+    def streaming(self, marker: str, chunks: int = 3) -> dict[str, Any]:
+        """Wait for a model request whose messages contain `marker` to stream `chunks` chunks."""
+        return eventually(
+            lambda: next(
+                (r for r in self.requests_mentioning(marker) if r["chunks_sent"] >= chunks), None
+            ),
+            what=f"a model stream for {marker!r}",
+        )
+
     def requests_mentioning(self, text: str) -> list[dict[str, Any]]:
         return [
             r for r in self.model_requests() if any(text in str(m) for m in r.get("messages", []))
         ]
 
     # ------------------------------------------------------------------ Restate
-    def agent(self, thread_ts: str, handler: str) -> dict[str, Any]:
-        key = quote(f"{TEAM}:{CHANNEL}:{thread_ts}", safe="")
+    def agent(self, thread_ts: str, handler: str, channel: str = CHANNEL) -> dict[str, Any]:
+        key = quote(f"{TEAM}:{channel}:{thread_ts}", safe="")
         resp = self.http.post(f"{self.stack.urls['ingress']}/CodingAgent/{key}/{handler}")
         resp.raise_for_status()
         return dict(resp.json())
 
-    def status(self, thread_ts: str) -> dict[str, Any]:
-        return self.agent(thread_ts, "status")
+    def status(self, thread_ts: str, channel: str = CHANNEL) -> dict[str, Any]:
+        return self.agent(thread_ts, "status", channel)
 
-    def turns(self, thread_ts: str) -> list[dict[str, Any]]:
-        return list(self.agent(thread_ts, "history")["turns"])
+    def turns(self, thread_ts: str, channel: str = CHANNEL) -> list[dict[str, Any]]:
+        return list(self.agent(thread_ts, "history", channel)["turns"])
 
-    def idle_after(self, thread_ts: str, tasks: int, timeout: float = 30.0) -> dict[str, Any]:
+    def idle_after(
+        self, thread_ts: str, tasks: int, timeout: float = 30.0, channel: str = CHANNEL
+    ) -> dict[str, Any]:
         """Wait until the session has started `tasks` tasks and none is running."""
 
         def check() -> dict[str, Any] | None:
-            status = self.status(thread_ts)
+            status = self.status(thread_ts, channel)
             done = status["state"] == "idle" and status["tasks_started"] >= tasks
             return status if done else None
 

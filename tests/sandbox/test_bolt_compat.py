@@ -1,4 +1,5 @@
-"""A real slack_bolt AsyncApp, pointed at the sandbox, handles its events, commands and clicks."""
+"""A real slack_bolt AsyncApp, pointed at the sandbox, handles its events, commands, clicks and
+message shortcuts."""
 
 from __future__ import annotations
 
@@ -47,6 +48,17 @@ def build_bolt(api_url: str, config: WorkspaceConfig) -> AsyncApp:
     @app.command("/agent-status")
     async def on_status(ack: Any) -> None:
         await ack("1 session running")
+
+    @app.shortcut("agent_status")
+    async def on_shortcut(ack: Any, shortcut: dict[str, Any], client: Any, respond: Any) -> None:
+        await ack()
+        await client.chat_postEphemeral(
+            channel=shortcut["channel"]["id"],
+            user=shortcut["user"]["id"],
+            text=f"status of {shortcut['message_ts']}",
+            thread_ts=shortcut["message"].get("thread_ts"),
+        )
+        await respond("via response_url")
 
     @app.action("stop")
     async def on_stop(ack: Any, respond: Any) -> None:
@@ -103,6 +115,29 @@ async def test_bolt_acks_the_slash_command(workspace: Client, bolt_bot: str) -> 
     assert result["body"] == "1 session running"
     shown = (await (await workspace.get("/_sandbox/ephemerals?user=U0ALICE")).json())["ephemerals"]
     assert [e["text"] for e in shown] == ["1 session running"]
+
+
+async def test_bolt_shortcut_listener_acks_and_its_ephemerals_show(
+    workspace: Client, bolt_bot: str, eventually: Eventually
+) -> None:
+    body = {"channel": "C0QUEUE", "user": "U0BOB", "text": "look", "wait": True}
+    sent = await (await workspace.post("/_sandbox/messages", json=body)).json()
+    run = {"user": "U0BOB", "channel": "C0QUEUE", "message_ts": sent["ts"]}
+    result = await (await workspace.post("/_sandbox/shortcut", json=run)).json()
+    assert (result["status"], result["outcome"], result["body"]) == (200, "ok", "")
+
+    async def shown() -> list[str]:
+        resp = await workspace.get("/_sandbox/ephemerals?user=U0BOB")
+        return sorted(e["text"] for e in (await resp.json())["ephemerals"])
+
+    expected = sorted([f"status of {sent['ts']}", "via response_url"])
+    await eventually(lambda: _equals(shown(), expected))
+    ephemerals = (await (await workspace.get("/_sandbox/ephemerals")).json())["ephemerals"]
+    assert {(e["channel"], e["user"]) for e in ephemerals} == {("C0QUEUE", "U0BOB")}
+
+
+async def _equals(pending: Awaitable[Any], expected: Any) -> bool:
+    return bool(await pending == expected)
 
 
 async def _with_reply(pending: Awaitable[list[dict[str, Any]]]) -> list[dict[str, Any]] | None:

@@ -216,3 +216,66 @@ async def test_page_is_served_and_labelled(workspace: Client) -> None:
     assert resp.status == 200
     assert "Sandbox Slack workspace (local stand-in)" in html
     assert "/_sandbox/events" in html
+
+
+async def test_message_shortcut_sends_slacks_message_action_payload(
+    workspace: Client, bot: Any, verifier: SignatureVerifier
+) -> None:
+    root = await post_as(workspace, channel="C0GENERAL", user="U0ALICE", text="<@U0BOT> go")
+    reply = await post_as(
+        workspace, channel="C0GENERAL", user="U0BOB", text="hmm", thread_ts=root["ts"], wait=True
+    )
+    bot.received.clear()
+    run = {"user": "U0BOB", "channel": "C0GENERAL", "message_ts": reply["ts"]}
+    result = await (await workspace.post("/_sandbox/shortcut", json=run)).json()
+    assert result["status"] == 200
+    [request] = bot.received
+    assert request.content_type == "application/x-www-form-urlencoded"
+    assert verifier.is_valid_request(request.body, request.headers)
+    form = parse_qs(request.body.decode())
+    assert list(form) == ["payload"]
+    payload = json.loads(form["payload"][0])
+    assert set(payload) == {
+        *("type", "token", "action_ts", "team", "user", "channel", "is_enterprise_install"),
+        *("enterprise", "api_app_id", "callback_id", "trigger_id", "response_url"),
+        *("message_ts", "message"),
+    }
+    assert payload["type"] == "message_action"
+    assert payload["callback_id"] == "agent_status"
+    assert payload["team"] == {"id": "T0SANDBOX", "domain": "sandbox"}
+    assert payload["user"] == {
+        "id": "U0BOB",
+        "username": "bob",
+        "name": "bob",
+        "team_id": "T0SANDBOX",
+    }
+    assert payload["channel"] == {"id": "C0GENERAL", "name": "general"}
+    assert (payload["is_enterprise_install"], payload["enterprise"]) == (False, None)
+    assert payload["response_url"] == result["response_url"]
+    assert payload["message_ts"] == reply["ts"]
+    message = payload["message"]
+    assert (message["type"], message["user"], message["text"]) == ("message", "U0BOB", "hmm")
+    assert (message["ts"], message["thread_ts"]) == (reply["ts"], root["ts"])
+    await AsyncWebhookClient(result["response_url"]).send(text="nothing running")
+    shown = (await (await workspace.get("/_sandbox/ephemerals?user=U0BOB")).json())["ephemerals"]
+    assert [(e["text"], e["thread_ts"]) for e in shown] == [("nothing running", root["ts"])]
+
+
+async def test_shortcut_on_an_unknown_message_is_refused(workspace: Client, bot: Any) -> None:
+    run = {"channel": "C0GENERAL", "message_ts": "1.000001"}
+    resp = await workspace.post("/_sandbox/shortcut", json=run)
+    assert resp.status == 404
+    assert bot.received == []
+
+
+async def test_page_has_command_box_shortcut_menu_and_emoji(workspace: Client) -> None:
+    html = await (await workspace.get("/")).text()
+    for control in ('id="command-form"', 'id="command-input"', 'id="msg-menu"'):
+        assert control in html
+    assert 'data-callback="agent_status"' in html
+    assert "Agent status" in html
+    assert "/_sandbox/command" in html
+    assert "/_sandbox/shortcut" in html
+    assert "Only visible to you" in html
+    assert "hourglass_flowing_sand" in html
+    assert "blockquote" in html

@@ -1,0 +1,1 @@
+"""Benchmarks of the interruptible thread agent on loopback (`make bench`, `python -m bench`)."""

@@ -1,0 +1,103 @@
+"""`python -m bench`: start the whole stack on loopback, measure, print and write the tables.
+
+python -m bench --interruptions 200 --scale-sessions 500 --scale-seconds 60
+python -m bench --quick              # tiny counts, a smoke run
+python -m bench --profile DIR        # product processes under pyinstrument
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiohttp
+
+from bench import ack, interrupts, launch, machine, report, scale
+from bench.clients import Control, SlackEvents
+from bench.launch import BenchStack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    add = parser.add_argument
+    add("--interruptions", type=int, default=200, help="per kind (product, floor, naive)")
+    add("--per-block", type=int, default=10, help="interruptions per session and turn")
+    add("--chunk-delay", type=float, default=0.05, help="model pace, seconds per chunk")
+    add("--ack-rates", default="50,200,500", help="events per second, comma-separated")
+    add("--ack-seconds", type=float, default=5.0, help="duration of each rate")
+    add("--scale-sessions", type=int, default=500, help="0 skips the scale run")
+    add("--scale-seconds", type=int, default=60)
+    add("--scale-chunk-delay", type=float, default=0.5, help="model pace during the scale run")
+    add("--quick", action="store_true", help="tiny counts (seconds, not minutes)")
+    add("--profile", type=Path, default=None, help="write pyinstrument reports here")
+    add("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    add("--json", type=Path, default=None, help="also write the raw results as JSON")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.interruptions, args.per_block, args.ack_seconds = 6, 3, 1.0
+        args.scale_sessions, args.scale_seconds = min(args.scale_sessions, 20), 3
+    return args
+
+
+def settings_of(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        "interruptions per kind": str(args.interruptions),
+        "model pace (interruption runs)": f"one chunk every {args.chunk_delay * 1e3:.0f} ms",
+        "ack rates": f"{args.ack_rates} events/s, {args.ack_seconds:g} s each",
+        "scale": f"{args.scale_sessions} sessions, {args.scale_seconds} s, "
+        f"one chunk every {args.scale_chunk_delay * 1e3:.0f} ms per stream",
+        "profiler": "pyinstrument (numbers not representative)" if args.profile else "off",
+    }
+
+
+async def measure(stack: BenchStack, args: argparse.Namespace) -> report.Results:
+    limits = aiohttp.TCPConnector(limit=512)
+    async with aiohttp.ClientSession(connector=limits) as session:
+        events = SlackEvents(session, stack.urls["bot_events"], stack.secret)
+        control = Control(session, stack.urls)
+        await control.pace(args.chunk_delay)
+        drivers = interrupts.Drivers(events, control, stack.urls["model"], args.chunk_delay)
+        inter = await interrupts.run(drivers, args.interruptions, args.per_block)
+        rates = [int(r) for r in args.ack_rates.split(",") if r.strip()]
+        acks = await ack.run(events, control, rates, args.ack_seconds)
+        scaled = None
+        if args.scale_sessions > 0:
+            pids = {name: proc.popen.pid for name, proc in stack.procs.items()}
+            scaled = await scale.run(
+                events,
+                control,
+                pids,
+                args.scale_sessions,
+                args.scale_seconds,
+                args.scale_chunk_delay,
+            )
+    return report.Results(machine.describe(), settings_of(args), inter, acks, scaled)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        stack = launch.start(Path(tmp), args.profile)
+        try:
+            results = asyncio.run(measure(stack, args))
+        finally:
+            stack.stop()
+    text = report.render(results)
+    print(text)
+    report.write(args.output, text)
+    if args.json is not None:
+        args.json.write_text(json.dumps(dataclasses.asdict(results), indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""Renders benchmark results as Markdown tables, with the machine, the settings and targets.
+
+When the output file already has an analysis section (after `ANALYSIS_MARK`), it is kept: the
+numbers are regenerated, the written explanation of them is not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.ack import AckResult
+from bench.interrupts import InterruptResults
+from bench.scale import ScaleResult
+from bench.stats import Summary
+from bench.timeline import Outcome
+
+ANALYSIS_MARK = "<!-- analysis: kept when the tables are regenerated -->"
+
+
+@dataclass(frozen=True)
+class Results:
+    machine: dict[str, str]
+    settings: dict[str, str]
+    interrupts: InterruptResults | None
+    acks: list[AckResult]
+    scale: ScaleResult | None
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _pick(outcomes: list[Outcome], field: Callable[[Outcome], float | None]) -> Summary:
+    return Summary.of([v for v in map(field, outcomes) if v is not None])
+
+
+def _closed(o: Outcome) -> float | None:
+    return o.closed_ms
+
+
+def _notice(o: Outcome) -> float | None:
+    return o.notice_ms
+
+
+def _new(o: Outcome) -> float | None:
+    return o.new_request_ms
+
+
+def _wasted(o: Outcome) -> float | None:
+    return None if o.wasted_chunks is None else float(o.wasted_chunks)
+
+
+def _row(what: str, s: Summary, target: str = "", digits: int = 1) -> list[str]:
+    cells = [_f(s.p50, digits), _f(s.p95, digits), _f(s.p99, digits), _f(s.max, digits)]
+    return [what, str(s.n), *cells, target]
+
+
+LAT_HEADER = ["measure", "n", "p50", "p95", "p99", "max", "target"]
+
+
+def interrupt_section(r: InterruptResults) -> list[str]:
+    prod = {name: _pick(r.product, f) for name, f in (("c", _closed), ("n", _new))}
+    floor = {name: _pick(r.floor, f) for name, f in (("c", _closed), ("n", _new))}
+    rows = [
+        _row("product: reply at bot → old stream closed (ms)", prod["c"], "p50 ≤ 25, p99 ≤ 100"),
+        _row("product: reply at bot → notice posted (ms)", _pick(r.product, _notice)),
+        _row("product: reply at bot → new model request (ms)", prod["n"], "p50 ≤ 40"),
+        _row("floor: ingress call → old stream closed (ms)", floor["c"]),
+        _row("floor: ingress call → new model request (ms)", floor["n"]),
+        _row("naive asyncio: cancel → old stream closed (ms)", _pick(r.naive, _closed)),
+        _row("naive asyncio: cancel → new model request (ms)", _pick(r.naive, _new)),
+        _row("product ÷ floor: stream closed (x)", prod["c"].ratio(floor["c"]), "≤ 2", 2),
+        _row("product ÷ floor: new model request (x)", prod["n"].ratio(floor["n"]), "≤ 2", 2),
+    ]
+    wasted = [
+        _row("product", _pick(r.product, _wasted), "≤ 1", 0),
+        _row("floor", _pick(r.floor, _wasted), "", 0),
+        _row("naive asyncio", _pick(r.naive, _wasted), "", 0),
+    ]
+    return [
+        "## Interruption latency (debounce off, one session at a time)",
+        "",
+        *_table(LAT_HEADER, rows),
+        "",
+        "## Wasted chunks: sent by the model after the reply reached the bot (per interruption)",
+        "",
+        *_table(LAT_HEADER, wasted),
+    ]
+
+
+def ack_section(acks: list[AckResult]) -> list[str]:
+    header = ["events/s", "events", "messages", "ack p50", "p95", "p99", "max", "non-2xx"]
+    header += ["tasks per message", "lost", "duplicated", "drain (s)"]
+    rows = [
+        [
+            str(a.rate),
+            str(a.events),
+            str(a.messages),
+            *(_f(v) for v in (a.ack_ms.p50, a.ack_ms.p95, a.ack_ms.p99, a.ack_ms.max)),
+            str(a.non_2xx),
+            f"{a.min_tasks}..{a.max_tasks}" if a.min_tasks != a.max_tasks else str(a.min_tasks),
+            str(a.lost),
+            str(a.duplicated),
+            _f(a.drain_s),
+        ]
+        for a in acks
+    ]
+    return [
+        "## Ack latency and throughput (event → HTTP 200 from the bot, ms; target p99 ≤ 50 "
+        "at 200/s, 1 task per message, 0 lost)",
+        "",
+        *_table(header, rows),
+    ]
+
+
+def scale_section(s: ScaleResult) -> list[str]:
+    rows = [
+        _row("reply at bot → old stream closed (ms)", _pick(s.outcomes, _closed)),
+        _row("reply at bot → notice posted (ms)", _pick(s.outcomes, _notice)),
+        _row("reply at bot → new model request (ms)", _pick(s.outcomes, _new), "p99 ≤ 250"),
+        _row("reply ack (ms)", s.ack_ms),
+        _row("wasted chunks", _pick(s.outcomes, _wasted), "≤ 1", 0),
+        _row("Restate state per session (bytes)", s.state_bytes, "", 0),
+    ]
+    no_stream = sum(1 for o in s.outcomes if o.closed_ms is None)
+    usage = [[u.name, _f(u.cpu_cores, 2), _f(u.peak_rss_mib, 0)] for u in s.usage]
+    return [
+        f"## Scale: {s.sessions} sessions streaming ({s.streaming} confirmed open), a tenth "
+        f"interrupted every second for {s.seconds:.0f} s",
+        "",
+        f"{s.interruptions} interruptions; {no_stream} hit a run that had no open stream yet "
+        f"(their close time is not counted); non-2xx acks: {s.non_2xx}.",
+        "",
+        *_table(LAT_HEADER, rows),
+        "",
+        f"Process cost over the {s.window_s:.0f} s window (cores: 1.0 = one core busy):",
+        "",
+        *_table(["process", "CPU (cores)", "peak RSS (MiB)"], usage),
+    ]
+
+
+def render(results: Results) -> str:
+    machine = [f"- **{k}**: {v}" for k, v in results.machine.items()]
+    settings = [f"- {k}: {v}" for k, v in results.settings.items()]
+    lines = ["# Benchmarks", "", "Generated by `make bench` (`python -m bench`).", ""]
+    lines += ["## Machine", "", *machine, "", "## Settings", "", *settings, ""]
+    if results.interrupts is not None:
+        lines += [*interrupt_section(results.interrupts), ""]
+    if results.acks:
+        lines += [*ack_section(results.acks), ""]
+    if results.scale is not None:
+        lines += [*scale_section(results.scale), ""]
+    return "\n".join(lines)
+
+
+def write(path: Path, text: str) -> None:
+    """Write the report, keeping an existing analysis section."""
+    kept = ""
+    if path.exists():
+        old = path.read_text()
+        if ANALYSIS_MARK in old:
+            kept = old[old.index(ANALYSIS_MARK) :]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + ("\n" + kept if kept else ""))

@@ -1,0 +1,163 @@
+"""What the dashboard knows, read from Restate (admin SQL, the agent's shared handlers) and the
+services' own metrics; no second database. The overview is cached for a moment, so open tabs
+do not multiply the load on Restate."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.dashboard import app_metrics, queries, views
+from bot.dashboard.restate_sql import RestateError, RestateSql
+from common.contract import AGENT_RESET, AGENT_SERVICE, AGENT_STOP, StopRequest
+
+OVERVIEW_TTL_SECONDS = 2.0
+# Chart windows: seconds shown -> seconds per bar.
+WINDOWS = {"1h": (3600, 60), "6h": (21_600, 600), "24h": (86_400, 3600)}
+
+
+@dataclass
+class _Cached:
+    at: float = 0.0
+    value: dict[str, Any] = field(default_factory=dict)
+
+
+class DashboardData:
+    """Queries behind every page and action of the dashboard."""
+
+    def __init__(
+        self, http: aiohttp.ClientSession, sql: RestateSql, ingress_url: str, links: views.Links
+    ) -> None:
+        self._http = http
+        self._sql = sql
+        self._ingress = ingress_url.rstrip("/")
+        self.links = links
+        self._overview: dict[str, _Cached] = {}
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ overview
+    async def overview(self, window: str) -> dict[str, Any]:
+        """Counts, percentiles and the chart for `window` (one of `WINDOWS`), briefly cached."""
+        window = window if window in WINDOWS else "6h"
+        async with self._lock:
+            cached = self._overview.setdefault(window, _Cached())
+            if time.monotonic() - cached.at > OVERVIEW_TTL_SECONDS:
+                cached.value = await self._compute_overview(window)
+                cached.at = time.monotonic()
+            return cached.value
+
+    async def _compute_overview(self, window: str) -> dict[str, Any]:
+        now = time.time()
+        span, bucket = WINDOWS[window]
+        totals, running, counts, pcts, timeline, first_token = await asyncio.gather(
+            self._sql.one(queries.session_totals()),
+            self._sql.one(queries.tasks_running()),
+            self._sql.query(queries.run_counts(now)),
+            self._sql.one(queries.run_percentiles(now)),
+            self._sql.query(queries.run_timeline(now, span, bucket)),
+            app_metrics.first_token_buckets(self._sql, self._http),
+        )
+        return {
+            "generated_at": now,
+            "sessions": int(totals.get("sessions") or 0),
+            "sessions_active": int(totals.get("active") or 0),
+            "tasks_running": int(running.get("n") or 0),
+            "outcomes": _outcome_counts(counts),
+            "task_duration_s": _percentiles(pcts, "duration"),
+            "interruption_latency_ms": _percentiles(pcts, "latency"),
+            "first_token_s": {
+                "p50": app_metrics.quantile(0.5, first_token),
+                "p95": app_metrics.quantile(0.95, first_token),
+                "since": "service start",
+            },
+            "chart": _chart(timeline, now, span, bucket),
+            "window": window,
+        }
+
+    # ------------------------------------------------------------------ sessions
+    async def sessions(self, f: queries.SessionFilter) -> dict[str, Any]:
+        rows, count, channels = await asyncio.gather(
+            self._sql.query(queries.sessions_page(f)),
+            self._sql.one(queries.sessions_count(f)),
+            self._sql.query(queries.channels()),
+        )
+        return {
+            "sessions": [views.summary(r, self.links) for r in rows],
+            "total": int(count.get("n") or 0),
+            "page": f.page,
+            "per_page": f.per_page,
+            "channels": [r["channel"] for r in channels if r.get("channel")],
+        }
+
+    async def session(self, key: str) -> dict[str, Any] | None:
+        """The session page's data, or None when Restate holds no session under `key`."""
+        row, invocations = await asyncio.gather(
+            self._sql.one(queries.session_state(key)),
+            self._sql.query(queries.session_invocations(key)),
+        )
+        if not row.get("value"):
+            return None
+        raw_runs = views.raw_runs(str(row["value"]))
+        tasks_sql = queries.task_invocations([str(r.get("task_id", "")) for r in raw_runs])
+        tasks = await self._sql.query(tasks_sql) if tasks_sql else []
+        by_id = {str(t["id"]): t for t in tasks}
+        return views.detail(key, str(row["value"]), by_id, invocations, self.links)
+
+    # ------------------------------------------------------------------ actions
+    async def stop(self, key: str, operator: str, reason: str) -> dict[str, Any]:
+        """Stop the session's running task (no restart), as an admin named `operator`."""
+        req = StopRequest(user_id=f"dashboard:{operator}", is_admin=True, reason=reason)
+        return await self._call_agent(key, AGENT_STOP, req)
+
+    async def reset(self, key: str, operator: str) -> dict[str, Any]:
+        """Stop the running task, then clear the session's history and state."""
+        req = StopRequest(user_id=f"dashboard:{operator}", is_admin=True, reason="reset")
+        return await self._call_agent(key, AGENT_RESET, req)
+
+    async def _call_agent(self, key: str, handler: str, req: StopRequest) -> dict[str, Any]:
+        url = f"{self._ingress}/{AGENT_SERVICE}/{quote(key, safe='')}/{handler}"
+        try:
+            async with self._http.post(
+                url,
+                data=req.model_dump_json(),
+                headers={"Content-Type": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=60),
+            ) as resp:
+                body = await resp.json(content_type=None)
+                if resp.status >= 300:
+                    raise RestateError(f"{handler} answered {resp.status}: {str(body)[:300]}")
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise RestateError(f"ingress unreachable: {exc!r}") from exc
+        return dict(body) if isinstance(body, dict) else {}
+
+
+def _outcome_counts(stats: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    counts = {o: {"hour": 0, "day": 0} for o in queries.OUTCOMES}
+    for row in stats:
+        if row.get("outcome") in counts:
+            counts[row["outcome"]] = {"hour": int(row.get("hour") or 0), "day": int(row["day"])}
+    return counts
+
+
+def _percentiles(row: dict[str, Any], name: str) -> dict[str, float | None]:
+    return {
+        p: round(float(row[f"{name}_{p}"]), 3) if row.get(f"{name}_{p}") is not None else None
+        for p in ("p50", "p95")
+    }
+
+
+def _chart(rows: list[dict[str, Any]], now: float, span: int, bucket: int) -> dict[str, Any]:
+    first = int((now - span) // bucket) * bucket + bucket
+    slots = list(range(first, int(now) + 1, bucket))
+    series = {o: [0] * len(slots) for o in queries.OUTCOMES}
+    index = {s: i for i, s in enumerate(slots)}
+    for row in rows:
+        i = index.get(int(row.get("slot") or 0))
+        if i is not None and row.get("outcome") in series:
+            series[row["outcome"]][i] = int(row.get("n") or 0)
+    return {"slots": slots, "bucket_s": bucket, "series": series}

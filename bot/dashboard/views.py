@@ -1,0 +1,164 @@
+"""Shapes what Restate returns into what the pages show: links, durations, and each cancelled
+run paired with the run that replaced it and the message that caused it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from common.contract import parse_thread_key
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where the dashboard links to: the Slack workspace and the Restate UI."""
+
+    slack_workspace_url: str | None
+    restate_ui_url: str
+
+    def thread(self, channel: str, ts: str, thread_ts: str | None = None) -> str | None:
+        """A Slack permalink (`/archives/{channel}/p{ts without the dot}`)."""
+        if not self.slack_workspace_url or not channel or not ts:
+            return None
+        url = f"{self.slack_workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+        return f"{url}?thread_ts={thread_ts}&cid={channel}" if thread_ts else url
+
+    def invocation(self, invocation_id: str | None) -> str | None:
+        return f"{self.restate_ui_url}/invocations/{invocation_id}" if invocation_id else None
+
+
+def summary(row: dict[str, Any], links: Links) -> dict[str, Any]:
+    """One row of the sessions list."""
+    key = str(row["key"])
+    _team, channel, thread_ts = _key_parts(key)
+    channel = row.get("channel_id") or channel
+    return {
+        "key": key,
+        "channel_id": channel,
+        "thread_ts": row.get("thread_ts") or thread_ts,
+        "thread_url": links.thread(channel, row.get("thread_ts") or thread_ts),
+        "title": row.get("title") or "",
+        "started_by": row.get("started_by"),
+        "state": row.get("state", "idle"),
+        "turns": int(row.get("turns") or 0),
+        "tasks_started": int(row.get("tasks_started") or 0),
+        "interruptions": int(row.get("interruptions") or 0),
+        "stops": int(row.get("stops") or 0),
+        "last_outcome": row.get("last_outcome"),
+        "created_at": row.get("created_at"),
+        "updated_at": row.get("updated_at"),
+    }
+
+
+def _key_parts(key: str) -> tuple[str, str, str]:
+    try:
+        return parse_thread_key(key)
+    except ValueError:
+        return "", "", ""
+
+
+def raw_runs(value: str) -> list[dict[str, Any]]:
+    """The run records inside a session's state entry."""
+    runs = json.loads(value).get("runs") or []
+    return [r for r in runs if isinstance(r, dict)]
+
+
+def session_state(raw: dict[str, Any]) -> str:
+    if raw.get("cancelling"):
+        return "cancelling"
+    return "working" if raw.get("running") else "idle"
+
+
+def detail(
+    key: str,
+    value: str,
+    tasks: dict[str, dict[str, Any]],
+    agent_invocations: list[dict[str, Any]],
+    links: Links,
+) -> dict[str, Any]:
+    """Everything the session page shows, from the session's state entry and Restate's tables."""
+    raw: dict[str, Any] = json.loads(value)
+    _team, channel, thread_ts = _key_parts(key)
+    channel = raw.get("channel_id") or channel
+    thread_ts = raw.get("thread_ts") or thread_ts
+    turns = [dict(t) for t in raw.get("turns", [])]
+    by_ts = {t["ts"]: t for t in turns if t.get("kind") == "user" and t.get("ts")}
+    runs = [_run(r, tasks, by_ts, links) for r in raw.get("runs", [])]
+    return {
+        "key": key,
+        "channel_id": channel,
+        "thread_ts": thread_ts,
+        "thread_url": links.thread(channel, thread_ts),
+        "started_by": raw.get("started_by"),
+        "state": session_state(raw),
+        "created_at": raw.get("created_at"),
+        "updated_at": raw.get("updated_at"),
+        "tasks_started": int(raw.get("tasks_started") or 0),
+        "interruptions": int(raw.get("interruptions") or 0),
+        "stops": int(raw.get("stops") or 0),
+        "last_outcome": raw.get("last_outcome"),
+        "running": raw.get("running"),
+        "queued": len(raw.get("queued") or []),
+        "turns": turns,
+        "runs": runs,
+        "replacements": replacements(runs),
+        "invocations": [_invocation(i, links) for i in agent_invocations],
+    }
+
+
+def _run(
+    run: dict[str, Any],
+    tasks: dict[str, dict[str, Any]],
+    by_ts: dict[str, dict[str, Any]],
+    links: Links,
+) -> dict[str, Any]:
+    started, ended = run.get("started_at"), run.get("ended_at")
+    trigger = by_ts.get(run.get("trigger_ts") or "")
+    interrupter = by_ts.get(run.get("interrupted_by_ts") or "")
+    restate = tasks.get(run.get("task_id") or "", {})
+    return {
+        **run,
+        "duration_s": round(ended - started, 3) if started and ended else None,
+        "trigger_text": trigger.get("text") if trigger else None,
+        "interrupted_by_text": interrupter.get("text") if interrupter else None,
+        "interrupted_by_user": interrupter.get("user_id") if interrupter else None,
+        "restate_status": restate.get("status"),
+        "restate_retries": restate.get("retry_count"),
+        "restate_url": links.invocation(run.get("task_id")),
+    }
+
+
+def replacements(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each cancelled run beside the run that replaced it and the message that caused it."""
+    by_id = {r["task_id"]: r for r in runs if r.get("task_id")}
+    pairs = []
+    for run in runs:
+        if run.get("outcome") != "cancelled":
+            continue
+        pairs.append(
+            {
+                "cancelled": run["task_id"],
+                "replacement": run.get("replaced_by") if run.get("replaced_by") in by_id else None,
+                "message_ts": run.get("interrupted_by_ts"),
+                "message_text": run.get("interrupted_by_text"),
+                "message_user": run.get("interrupted_by_user"),
+                "cancel_latency_ms": run.get("cancel_latency_ms"),
+            }
+        )
+    return pairs
+
+
+def _invocation(row: dict[str, Any], links: Links) -> dict[str, Any]:
+    return {
+        "id": row.get("id"),
+        "handler": row.get("handler"),
+        "status": row.get("status"),
+        "created_at": _seconds(row.get("created_ms")),
+        "completed_at": _seconds(row.get("completed_ms")),
+        "restate_url": links.invocation(row.get("id")),
+    }
+
+
+def _seconds(ms: Any) -> float | None:
+    return float(ms) / 1e3 if isinstance(ms, int | float) else None

@@ -1,0 +1,31 @@
+"""Interactivity: the Stop button on a task's status message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.forwarder import RestateForwarder
+from bot.listeners.steering import request_stop
+from bot.rules import Rules
+from common.contract import STOP_ACTION_ID, parse_thread_key
+
+
+def register(app: AsyncApp, forwarder: RestateForwarder, rules: Rules) -> None:
+    async def handle_stop_button(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """Stop the task of the thread the button belongs to (its value is the thread key)."""
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        user = (body.get("user") or {}).get("id", "")
+        try:
+            where = parse_thread_key(str(action.get("value", "")))
+        except ValueError:
+            return
+        idem = f"stop-button:{where[1]}:{action.get('action_ts', '')}:{user}"
+        await request_stop(forwarder, client, rules, where, user, idem)
+
+    app.action(STOP_ACTION_ID)(handle_stop_button)

@@ -1,0 +1,105 @@
+"""`/agent-status`, the "Agent status" message shortcut, and "status" typed in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.forwarder import ForwardError, RestateForwarder
+from bot.status_view import HELP, PAGE_SIZE, blocks, detail_text, list_text, parse_permalink
+from common.contract import STATUS_SHORTCUT_ID, thread_key
+
+log = structlog.get_logger(__name__)
+
+UNAVAILABLE = "I can't read the agent's sessions right now. Please try again in a moment."
+
+
+async def permalink(client: AsyncWebClient, channel: str, ts: str) -> str | None:
+    try:
+        response = await client.chat_getPermalink(channel=channel, message_ts=ts)
+        return str(response["permalink"])
+    except Exception as exc:  # a link is a nicety; the status still answers without it
+        log.info("permalink_failed", error=str(exc))
+        return None
+
+
+async def thread_status_text(
+    forwarder: RestateForwarder, client: AsyncWebClient, team: str, channel: str, thread_ts: str
+) -> str:
+    """The detail of one thread's session, or a friendly sentence when Restate is unreachable."""
+    try:
+        status, link = await asyncio.gather(
+            forwarder.status(thread_key(team, channel, thread_ts)),
+            permalink(client, channel, thread_ts),
+        )
+    except (ForwardError, ValueError) as exc:
+        log.warning("status_unavailable", error=str(exc))
+        return UNAVAILABLE
+    return detail_text(status, link)
+
+
+async def channel_list_text(
+    forwarder: RestateForwarder, client: AsyncWebClient, team: str, channel: str, page: int
+) -> str:
+    try:
+        sessions = await forwarder.channel_sessions(team, channel, limit=page * PAGE_SIZE + 1)
+    except (ForwardError, ValueError) as exc:
+        log.warning("status_unavailable", error=str(exc))
+        return UNAVAILABLE
+    shown = sessions[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    links = await asyncio.gather(*(permalink(client, channel, s.thread_ts) for s in shown))
+    by_ts = {s.thread_ts: link for s, link in zip(shown, links, strict=True) if link}
+    more = len(sessions) > page * PAGE_SIZE
+    return list_text(shown, by_ts, page, more, in_dm=channel.startswith("D"))
+
+
+async def command_reply(
+    text: str, forwarder: RestateForwarder, client: AsyncWebClient, team: str, channel: str
+) -> str:
+    """The reply to `/agent-status <text>`."""
+    args = text.strip()
+    words = args.lower().split()
+    if words in ([], ["all"]):
+        return await channel_list_text(forwarder, client, team, channel, page=1)
+    if words[0] in ("help", "?", "-h", "--help"):
+        return HELP
+    if words[0] == "page" and len(words) == 2 and words[1].isdigit() and int(words[1]) >= 1:
+        return await channel_list_text(forwarder, client, team, channel, page=int(words[1]))
+    ref = parse_permalink(args)
+    if ref is not None:
+        return await thread_status_text(forwarder, client, team, ref.channel_id, ref.thread_ts)
+    return (
+        f"I don't know `{args[:80]}`. Try `/agent-status` for this channel's sessions, "
+        "`/agent-status <thread link>` for one session, or `/agent-status help`."
+    )
+
+
+def register(app: AsyncApp, forwarder: RestateForwarder) -> None:
+    async def handle_agent_status(
+        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """Answer ephemerally, reading Restate without ever waiting on a running task."""
+        team, channel = command.get("team_id", ""), command.get("channel_id", "")
+        text = await command_reply(command.get("text", ""), forwarder, client, team, channel)
+        await ack(response_type="ephemeral", text=text, blocks=blocks(text))
+
+    async def handle_status_shortcut(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id", "")
+        user = (body.get("user") or {}).get("id", "")
+        team = (body.get("team") or {}).get("id", "")
+        thread_ts = message.get("thread_ts") or message.get("ts") or ""
+        text = await thread_status_text(forwarder, client, team, channel, thread_ts)
+        await client.chat_postEphemeral(
+            channel=channel, user=user, thread_ts=thread_ts, text=text, blocks=blocks(text)
+        )
+
+    app.command("/agent-status")(handle_agent_status)
+    app.shortcut(STATUS_SHORTCUT_ID)(handle_status_shortcut)

@@ -1,0 +1,125 @@
+"""What `/agent-status` (and "status" in a thread, and the shortcut) shows: Slack blocks."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from common.contract import Session, SessionStatus, parse_thread_key
+
+PAGE_SIZE = 10
+_PERMALINK = re.compile(
+    r"/archives/(?P<channel>[A-Z0-9]+)/p(?P<ts>\d{10})(?P<frac>\d{6})(?:\?(?P<query>\S*))?"
+)
+_THREAD_TS = re.compile(r"(?:^|&)thread_ts=(\d{10}\.\d{6})")
+
+STATE_ICONS = {
+    "idle": ":white_circle:",
+    "working": ":large_green_circle:",
+    "cancelling": ":large_orange_circle:",
+}
+
+HELP = "\n".join(
+    [
+        "*`/agent-status`* shows what the coding agent is doing.",
+        "• `/agent-status`: this channel's sessions, most recent first (in a DM: your sessions).",
+        "• `/agent-status page 2`: the next ones.",
+        "• `/agent-status <thread link>`: one session in detail (use *Copy link* on a message).",
+        "• `/agent-status help`: this help.",
+        "Inside a thread: reply `status` (only you see the answer; the agent is not interrupted),"
+        " or use the *Agent status* shortcut on any message.",
+        "Reply `stop` or `cancel` in a thread, or press *Stop*, to stop the agent without"
+        " restarting. Any other reply while it works interrupts it and restarts with your reply.",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ThreadRef:
+    channel_id: str
+    thread_ts: str
+
+
+def parse_permalink(text: str) -> ThreadRef | None:
+    """The thread a Slack permalink points at (its root, for a link to a reply)."""
+    match = _PERMALINK.search(text.strip().strip("<>").split("|")[0])
+    if match is None:
+        return None
+    thread = _THREAD_TS.search(match.group("query") or "")
+    ts = thread.group(1) if thread else f"{match.group('ts')}.{match.group('frac')}"
+    return ThreadRef(match.group("channel"), ts)
+
+
+def _ago(then: float | None, now: float) -> str:
+    if then is None:
+        return "never"
+    seconds = max(0, int(now - then))
+    if seconds < 60:
+        return f"{seconds}s ago"
+    if seconds < 3600:
+        return f"{seconds // 60}m ago"
+    return f"{seconds // 3600}h ago" if seconds < 86400 else f"{seconds // 86400}d ago"
+
+
+def _duration(since: float | None, now: float) -> str:
+    return _ago(since, now).removesuffix(" ago") if since else "-"
+
+
+def detail_text(status: SessionStatus, link: str | None = None, now: float | None = None) -> str:
+    """One session in detail."""
+    now = time.time() if now is None else now
+    if status.tasks_started == 0 and status.turns == 0:
+        return "There is no agent session in this thread yet. Mention the agent to start one."
+    _, channel, _ = parse_thread_key(status.thread_key)
+    head = f"{STATE_ICONS.get(status.state, '')} *Session* in <#{channel}>: *{status.state}*"
+    if link:
+        head += f" (<{link}|thread>)"
+    lines = [head]
+    if status.state == "working":
+        lines.append(
+            f"Running step: *{status.running_step or 'starting'}*, for "
+            f"{_duration(status.running_since, now)}, {status.running_tokens} tokens streamed"
+            " so far"
+        )
+    lines.append(
+        f"Turns: {status.turns} · tasks: {status.tasks_started} · interrupted: "
+        f"{status.interruptions} · stopped: {status.stops}"
+        + (f" · queued replies: {status.queued}" if status.queued else "")
+    )
+    lines.append(f"Last task: {status.last_outcome or 'none finished yet'}")
+    if status.started_by:
+        lines.append(
+            f"Started by <@{status.started_by}>, last activity {_ago(status.updated_at, now)}"
+        )
+    return "\n".join(lines)
+
+
+def list_text(
+    sessions: list[Session], links: dict[str, str], page: int, more: bool, in_dm: bool
+) -> str:
+    """A page of a channel's sessions, most recent first."""
+    now = time.time()
+    where = "your DM with the agent" if in_dm else "this channel"
+    if not sessions:
+        return f"No agent sessions in {where} yet. Mention the agent to start one."
+    lines = [f"*Agent sessions in {where}* (page {page}, most recent first)"]
+    for session in sessions:
+        first = next((t.text for t in session.turns if t.kind == "user"), "")
+        snippet = (first[:60] + "…") if len(first) > 60 else first
+        link = links.get(session.thread_ts)
+        title = f"<{link}|{snippet or 'thread'}>" if link else (snippet or session.thread_ts)
+        doing = f", {session.running.step}" if session.running else ""
+        lines.append(
+            f"{STATE_ICONS.get(session.state, '')} {title}: *{session.state}*{doing} · "
+            f"{len(session.turns)} turns · {session.interruptions} interruptions · "
+            f"{_ago(session.updated_at, now)}"
+        )
+    if more:
+        lines.append(f"More: `/agent-status page {page + 1}`")
+    return "\n".join(lines)
+
+
+def blocks(text: str) -> list[dict[str, Any]]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]

@@ -1,0 +1,74 @@
+"""Fixtures shared by every test that needs the real stack (integration and dashboard tests):
+a Restate server, restate_app, the bot and the sandbox, started once per test session.
+
+One stack per test session (starting Restate is the slow part); each test uses fresh threads,
+and resets the model's script and the workspace's faults so tests do not leak into each other.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandbox.stack import Stack
+from tests.integration.harness import Harness
+
+# Test folders that run against the real stack: marked `integration`, left out by `make unit`.
+STACK_TESTS = ("integration", "dashboard")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(f"tests/{part}/" in str(item.fspath) for part in STACK_TESTS):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    workdir = Path(tmp_path_factory.mktemp("stack"))
+    token, secret = "xoxb-test-" + secrets.token_hex(8), secrets.token_hex(16)
+    stack = Stack(
+        workdir=workdir,
+        env={
+            "SLACK_BOT_TOKEN": token,
+            "SLACK_SIGNING_SECRET": secret,
+            "SANDBOX_BOT_TOKEN": token,
+            "SANDBOX_SIGNING_SECRET": secret,
+            "OPENAI_API_KEY": "sk-test",
+            "OPENAI_MODEL": "offline-demo",
+            "MODEL_MAX_ATTEMPTS": "2",
+            "SLACK_MAX_ATTEMPTS": "3",
+            "CLEANUP_WAIT_SECONDS": "10",
+            "DASHBOARD_PORT": "0",
+            "DASHBOARD_TOKEN": "dash-" + secrets.token_hex(12),
+            "CHANNEL_POLICIES": "C0QUEUE=queue,C0BURST=interrupt/1.5",
+            "ALLOWED_CHANNEL_IDS": "C0GENERAL,C0QUEUE,C0BURST,D0ALICE",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "info",
+        },
+    )
+    try:
+        stack.start_restate()
+        stack.start_sandbox(chunk_delay=0.01)
+        stack.env.update(stack.sandbox_env())
+        stack.start_restate_app()
+        stack.start_bot()
+        httpx.post(
+            stack.urls["workspace"] + "/_sandbox/config",
+            json={"bot_url": stack.urls["bot_events"]},
+        ).raise_for_status()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def harness(stack: Stack) -> Iterator[Harness]:
+    with httpx.Client(timeout=30) as http:
+        http.delete(stack.urls["model"].removesuffix("/v1") + "/_model/script")
+        http.delete(stack.urls["workspace"] + "/_sandbox/faults")
+        yield Harness(stack=stack, http=http)

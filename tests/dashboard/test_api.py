@@ -1,0 +1,139 @@
+"""The dashboard's JSON API against the real stack: access, sessions, runs, actions, metrics."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.dashboard.conftest import SLOW_ANSWER, Dashboard, key_of, session_path
+from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, eventually
+
+
+def test_every_api_call_needs_the_token(dashboard: Dashboard) -> None:
+    for path in ("/api/overview", "/api/sessions", "/metrics"):
+        assert httpx.get(dashboard.url + path).status_code == 401
+        wrong = {"Authorization": "Bearer not-the-token"}
+        assert httpx.get(dashboard.url + path, headers=wrong).status_code == 401
+    page = httpx.get(dashboard.url + "/sessions")
+    assert page.status_code == 302
+    assert page.headers["Location"].startswith("/login")
+
+
+def test_login_sets_a_secure_http_only_cookie_and_refuses_a_wrong_token(
+    dashboard: Dashboard,
+) -> None:
+    wrong = httpx.post(dashboard.url + "/login", data={"token": "nope", "operator": "eve"})
+    assert wrong.status_code == 401
+    assert "set-cookie" not in wrong.headers
+    right = httpx.post(
+        dashboard.url + "/login", data={"token": dashboard.token, "operator": "ops <b>"}
+    )
+    assert right.status_code == 303
+    cookie = right.headers["set-cookie"].lower()
+    assert all(flag in cookie for flag in ("httponly", "secure", "samesite=strict"))
+    value = right.cookies["agent_dashboard"]
+    me = httpx.get(dashboard.url + "/api/me", headers={"Cookie": f"agent_dashboard={value}"})
+    assert me.json() == {"operator": "ops b"}
+    forged = value.rsplit(".", 1)[0] + ".0000"
+    refused = httpx.get(dashboard.url + "/api/me", headers={"Cookie": f"agent_dashboard={forged}"})
+    assert refused.status_code == 401
+
+
+def test_a_mention_appears_in_the_sessions_list_and_can_be_found(
+    dashboard: Dashboard, harness: Harness
+) -> None:
+    ts = harness.post(f"{BOT_MENTION} tidy the zeppelin config")
+    harness.idle_after(ts, tasks=1)
+
+    found = dashboard.get("/api/sessions", q="zeppelin", channel=CHANNEL)
+    assert [s["key"] for s in found["sessions"]] == [key_of(ts)]
+    row = found["sessions"][0]
+    assert row["started_by"] == "U0ALICE"
+    assert row["state"] == "idle"
+    assert row["turns"] == 2
+    assert row["last_outcome"] == "completed"
+    assert row["thread_url"].endswith(f"/archives/{CHANNEL}/p{ts.replace('.', '')}")
+    assert CHANNEL in found["channels"]
+    assert dashboard.get("/api/sessions", q="zeppelin", state="working")["sessions"] == []
+    assert dashboard.get("/api/sessions", q="100%_no_such")["total"] == 0
+    one = dashboard.get("/api/sessions", per_page=1, page=1)
+    assert len(one["sessions"]) == 1
+    assert one["total"] >= 1
+
+
+def test_an_interrupted_run_is_paired_with_its_replacement(
+    dashboard: Dashboard, harness: Harness
+) -> None:
+    harness.script({"text": "plan A"}, SLOW_ANSWER)
+    ts = harness.post(f"{BOT_MENTION} draft the release notes")
+    harness.streaming("plan A")
+    harness.post("only the breaking changes, please", thread_ts=ts, user="U0BOB")
+    harness.idle_after(ts, tasks=2)
+
+    session = eventually(lambda: dashboard.session(ts), what="the session page data")
+    assert session["interruptions"] == 1
+    cancelled, replacement = session["runs"]
+    assert cancelled["outcome"] == "cancelled"
+    assert replacement["outcome"] == "completed"
+    [pair] = session["replacements"]
+    assert pair["cancelled"] == cancelled["task_id"]
+    assert pair["replacement"] == replacement["task_id"]
+    assert pair["message_text"] == "only the breaking changes, please"
+    assert pair["message_user"] == "U0BOB"
+    assert pair["cancel_latency_ms"] is not None
+    assert cancelled["restate_url"].endswith(f"/ui/invocations/{cancelled['task_id']}")
+    kinds = [t["kind"] for t in session["turns"]]
+    assert kinds == ["user", "partial", "user", "answer"]
+
+    overview = dashboard.get("/api/overview", window="1h")
+    assert overview["outcomes"]["cancelled"]["hour"] >= 1
+    assert overview["interruption_latency_ms"]["p50"] is not None
+    assert sum(overview["chart"]["series"]["cancelled"]) >= 1
+
+
+def test_stop_needs_confirmation_then_stops_the_running_task(
+    dashboard: Dashboard, harness: Harness
+) -> None:
+    harness.script({"text": "plan S"}, SLOW_ANSWER)
+    ts = harness.post(f"{BOT_MENTION} rewrite the billing module")
+    harness.streaming("plan S")
+    path = session_path(ts)
+
+    assert dashboard.post(path + "/stop", {}).status_code == 400
+    resp = dashboard.post(path + "/stop", {"confirm": True})
+    assert resp.status_code == 200
+    assert resp.json()["result"]["stopped"] is True
+
+    session = eventually(
+        lambda: (s := dashboard.session(ts)) and s["state"] == "idle" and s,
+        what="the session to be idle after the stop",
+    )
+    assert session["stops"] == 1
+    assert session["runs"][-1]["outcome"] == "stopped"
+
+
+def test_reset_clears_the_session(dashboard: Dashboard, harness: Harness) -> None:
+    ts = harness.post(f"{BOT_MENTION} count the tests")
+    harness.idle_after(ts, tasks=1)
+    resp = dashboard.post(session_path(ts) + "/reset", {"confirm": True})
+    assert resp.status_code == 200
+    eventually(lambda: dashboard.session(ts) is None, what="the session to be gone")
+
+
+def test_both_processes_serve_prometheus_metrics(dashboard: Dashboard, harness: Harness) -> None:
+    ts = harness.post(f"{BOT_MENTION} say hi")
+    harness.idle_after(ts, tasks=1)
+    bot = httpx.get(
+        dashboard.url + "/metrics", headers={"Authorization": f"Bearer {dashboard.token}"}
+    ).text
+    assert 'bot_slack_events_received_total{type="app_mention"}' in bot
+    services = httpx.get(f"http://127.0.0.1:{harness.stack.env['RESTATE_APP_PORT']}/metrics").text
+    for name in (
+        "agent_tasks_started_total",
+        'agent_tasks_ended_total{outcome="completed"}',
+        "agent_task_duration_seconds_bucket",
+        "agent_interruption_latency_seconds_bucket",
+        "agent_model_tokens_total",
+        "agent_model_first_token_seconds_bucket",
+        "agent_slack_api_errors",
+    ):
+        assert name in services, name

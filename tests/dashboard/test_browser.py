@@ -1,0 +1,147 @@
+"""The dashboard in a real browser (Playwright driving Debian's Chromium, never a downloaded
+one): sign in, watch a session appear, see an interruption paired with its replacement, press
+Stop, and be refused with a wrong token. The run leaves screenshots in docs/ for the README."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from sandbox.stack import ROOT, Stack
+from tests.dashboard.conftest import SLOW_ANSWER, key_of
+from tests.integration.harness import BOT_MENTION, Harness
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DOCS = ROOT / "docs"
+WAIT_MS = 30_000
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None, reason="Debian's chromium is missing: run `make test`"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def sign_in(page: Page, url: str, token: str, operator: str = "ops-alice") -> None:
+    page.goto(url + "/")
+    expect(page).to_have_url(f"{url}/login?next=%2F")
+    page.get_by_label("Your name").fill(operator)
+    page.get_by_label("Token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+
+@pytest.fixture
+def page(browser: Browser, stack: Stack, harness: Harness) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    sign_in(page, stack.urls["dashboard"], stack.env["DASHBOARD_TOKEN"])
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def session_url(stack: Stack, ts: str) -> str:
+    return f"{stack.urls['dashboard']}/sessions/{quote(key_of(ts), safe='')}"
+
+
+def test_a_wrong_token_is_refused(browser: Browser, stack: Stack) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(stack.urls["dashboard"] + "/sessions")
+        page.get_by_label("Your name").fill("mallory")
+        page.get_by_label("Token").fill("not-the-token")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_have_text("That token is not right.")
+        page.goto(stack.urls["dashboard"] + "/sessions")
+        expect(page).to_have_url(f"{stack.urls['dashboard']}/login?next=%2Fsessions")
+    finally:
+        context.close()
+
+
+def test_a_sandbox_mention_appears_in_the_sessions_list(
+    page: Page, stack: Stack, harness: Harness
+) -> None:
+    page.goto(stack.urls["dashboard"] + "/sessions")
+    ts = harness.post(f"{BOT_MENTION} map the <script>alert(1)</script> dependencies")
+    row = page.locator(f'tr[data-key="{key_of(ts)}"]')
+    expect(row).to_be_visible()
+    expect(row.locator("a").first).to_contain_text("alert(1)")
+    expect(row.locator("script")).to_have_count(0)
+    expect(row.locator("td.state")).to_have_text("idle")
+
+
+def test_an_interruption_shows_the_cancelled_run_beside_its_replacement(
+    page: Page, stack: Stack, harness: Harness
+) -> None:
+    harness.script({"text": "plan I"}, SLOW_ANSWER)
+    ts = harness.post(f"{BOT_MENTION} write the upgrade guide")
+    harness.streaming("plan I")
+    page.goto(session_url(stack, ts))
+    expect(page.locator("#state")).to_have_text("working")
+
+    harness.post("target version 2 only", thread_ts=ts, user="U0BOB")
+
+    pair = page.locator(".pair").first
+    expect(pair.locator('[data-role="cancelled"] .badge')).to_have_text("cancelled")
+    expect(pair.locator(".cause .msg")).to_contain_text("target version 2 only")
+    expect(pair.locator('[data-role="replacement"] .head strong')).to_have_text("replacement")
+    expect(page.locator('.turn[data-kind="partial"]')).to_have_count(1)
+    expect(pair.locator('[data-role="replacement"] .badge')).to_have_text("completed")
+    expect(page.locator("#state")).to_have_text("idle")
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "dashboard-session.png"), full_page=True)
+
+
+def test_stop_changes_the_state_and_marks_the_run_stopped(
+    page: Page, stack: Stack, harness: Harness
+) -> None:
+    harness.script({"text": "plan P"}, SLOW_ANSWER)
+    ts = harness.post(f"{BOT_MENTION} port the parser to Rust")
+    harness.streaming("plan P")
+    page.goto(session_url(stack, ts))
+    expect(page.locator("#state")).to_have_text("working")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Stop running task").click()
+
+    expect(page.locator("#state")).to_have_text("idle")
+    expect(page.locator("#runs tbody tr").first).to_have_attribute("data-outcome", "stopped")
+    expect(page.locator("#action-result")).to_contain_text("stopped the running task")
+
+
+def test_overview_screenshot_for_the_readme(page: Page, stack: Stack) -> None:
+    """The overview shows the activity of the tests above; its picture goes into the README."""
+    page.goto(stack.urls["dashboard"] + "/")
+    page.get_by_label("window").select_option("1h")
+    expect(page.locator("#t-int-hour")).not_to_have_text("—")
+    expect(page.locator("#t-int-hour")).not_to_have_text("0")
+    expect(page.locator("#t-ttft")).not_to_have_text("—")
+    page.wait_for_function("() => Chart.getChart('chart') !== undefined")
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+    assert Path(DOCS / "dashboard.png").stat().st_size > 10_000

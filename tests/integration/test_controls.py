@@ -1,0 +1,168 @@
+"""Steering a session from Slack: Stop, "status", /agent-status, policies, reactions, limits."""
+
+from __future__ import annotations
+
+from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, eventually
+
+
+def _slow(words: int = 300, delay: float = 0.05, prefix: str = "w") -> dict[str, object]:
+    return {"text": " ".join(f"{prefix}{i}" for i in range(words)), "chunk_delay": delay}
+
+
+def _start_slow_session(harness: Harness, request: str, channel: str = CHANNEL) -> str:
+    harness.script({"text": "plan " + request}, _slow())
+    ts = harness.post(f"{BOT_MENTION} {request}", channel=channel)
+    harness.streaming("plan " + request)
+    return ts
+
+
+def test_the_stop_button_stops_without_restarting(harness: Harness) -> None:
+    ts = _start_slow_session(harness, "index the repository")
+    status_msg = harness.status_message(ts)
+    clicked = harness.interact(
+        "action",
+        user="U0ALICE",
+        channel=CHANNEL,
+        message_ts=status_msg["ts"],
+        action_id="stop_task",
+    )
+    assert clicked["status"] == 200
+
+    eventually(lambda: [t for t in harness.bot_texts(ts) if "Stopped" in t], what="stop notice")
+    status = harness.idle_after(ts, tasks=1)
+    assert status["stops"] == 1
+    assert status["interruptions"] == 0
+    assert status["last_outcome"] == "stopped"
+    assert not any("restarting" in t for t in harness.bot_texts(ts))
+    closed = harness.requests_mentioning("plan index the repository")[-1]
+    assert closed["outcome"] == "client_closed"
+    assert "octagonal_sign" in harness.reactions(ts)
+
+
+def test_a_stop_reply_stops_and_is_not_a_turn(harness: Harness) -> None:
+    ts = _start_slow_session(harness, "profile the tests")
+    harness.post("stop", thread_ts=ts)
+    eventually(lambda: [t for t in harness.bot_texts(ts) if "Stopped" in t], what="stop notice")
+    status = harness.idle_after(ts, tasks=1)
+    assert status["stops"] == 1
+    assert [t["text"] for t in harness.turns(ts) if t["kind"] == "user"] == ["profile the tests"]
+
+
+def test_only_participants_may_stop(harness: Harness) -> None:
+    ts = _start_slow_session(harness, "audit the dependencies")
+    status_msg = harness.status_message(ts)
+    harness.interact(
+        "action", user="U0BOB", channel=CHANNEL, message_ts=status_msg["ts"], action_id="stop_task"
+    )
+    eventually(
+        lambda: [e for e in harness.ephemerals("U0BOB") if "Only people" in e.get("text", "")],
+        what="a refusal for bob",
+    )
+    assert harness.status(ts)["state"] == "working"
+    harness.post("cancel", thread_ts=ts)
+    assert harness.idle_after(ts, tasks=1)["last_outcome"] == "stopped"
+
+
+def test_status_in_a_thread_answers_privately_and_does_not_interrupt(harness: Harness) -> None:
+    ts = _start_slow_session(harness, "write the changelog")
+    before = len(harness.ephemerals("U0BOB"))
+    harness.post("status", thread_ts=ts, user="U0BOB")
+    answer = eventually(
+        lambda: harness.ephemerals("U0BOB")[before:], what="an ephemeral status answer"
+    )[0]
+    assert "working" in answer["text"]
+    assert answer["thread_ts"] == ts
+    status = harness.status(ts)
+    assert status["state"] == "working"
+    assert status["interruptions"] == 0
+    harness.post("stop", thread_ts=ts)
+    harness.idle_after(ts, tasks=1)
+
+
+def test_agent_status_lists_the_channel_and_details_a_thread_link(harness: Harness) -> None:
+    harness.script({"text": "plan"}, {"text": "Done."})
+    ts = harness.post(f"{BOT_MENTION} tidy the imports")
+    harness.idle_after(ts, tasks=1)
+
+    listing = harness.interact("command", command="/agent-status", text="", channel=CHANNEL)
+    assert listing["status"] == 200
+    assert listing["json"]["response_type"] == "ephemeral"
+    assert "tidy the imports" in listing["json"]["text"]
+
+    link = f"https://sandbox.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}"
+    detail = harness.interact("command", command="/agent-status", text=link, channel=CHANNEL)
+    text = detail["json"]["text"]
+    assert "idle" in text
+    assert "Last task: completed" in text
+    assert "Turns: 2" in text
+
+    helped = harness.interact("command", command="/agent-status", text="help", channel=CHANNEL)
+    assert "thread link" in helped["json"]["text"]
+    unknown = harness.interact("command", command="/agent-status", text="frobnicate")
+    assert "I don't know" in unknown["json"]["text"]
+
+
+def test_the_status_shortcut_answers_for_the_thread(harness: Harness) -> None:
+    harness.script({"text": "plan"}, {"text": "Shortcut answer."})
+    ts = harness.post(f"{BOT_MENTION} rename the flag")
+    harness.idle_after(ts, tasks=1)
+    before = len(harness.ephemerals())
+    shortcut = harness.interact(
+        "shortcut", user="U0ALICE", channel=CHANNEL, message_ts=ts, callback_id="agent_status"
+    )
+    assert shortcut["status"] == 200
+    answer = eventually(lambda: harness.ephemerals()[before:], what="shortcut answer")[0]
+    assert "idle" in answer["text"]
+
+
+def test_queue_mode_answers_each_reply_in_order_without_cancelling(harness: Harness) -> None:
+    ts = _start_slow_session(harness, "draft the RFC", channel="C0QUEUE")
+    harness.script({"text": "plan two"}, {"text": "Second answer."})
+    harness.post("also cover rollback", thread_ts=ts, channel="C0QUEUE")
+    assert eventually(lambda: harness.status(ts, "C0QUEUE")["queued"] == 1, what="queued")
+    status = harness.idle_after(ts, tasks=2, timeout=60, channel="C0QUEUE")
+    assert status["interruptions"] == 0
+    assert [t["kind"] for t in harness.turns(ts, "C0QUEUE")] == ["user", "answer", "user", "answer"]
+    assert not any("Cancelled" in t for t in harness.bot_texts(ts, "C0QUEUE"))
+
+
+def test_a_burst_of_replies_in_the_debounce_window_starts_one_run(harness: Harness) -> None:
+    ts = _start_slow_session(harness, "port the CLI", channel="C0BURST")
+    for i in range(5):
+        harness.post(f"detail {i}", thread_ts=ts, channel="C0BURST")
+    status = harness.idle_after(ts, tasks=2, timeout=60, channel="C0BURST")
+    assert status["tasks_started"] == 2
+    notices = [t for t in harness.bot_texts(ts, "C0BURST") if "Cancelled" in t]
+    assert len(notices) <= 1
+    users = [t["text"] for t in harness.turns(ts, "C0BURST") if t["kind"] == "user"]
+    assert users == ["port the CLI"] + [f"detail {i}" for i in range(5)]
+
+
+def test_reactions_track_the_state_and_progress_streams_into_the_status(harness: Harness) -> None:
+    harness.script({"text": "plan"}, {"text": "Use **bold** " + "word " * 60, "chunk_delay": 0.05})
+    ts = harness.post(f"{BOT_MENTION} explain the cache")
+    eventually(lambda: "hourglass_flowing_sand" in harness.reactions(ts), what="working reaction")
+    harness.idle_after(ts, tasks=1)
+    assert harness.reactions(ts) == {"white_check_mark"}
+    status_msg = next(m for m in harness.thread(ts) if "bold" in m.get("text", ""))
+    assert "*bold*" in status_msg["text"]
+    assert "**bold**" not in status_msg["text"]
+    assert status_msg.get("edited")
+    updates = [c for c in harness.calls("chat.update") if c["args"].get("ts") == status_msg["ts"]]
+    assert len(updates) >= 2
+
+
+def test_rate_limited_slack_calls_are_waited_out(harness: Harness) -> None:
+    harness.fault("chat.postMessage", count=1, status=429, retry_after=1)
+    harness.script({"text": "plan"}, {"text": "After the rate limit."})
+    ts = harness.post(f"{BOT_MENTION} reformat the config")
+    assert harness.idle_after(ts, tasks=1)["last_outcome"] == "completed"
+    assert any("After the rate limit." in t for t in harness.bot_texts(ts))
+
+
+def test_people_outside_the_allowlist_are_refused_politely(harness: Harness) -> None:
+    before = len(harness.ephemerals())
+    ts = harness.post(f"{BOT_MENTION} deploy to prod", channel="C0OTHER")
+    refusal = eventually(lambda: harness.ephemerals()[before:], what="a refusal")[0]
+    assert "not allowed" in refusal["text"]
+    assert harness.status(ts, "C0OTHER")["tasks_started"] == 0
