@@ -1,4 +1,4 @@
-"""Interactivity: the Stop button on a task's status message."""
+"""Stopping from Slack's own controls: our Stop button and Slack's agent-session stop button."""
 
 from __future__ import annotations
 
@@ -28,4 +28,14 @@ def register(app: AsyncApp, forwarder: RestateForwarder, rules: Rules) -> None:
         idem = f"stop-button:{where[1]}:{action.get('action_ts', '')}:{user}"
         await request_stop(forwarder, client, rules, where, user, idem)
 
+    async def handle_agent_session_stopped(event: dict[str, Any], body: dict[str, Any]) -> None:
+        """Slack's native stop button, where the app is configured as an agent."""
+        channel, thread_ts = event.get("channel"), event.get("thread_ts")
+        user, team = event.get("user") or "", body.get("team_id") or ""
+        if not (isinstance(channel, str) and isinstance(thread_ts, str) and channel and thread_ts):
+            return
+        idem = f"agent-stop:{channel}:{event.get('event_ts', '')}"
+        await request_stop(forwarder, app.client, rules, (team, channel, thread_ts), user, idem)
+
     app.action(STOP_ACTION_ID)(handle_stop_button)
+    app.event("agent_session_stopped")(handle_agent_session_stopped)

@@ -166,3 +166,26 @@ def test_people_outside_the_allowlist_are_refused_politely(harness: Harness) -> 
     refusal = eventually(lambda: harness.ephemerals()[before:], what="a refusal")[0]
     assert "not allowed" in refusal["text"]
     assert harness.status(ts, "C0OTHER")["tasks_started"] == 0
+
+
+def test_slacks_agent_session_stop_button_stops_the_task(harness: Harness) -> None:
+    ts = _start_slow_session(harness, "split the module")
+    envelope = {
+        "token": "sandbox-verification-token",
+        "type": "event_callback",
+        "team_id": "T0SANDBOX",
+        "api_app_id": "A0SANDBOX",
+        "event": {
+            "type": "agent_session_stopped",
+            "channel": CHANNEL,
+            "thread_ts": ts,
+            "user": "U0ALICE",
+            "streaming_message_ts": [],
+            "event_ts": ts + "9",
+        },
+        "event_id": "EvSTOP" + ts.replace(".", ""),
+        "event_time": 1,
+    }
+    assert harness.deliver(envelope)["status"] == 200
+    status = harness.idle_after(ts, tasks=1)
+    assert status["last_outcome"] == "stopped"
