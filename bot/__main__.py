@@ -35,7 +35,9 @@ async def _serve(settings: BotSettings) -> None:
             session, str(settings.restate_ingress_url), str(settings.restate_admin_url)
         )
         bolt = build_app(settings, client, forwarder)
-        runner = web.AppRunner(create_web_app(bolt), access_log=None, shutdown_timeout=5.0)
+        secret = settings.slack_signing_secret
+        web_app = create_web_app(bolt, secret.get_secret_value() if secret else None)
+        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         sock = bind_socket(settings.bot_host, settings.bot_port)
         await web.SockSite(runner, sock).start()

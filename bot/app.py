@@ -8,9 +8,11 @@ import structlog
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
+from bot.edge import refuse
 from bot.forwarder import RestateForwarder
 from bot.listeners import register
 from bot.rules import Rules
@@ -43,10 +45,17 @@ def build_app(
     return app
 
 
-def create_web_app(bolt: AsyncApp) -> web.Application:
+def create_web_app(bolt: AsyncApp, signing_secret: str | None = None) -> web.Application:
     """The public HTTP endpoint: events, slash commands and interactivity on one path."""
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: web.Request) -> web.Response:
+        body = await request.text()
+        refused = refuse(verifier, body, request.headers, request.content_type)
+        if refused is not None:
+            status, reason = refused
+            log.warning("slack_request_refused", status=status, reason=reason, bytes=len(body))
+            return web.json_response({"ok": False, "error": reason}, status=status)
         bolt_request = await to_bolt_request(request)
         bolt_response = await bolt.async_dispatch(bolt_request)
         if bolt_response.status >= 400:

@@ -11,6 +11,8 @@ from common.contract import IncomingMessage, thread_key
 # Subtypes that are still a person writing in the thread; every other subtype (edits,
 # deletions, joins, bot posts, ...) is not a turn of the conversation.
 USER_SUBTYPES = frozenset({"thread_broadcast", "file_share"})
+# Slack allows 40 000 characters; a turn beyond this is cut, so state stays bounded.
+MAX_TEXT_CHARS = 20_000
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,12 @@ class Skip:
 
 def _mention_pattern(bot_user_id: str) -> re.Pattern[str]:
     return re.compile(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>")
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= MAX_TEXT_CHARS:
+        return text
+    return text[:MAX_TEXT_CHARS] + " …[message cut: too long]"
 
 
 def to_incoming(
@@ -62,7 +70,7 @@ def to_incoming(
         thread_ts=thread_ts or ts,
         ts=ts,
         user_id=user,
-        text=pattern.sub("", text).strip(),
+        text=_bounded(pattern.sub("", text).strip()),
         mentions_bot=mentions,
         is_dm=is_dm,
         received_at=received_at,

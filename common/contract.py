@@ -64,7 +64,7 @@ class IncomingMessage(BaseModel):
     )
 
 
-TurnKind = Literal["user", "answer", "partial", "error"]
+TurnKind = Literal["user", "answer", "partial", "error", "dropped"]
 
 
 class Turn(BaseModel):
@@ -75,6 +75,9 @@ class Turn(BaseModel):
     user_id: str | None = None
     ts: str | None = None
     task_id: str | None = None
+    dropped: int = Field(
+        default=0, description="On a `dropped` marker: how many turns it stands for."
+    )
 
 
 class MessageAck(BaseModel):

@@ -92,6 +92,9 @@ class AppSettings(_Base):
     model_max_attempts: int = Field(default=4, ge=1)
     slack_max_attempts: int = Field(default=4, ge=1)
     cleanup_wait_seconds: float = Field(default=10.0, gt=0)
+    # Bounds on a session's stored conversation; the oldest turns are dropped with a marker.
+    history_max_turns: int = Field(default=200, ge=4)
+    history_max_bytes: int = Field(default=256_000, ge=10_000)
 
 
 def load(cls: type[S]) -> S:

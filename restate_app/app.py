@@ -18,8 +18,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from common.settings import AppSettings
 from restate_app.asgi import compose
-from restate_app.coding_agent import create_coding_agent
+from restate_app.coding_agent import HistoryLimits, create_coding_agent
 from restate_app.coding_task import Reactions, TaskDeps, create_coding_task
+from restate_app.health import health_routes
 from restate_app.metrics import metrics_route
 from restate_app.model_io import ModelClient
 from restate_app.slack_io import SlackPoster
@@ -79,10 +80,14 @@ def build_app(settings: AppSettings, clients: Clients) -> Any:
     keys = [k.strip() for k in settings.restate_identity_keys.split(",") if k.strip()]
     services = restate.app(
         [
-            create_coding_agent(cleanup_wait=timedelta(seconds=settings.cleanup_wait_seconds)),
+            create_coding_agent(
+                cleanup_wait=timedelta(seconds=settings.cleanup_wait_seconds),
+                limits=HistoryLimits(settings.history_max_turns, settings.history_max_bytes),
+            ),
             create_coding_task(deps),
         ],
         protocol="bidi",
         identity_keys=keys or None,
     )
-    return compose(services, routes={"/metrics": metrics_route})
+    routes = {"/metrics": metrics_route, **health_routes(str(settings.restate_admin_url))}
+    return compose(services, routes=routes)

@@ -9,6 +9,7 @@ on the task they are about, so stale reports never clear a newer task.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import restate
@@ -82,7 +83,27 @@ def insert_in_slack_order(turns: list[Turn], turn: Turn) -> None:
     turns.insert(at, turn)
 
 
-def create_coding_agent(cleanup_wait: timedelta) -> restate.VirtualObject:
+@dataclass(frozen=True)
+class HistoryLimits:
+    max_turns: int = 200
+    max_bytes: int = 256_000
+
+
+def bound_history(turns: list[Turn], limits: HistoryLimits) -> None:
+    """Drop the oldest turns beyond the limits, leaving one marker that counts them."""
+    dropped = turns.pop(0).dropped if turns and turns[0].kind == "dropped" else 0
+    size = sum(len(t.text.encode()) for t in turns)
+    while turns and (len(turns) + 1 > limits.max_turns or size > limits.max_bytes):
+        size -= len(turns.pop(0).text.encode())
+        dropped += 1
+    if dropped:
+        marker = f"[{dropped} earlier turns were dropped to keep this session's size bounded]"
+        turns.insert(0, Turn(kind="dropped", text=marker, dropped=dropped))
+
+
+def create_coding_agent(
+    cleanup_wait: timedelta, limits: HistoryLimits = HistoryLimits()
+) -> restate.VirtualObject:
     agent = restate.VirtualObject(
         AGENT_SERVICE, description="One Slack thread: its conversation and its running task."
     )
@@ -91,7 +112,7 @@ def create_coding_agent(cleanup_wait: timedelta) -> restate.VirtualObject:
     async def message(ctx: restate.ObjectContext, msg: IncomingMessage) -> MessageAck:
         """A user's message in the thread: interrupt, queue or debounce, then start a task."""
         with bound_contextvars(thread=ctx.key(), invocation=ctx.request().id):
-            return await _message(ctx, msg, cleanup_wait)
+            return await _message(ctx, msg, cleanup_wait, limits)
 
     @agent.handler()
     async def kick(ctx: restate.ObjectContext, kick: Kick) -> None:
@@ -166,7 +187,10 @@ async def _save(ctx: restate.ObjectContext, session: Session) -> None:
 
 
 async def _message(
-    ctx: restate.ObjectContext, msg: IncomingMessage, cleanup_wait: timedelta
+    ctx: restate.ObjectContext,
+    msg: IncomingMessage,
+    cleanup_wait: timedelta,
+    limits: HistoryLimits,
 ) -> MessageAck:
     session = await _load(ctx)
     if not session.turns and not (msg.mentions_bot or msg.is_dm):
@@ -185,6 +209,7 @@ async def _message(
         interrupted = session.running.task_id
         await _cancel_running(ctx, session, cleanup_wait, CancelReason(), msg)
     insert_in_slack_order(session.turns, turn)
+    bound_history(session.turns, limits)
     if msg.debounce_seconds > 0:
         session.debounce_generation += 1
         kick = Kick(

@@ -38,6 +38,8 @@ def conversation(turns: Sequence[Turn], instruction: str) -> list[ChatCompletion
             messages.append({"role": "assistant", "content": turn.text})
         elif turn.kind == "partial":
             messages.append({"role": "assistant", "content": INTERRUPTED_PREFIX + turn.text})
+        elif turn.kind == "dropped":
+            messages.append({"role": "user", "content": turn.text})
         # "error" turns are for people reading the session, not for the model.
     return messages
 

@@ -88,6 +88,7 @@ class Stack:
     procs: dict[str, Proc] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     quiet: bool = True
+    restate_ports: dict[str, int] = field(default_factory=dict)
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
         log_path = self.workdir / f"{name}.log"
@@ -118,7 +119,9 @@ class Stack:
     def start_restate(self) -> None:
         if not RESTATE_SERVER.exists():
             raise StackError("restate-server is not installed: run `make install`")
-        ports = {k: free_port() for k in ("ingress", "admin", "node")}
+        # A restart keeps the ports, so every client and the registration stay valid.
+        ports = self.restate_ports or {k: free_port() for k in ("ingress", "admin", "node")}
+        self.restate_ports = ports
         env = {
             "RESTATE_DISABLE_TELEMETRY": "true",
             "RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE": "256MB",
@@ -193,6 +196,7 @@ class Stack:
         info = self._ready("bot", ready)
         self.urls["bot"] = info["url"]
         self.urls["bot_events"] = info["url"] + "/slack/events"
+        self.env["BOT_PORT"] = str(info["port"])
         self.urls["dashboard"] = info["dashboard_url"]
 
     def stop(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.forwarder import RestateForwarder
-from bot.listeners import actions, messages, status
+from bot.listeners import actions, fallbacks, messages, status
 from bot.rules import Rules
 
 
@@ -15,3 +15,4 @@ def register(
     messages.register(app, messages.MessageHandler(forwarder, rules, received_reaction))
     status.register(app, forwarder)
     actions.register(app, forwarder, rules)
+    fallbacks.register(app)

@@ -103,3 +103,27 @@ def test_outcomes_become_turns() -> None:
     record_outcome(session, TaskReport(task_id="c", outcome="completed", text="done"))
     assert [(t.kind, t.text) for t in session.turns] == [("partial", "half"), ("answer", "done")]
     assert session.last_outcome == "completed"
+
+
+def test_history_is_bounded_with_one_marker_counting_what_was_dropped() -> None:
+    from restate_app.coding_agent import HistoryLimits, bound_history
+
+    turns = [Turn(kind="user", text=f"message {i}", ts=f"1.{i:06d}") for i in range(30)]
+    limits = HistoryLimits(max_turns=10, max_bytes=10_000)
+    bound_history(turns, limits)
+    assert len(turns) == 10
+    assert turns[0].kind == "dropped"
+    assert turns[0].dropped == 21
+    turns.append(Turn(kind="answer", text="x" * 9_990))
+    bound_history(turns, limits)
+    assert turns[0].dropped > 21
+    assert sum(len(t.text) for t in turns[1:]) <= 10_000
+
+
+def test_user_turns_follow_slack_order_even_when_delivered_out_of_order() -> None:
+    from restate_app.coding_agent import insert_in_slack_order
+
+    turns = [Turn(kind="answer", text="a")]
+    for ts in ("5.000002", "5.000001", "10.000000", "9.999999"):
+        insert_in_slack_order(turns, Turn(kind="user", text=ts, ts=ts))
+    assert [t.text for t in turns[1:]] == ["5.000001", "5.000002", "9.999999", "10.000000"]

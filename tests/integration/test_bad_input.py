@@ -1,0 +1,113 @@
+"""Hostile or broken requests to the public Slack endpoint: refused or answered, never fatal."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, eventually
+
+
+def _envelope(event: dict[str, Any], team: str = "T0SANDBOX") -> dict[str, Any]:
+    return {
+        "token": "sandbox-verification-token",
+        "type": "event_callback",
+        "team_id": team,
+        "api_app_id": "A0SANDBOX",
+        "event": event,
+        "event_id": f"Ev{time.time_ns()}",
+        "event_time": int(time.time()),
+    }
+
+
+def _mention(ts: str, text: str = f"{BOT_MENTION} hello", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "app_mention",
+        "channel": CHANNEL,
+        "user": "U0ALICE",
+        "text": text,
+        "ts": ts,
+        "event_ts": ts,
+        **extra,
+    }
+
+
+def _fresh_ts() -> str:
+    now = time.time_ns() // 1000
+    return f"{now // 1_000_000}.{now % 1_000_000:06d}"
+
+
+def test_missing_wrong_and_stale_signatures_get_401_and_do_nothing(harness: Harness) -> None:
+    ts = _fresh_ts()
+    body = _envelope(_mention(ts))
+    url = harness.stack.urls["bot_events"]
+    missing = httpx.post(url, json=body)
+    assert missing.status_code == 401
+    wrong = harness.deliver(body, headers={"X-Slack-Signature": "v0=" + "1" * 64}, sign=False)
+    assert wrong["status"] == 401
+    stale = harness.deliver(body, timestamp=int(time.time()) - 301)
+    assert stale["status"] == 401
+    assert harness.status(ts)["turns"] == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        ('{"type": "event_callback", "event": ', "application/json"),
+        ('["not", "an", "object"]', "application/json"),
+        ("payload=%7Bnot-json", "application/x-www-form-urlencoded"),
+        ("a=1&&=&b", "application/x-www-form-urlencoded"),
+        ("text=no-command-here", "application/x-www-form-urlencoded"),
+        ("\x00\x01\x02", "application/octet-stream"),
+    ],
+)
+def test_malformed_bodies_get_400_and_the_bot_lives_on(
+    harness: Harness, raw: str, content_type: str
+) -> None:
+    answered = harness.deliver(raw, content_type=content_type)
+    assert answered["status"] == 400
+    assert httpx.get(harness.stack.urls["bot"] + "/healthz").status_code == 200
+
+
+def test_a_body_over_the_size_limit_is_refused(harness: Harness) -> None:
+    huge = json.dumps(_envelope(_mention(_fresh_ts(), text="x" * 2_000_000)))
+    answered = httpx.post(
+        harness.stack.urls["bot_events"],
+        content=huge,
+        headers=harness.signed_headers(huge),
+    )
+    assert answered.status_code == 413
+
+
+def test_unknown_event_types_and_commands_are_acknowledged(harness: Harness) -> None:
+    event = {"type": "reaction_added", "user": "U0ALICE", "reaction": "eyes", "event_ts": "1.2"}
+    assert harness.deliver(_envelope(event))["status"] == 200
+    unknown = harness.interact("command", command="/frobnicate", text="now")
+    assert unknown["status"] == 200
+    assert "don't know" in (unknown["json"] or {}).get("text", "")
+
+
+def test_a_huge_message_with_control_characters_and_emoji_is_bounded_and_kept(
+    harness: Harness,
+) -> None:
+    harness.script({"text": "plan"}, {"text": "ok"})
+    text = f"{BOT_MENTION} fix \u0007 this 🚀 " + "y" * 100_000
+    ts = harness.post(text)
+    harness.idle_after(ts, tasks=1)
+    first = harness.turns(ts)[0]["text"]
+    assert first.startswith("fix \u0007 this 🚀")
+    assert len(first) < 21_000
+
+
+def test_events_for_a_team_or_channel_not_served_have_no_effect(harness: Harness) -> None:
+    ts = _fresh_ts()
+    foreign = harness.deliver(_envelope(_mention(ts, channel="C0OTHER")))
+    assert foreign["status"] == 200
+    assert harness.status(ts, "C0OTHER")["turns"] == 0
+    other_team = harness.deliver(_envelope(_mention(ts, team="T0ELSEWHERE"), team="T0ELSEWHERE"))
+    assert other_team["status"] == 200
+    eventually(lambda: harness.status(ts)["turns"] == 0, what="nothing started")
