@@ -18,6 +18,7 @@ AGENT_CANCEL_REASON = "cancel_reason"
 AGENT_STOP = "stop"
 AGENT_RESET = "reset"
 AGENT_KICK = "kick"
+AGENT_FORGET_EARLY = "forget_early"
 TASK_RUN = "run"
 
 # The Stop button on a task's status message; its value is the thread key.

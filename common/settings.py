@@ -85,6 +85,9 @@ class AppSettings(_Base):
     restate_app_host: str = "127.0.0.1"
     restate_app_port: int = Field(default=9080, ge=0, le=65535)
     restate_app_advertised_url: AnyHttpUrl | None = None
+    # Off where a separate job registers each release (compose, Kubernetes): a replica that
+    # re-registered its URL on start would overwrite the version running tasks are pinned to.
+    restate_app_register: bool = True
     restate_identity_keys: str = ""
     ready_file: str | None = None
 
@@ -95,6 +98,13 @@ class AppSettings(_Base):
     # Bounds on a session's stored conversation; the oldest turns are dropped with a marker.
     history_max_turns: int = Field(default=200, ge=4)
     history_max_bytes: int = Field(default=256_000, ge=10_000)
+
+
+class RegistrationSettings(_Base):
+    """Settings of `python -m restate_app.registration`, the one-shot registration job."""
+
+    restate_admin_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9070")
+    restate_app_advertised_url: AnyHttpUrl
 
 
 def load(cls: type[S]) -> S:

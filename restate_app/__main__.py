@@ -12,7 +12,6 @@ import structlog
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from restate.server import install_shutdown_hook
-from structlog.typing import EventDict
 
 from common.logging import configure
 from common.runtime import bind_socket, stop_event, write_ready_file
@@ -23,11 +22,16 @@ from restate_app.registration import register
 log = structlog.get_logger("restate_app")
 
 
-def _drop_on_replay(_logger: object, _name: str, event_dict: EventDict) -> EventDict:
-    """Replays re-run handler code: do not repeat the log lines of the first run."""
-    if restate.server_context.restate_context_is_replaying.get():
-        raise structlog.DropEvent
-    return event_dict
+class _SkipReplayedLines(logging.Filter):
+    """Replays re-run handler code: do not repeat the log lines of our own code's first run.
+
+    A filter, not a structlog processor: the handler also formats foreign (stdlib) records,
+    where a processor's `DropEvent` would escape as an exception.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = record.name.startswith("restate_app")
+        return not (ours and restate.server_context.restate_context_is_replaying.get())
 
 
 async def _serve(settings: AppSettings) -> None:
@@ -47,7 +51,8 @@ async def _serve(settings: AppSettings) -> None:
             serve(build_app(settings, clients), config, shutdown_trigger=stop.wait)
         )
         url = str(settings.restate_app_advertised_url or f"http://127.0.0.1:{port}").rstrip("/")
-        await register(str(settings.restate_admin_url), url)
+        if settings.restate_app_register:
+            await register(str(settings.restate_admin_url), url)
         write_ready_file(settings.ready_file, {"url": url, "port": port})
         log.info("restate_app_ready", url=url)
         await stop.wait()
@@ -65,7 +70,9 @@ def main() -> None:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
-    configure(settings.log_level, settings.log_format, extra_processors=[_drop_on_replay])
+    configure(settings.log_level, settings.log_format)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_SkipReplayedLines())
     asyncio.run(_serve(settings))
 
 

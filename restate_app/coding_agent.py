@@ -14,10 +14,12 @@ from datetime import timedelta
 
 import restate
 import structlog
+from pydantic import BaseModel
 from restate.exceptions import TerminalError
 from structlog.contextvars import bound_contextvars
 
 from common.contract import (
+    AGENT_FORGET_EARLY,
     AGENT_KICK,
     AGENT_SERVICE,
     TASK_RUN,
@@ -48,18 +50,32 @@ from restate_app.coding_task import report_from_error
 log = structlog.get_logger(__name__)
 
 MAX_RUNS_KEPT = 50
+# Replies that arrive before the mention that starts their thread's session wait this long.
+EARLY = "early_replies"
+EARLY_TTL = timedelta(minutes=2)
+MAX_EARLY = 50
 
 
-def record_outcome(session: Session, report: TaskReport, ended_at: float | None = None) -> None:
-    """Add what a finished task produced to the conversation and its run record."""
-    session.last_outcome = report.outcome
+def record_outcome(
+    session: Session, report: TaskReport, ended_at: float | None = None, late: bool = False
+) -> None:
+    """Add what a finished task produced to the conversation and its run record.
+
+    A `late` report (its cleanup outlived the bounded wait) is history, not news: its partial
+    goes before the reply that interrupted it, and it does not change the last outcome.
+    """
+    run = session.run(report.task_id)
+    if not late:
+        session.last_outcome = report.outcome
     if report.outcome == "completed":
         session.turns.append(Turn(kind="answer", text=report.text, task_id=report.task_id))
     elif report.outcome in ("cancelled", "stopped") and report.text.strip():
-        session.turns.append(Turn(kind="partial", text=report.text, task_id=report.task_id))
+        partial = Turn(kind="partial", text=report.text, task_id=report.task_id)
+        by_ts = run.interrupted_by_ts if run is not None and late else None
+        at = next((i for i, t in enumerate(session.turns) if by_ts and t.ts == by_ts), None)
+        session.turns.insert(len(session.turns) if at is None else at, partial)
     elif report.outcome == "failed":
         session.turns.append(Turn(kind="error", text="The run failed.", task_id=report.task_id))
-    run = session.run(report.task_id)
     if run is not None:
         run.outcome, run.ended_at = report.outcome, ended_at
         if report.tokens:
@@ -73,13 +89,20 @@ def _ts_key(ts: str | None) -> tuple[int, int]:
 
 
 def insert_in_slack_order(turns: list[Turn], turn: Turn) -> None:
-    """Append a user turn, placing it before trailing user turns Slack sent later.
+    """Add a user turn before the user turns of this exchange that Slack sent later.
 
     Slack does not promise to deliver events in order; the conversation follows message ts.
+    The search stops at an answer or an earlier user turn: what was answered stays put.
     """
     at = len(turns)
-    while at > 0 and turns[at - 1].kind == "user" and _ts_key(turns[at - 1].ts) > _ts_key(turn.ts):
-        at -= 1
+    for index in range(len(turns) - 1, -1, -1):
+        other = turns[index]
+        if other.kind == "answer" or (
+            other.kind == "user" and _ts_key(other.ts) < _ts_key(turn.ts)
+        ):
+            break
+        if other.kind == "user":
+            at = index
     turns.insert(at, turn)
 
 
@@ -87,6 +110,9 @@ def insert_in_slack_order(turns: list[Turn], turn: Turn) -> None:
 class HistoryLimits:
     max_turns: int = 200
     max_bytes: int = 256_000
+
+
+DEFAULT_LIMITS = HistoryLimits()
 
 
 def bound_history(turns: list[Turn], limits: HistoryLimits) -> None:
@@ -102,7 +128,7 @@ def bound_history(turns: list[Turn], limits: HistoryLimits) -> None:
 
 
 def create_coding_agent(
-    cleanup_wait: timedelta, limits: HistoryLimits = HistoryLimits()
+    cleanup_wait: timedelta, limits: HistoryLimits = DEFAULT_LIMITS
 ) -> restate.VirtualObject:
     agent = restate.VirtualObject(
         AGENT_SERVICE, description="One Slack thread: its conversation and its running task."
@@ -138,6 +164,11 @@ def create_coding_agent(
             ctx.clear_all()
             log.info("session_reset", by=req.user_id)
             return ack
+
+    @agent.handler()
+    async def forget_early(ctx: restate.ObjectContext) -> None:
+        """Drop replies kept for a session that never started."""
+        ctx.clear(EARLY)
 
     @agent.handler()
     async def task_ended(ctx: restate.ObjectContext, report: TaskReport) -> None:
@@ -193,12 +224,15 @@ async def _message(
     limits: HistoryLimits,
 ) -> MessageAck:
     session = await _load(ctx)
+    turn = Turn(kind="user", text=msg.text, user_id=msg.user_id, ts=msg.ts)
     if not session.turns and not (msg.mentions_bot or msg.is_dm):
+        await _keep_early(ctx, turn)
         return MessageAck(accepted=False, reason="no_session")
     if session.created_at is None:
         session.channel_id, session.thread_ts = msg.channel_id, msg.thread_ts
         session.started_by, session.created_at = msg.user_id, await ctx.time()
-    turn = Turn(kind="user", text=msg.text, user_id=msg.user_id, ts=msg.ts)
+        for early in await _take_early(ctx):
+            insert_in_slack_order(session.turns, early)
     if msg.policy == "queue" and session.running is not None:
         insert_in_slack_order(session.queued, turn)
         await _save(ctx, session)
@@ -229,6 +263,28 @@ async def _message(
     return MessageAck(accepted=True, task_id=task_id, interrupted_task_id=interrupted)
 
 
+class _Early(BaseModel):
+    turns: list[Turn] = []
+
+
+async def _keep_early(ctx: restate.ObjectContext, turn: Turn) -> None:
+    """Keep a reply to a thread without a session for a while: Slack may deliver the mention
+    that starts the session after the replies to it."""
+    early = await ctx.get(EARLY, type_hint=_Early) or _Early()
+    if not early.turns:
+        ctx.generic_send(
+            AGENT_SERVICE, AGENT_FORGET_EARLY, b"", key=ctx.key(), send_delay=EARLY_TTL
+        )
+    early.turns = [*early.turns[-(MAX_EARLY - 1) :], turn]
+    ctx.set(EARLY, early)
+
+
+async def _take_early(ctx: restate.ObjectContext) -> list[Turn]:
+    early = await ctx.get(EARLY, type_hint=_Early)
+    ctx.clear(EARLY)
+    return early.turns if early else []
+
+
 async def _stop(ctx: restate.ObjectContext, req: StopRequest, wait: timedelta) -> StopAck:
     session = await _load(ctx)
     if not req.is_admin and req.user_id not in session.participants():
@@ -250,14 +306,15 @@ async def _stop(ctx: restate.ObjectContext, req: StopRequest, wait: timedelta) -
 
 async def _task_ended(ctx: restate.ObjectContext, report: TaskReport) -> None:
     session = await _load(ctx)
+    late = report.task_id in session.awaiting
     if session.running is not None and session.running.task_id == report.task_id:
         session.running = None
-    elif report.task_id in session.awaiting:
+    elif late:
         session.awaiting.remove(report.task_id)
     else:
         log.debug("stale_task_report_ignored", task=report.task_id)
         return
-    record_outcome(session, report, ended_at=await ctx.time())
+    record_outcome(session, report, ended_at=await ctx.time(), late=late)
     if session.queued and session.running is None:
         trigger = session.queued[-1]
         session.turns.extend(session.queued)

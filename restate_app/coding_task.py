@@ -32,7 +32,7 @@ from common.contract import (
     TaskReport,
     TaskRequest,
 )
-from restate_app.model_io import ModelClient, StreamTracker
+from restate_app.model_io import Completion, ModelClient, StreamTracker
 from restate_app.prompts import answer_messages, plan_messages
 from restate_app.slack_io import SlackPoster
 
@@ -172,33 +172,33 @@ class _Run:
     async def _work(self, status_ts: str) -> str:
         self.model_called = True
         self._progress("plan")
-        plan: str = await self.ctx.run_typed(
+        plan: Completion = await self.ctx.run_typed(
             "plan",
             self.deps.model.stream,
             _opts(self.deps.model_max_attempts),
             messages=plan_messages(self.req.turns),
             tracker=self.tracker,
         )
-        self.tokens += self.tracker.chunks
+        self.tokens += plan.chunks
         self._progress("answer")
-        answer: str = await self.ctx.run_typed(
+        answer: Completion = await self.ctx.run_typed(
             "answer",
             self.deps.model.stream,
             _opts(self.deps.model_max_attempts),
-            messages=answer_messages(self.req.turns, plan),
+            messages=answer_messages(self.req.turns, plan.text),
             tracker=self.tracker,
             on_text=_Progress(self.deps.slack, self.req, status_ts),
         )
-        self.tokens += self.tracker.chunks
+        self.tokens += answer.chunks
         self._progress("post answer")
         await self.ctx.run_typed(
             "post answer",
             self._finish,
             _opts(self.deps.slack_max_attempts),
             status_ts=status_ts,
-            text=answer,
+            text=answer.text,
         )
-        return answer
+        return answer.text
 
     async def _finish(self, status_ts: str, text: str) -> None:
         req = self.req

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import openai
 import structlog
 from openai.types.chat import ChatCompletionMessageParam
+from pydantic import BaseModel
 from restate.exceptions import RetryableError
 
 from restate_app import metrics
@@ -48,6 +49,13 @@ class StreamTracker:
         return True
 
 
+class Completion(BaseModel):
+    """What one model step returns, and so what its journal entry holds."""
+
+    text: str
+    chunks: int
+
+
 class ModelClient:
     """Streams one chat completion and returns its whole text."""
 
@@ -60,7 +68,7 @@ class ModelClient:
         messages: list[ChatCompletionMessageParam],
         tracker: StreamTracker,
         on_text: OnText | None = None,
-    ) -> str:
+    ) -> Completion:
         tracker.begin()
         started = time.monotonic()
         try:
@@ -73,7 +81,7 @@ class ModelClient:
             # The server closed the stream without a finish reason: the answer is cut short.
             raise RetryableError("model: stream ended before the answer was complete", 503)
         log.debug("model_stream_done", chunks=tracker.chunks, seconds=time.monotonic() - started)
-        return tracker.text
+        return Completion(text=tracker.text, chunks=tracker.chunks)
 
     async def _consume(
         self,

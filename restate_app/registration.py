@@ -1,11 +1,19 @@
-"""Registers this deployment with the Restate admin API, idempotently."""
+"""Registers this deployment with the Restate admin API, idempotently.
+
+`python -m restate_app.registration` does only that and exits: the one-shot job of compose and
+Kubernetes, which register each release's URL once instead of every replica on start.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import aiohttp
 import structlog
+
+from common.logging import configure
+from common.settings import RegistrationSettings, SettingsError, load
 
 log = structlog.get_logger(__name__)
 
@@ -35,3 +43,22 @@ async def register(admin_url: str, deployment_url: str, attempts: int = 30) -> N
                 last_error = repr(exc)
             await asyncio.sleep(min(0.2 * (attempt + 1), 2.0))
     raise RegistrationError(f"could not register {deployment_url} at {url}: {last_error}")
+
+
+def main() -> None:
+    try:
+        settings = load(RegistrationSettings)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    configure(settings.log_level, settings.log_format)
+    url = str(settings.restate_app_advertised_url).rstrip("/")
+    try:
+        asyncio.run(register(str(settings.restate_admin_url), url))
+    except RegistrationError as exc:
+        log.error("registration_failed", error=str(exc))
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -25,6 +25,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(f"tests/{part}/" in str(item.fspath) for part in STACK_TESTS):
             item.add_marker(pytest.mark.integration)
+    # Checks over everything the run logged go last, after every other test has run.
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +44,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "OPENAI_MODEL": "offline-demo",
             "MODEL_MAX_ATTEMPTS": "2",
             "SLACK_MAX_ATTEMPTS": "3",
-            "CLEANUP_WAIT_SECONDS": "10",
+            "CLEANUP_WAIT_SECONDS": "4",
+            "MODEL_TIMEOUT_SECONDS": "3",
             "DASHBOARD_PORT": "0",
             "DASHBOARD_TOKEN": "dash-" + secrets.token_hex(12),
             "CHANNEL_POLICIES": "C0QUEUE=queue,C0BURST=interrupt/1.5",

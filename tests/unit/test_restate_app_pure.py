@@ -127,3 +127,13 @@ def test_user_turns_follow_slack_order_even_when_delivered_out_of_order() -> Non
     for ts in ("5.000002", "5.000001", "10.000000", "9.999999"):
         insert_in_slack_order(turns, Turn(kind="user", text=ts, ts=ts))
     assert [t.text for t in turns[1:]] == ["5.000001", "5.000002", "9.999999", "10.000000"]
+
+
+def test_late_user_turns_go_before_later_ones_even_past_partials() -> None:
+    from restate_app.coding_agent import insert_in_slack_order
+
+    turns = [Turn(kind="user", text="root", ts="1.000001"), Turn(kind="answer", text="a")]
+    insert_in_slack_order(turns, Turn(kind="user", text="r16", ts="2.000016"))
+    turns.append(Turn(kind="partial", text="p16"))
+    insert_in_slack_order(turns, Turn(kind="user", text="r15", ts="2.000015"))
+    assert [t.text for t in turns] == ["root", "a", "r15", "r16", "p16"]
