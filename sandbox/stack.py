@@ -116,7 +116,7 @@ class Stack:
 
         return dict(wait_for(read, timeout, f"{name} to be ready"))
 
-    def start_restate(self) -> None:
+    def start_restate(self, extra_env: dict[str, str] | None = None) -> None:
         if not RESTATE_SERVER.exists():
             raise StackError("restate-server is not installed: run `make install`")
         # A restart keeps the ports, so every client and the registration stay valid.
@@ -132,6 +132,7 @@ class Stack:
             "RESTATE_ADVERTISED_ADDRESS": f"http://127.0.0.1:{ports['node']}/",
             "RESTATE_LOG_FORMAT": "compact",
             "NO_COLOR": "1",
+            **(extra_env or {}),
         }
         argv = [
             str(RESTATE_SERVER),
