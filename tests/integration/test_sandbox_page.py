@@ -1,0 +1,60 @@
+"""The sandbox page as a person uses it: the answer streams, reactions show, Stop works."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from tests.integration.harness import Harness
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None, reason="Debian's chromium is missing: run `make test`"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_a_person_can_watch_the_answer_and_stop_it_from_the_page(
+    browser: Browser, harness: Harness
+) -> None:
+    harness.script(
+        {"text": "plan"},
+        {"text": " ".join(f"token{i}" for i in range(400)), "chunk_delay": 0.05},
+    )
+    context = browser.new_context(viewport={"width": 1300, "height": 850})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(harness.workspace + "/")
+        page.fill("#channel-input", "@agent summarise the incident from the page")
+        page.press("#channel-input", "Enter")
+        page.locator("#channel-list").get_by_text("summarise the incident").first.click()
+        thread = page.locator("#thread-list")
+        expect(thread.get_by_text("token5", exact=False)).to_be_visible()
+        expect(thread.locator(".reaction").first).to_be_visible()
+        thread.get_by_role("button", name="Stop").click()
+        expect(thread.get_by_text("Stopped", exact=False)).to_be_visible()
+        expect(thread.get_by_text("🛑").first).to_be_visible()
+    finally:
+        context.close()
