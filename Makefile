@@ -7,8 +7,10 @@ UV := $(TOOLS)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
+CHROMIUM := /usr/bin/chromium
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install run test lint format typecheck unit lock clean
+.PHONY: install run test lint format typecheck unit lock clean bench
 
 install: $(VENV)/.synced node_modules/.installed
 
@@ -29,8 +31,19 @@ run: install
 	$(VENV)/bin/python -m sandbox.local_run
 
 ## test: lint, types and every test, on a real Restate server
-test: install lint typecheck
+test: install lint typecheck $(CHROMIUM)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The dashboard's browser tests drive Debian's Chromium through Playwright (never a browser
+# build Playwright downloads). Installed only when missing; CI runs this as root.
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium
+
+## bench: measure interruption latency, acks and scale on loopback; writes docs/benchmarks.md
+BENCH_ARGS ?=
+bench: install
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

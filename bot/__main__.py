@@ -36,7 +36,9 @@ async def _serve(settings: BotSettings) -> None:
         )
         bolt = build_app(settings, client, forwarder)
         secret = settings.slack_signing_secret
-        web_app = create_web_app(bolt, secret.get_secret_value() if secret else None)
+        web_app = create_web_app(
+            bolt, secret.get_secret_value() if secret else None, ready=forwarder.ingress_ready
+        )
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         sock = bind_socket(settings.bot_host, settings.bot_port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
@@ -45,8 +46,13 @@ def build_app(
     return app
 
 
-def create_web_app(bolt: AsyncApp, signing_secret: str | None = None) -> web.Application:
-    """The public HTTP endpoint: events, slash commands and interactivity on one path."""
+def create_web_app(
+    bolt: AsyncApp,
+    signing_secret: str | None = None,
+    ready: Callable[[], Awaitable[bool]] | None = None,
+) -> web.Application:
+    """The public HTTP endpoint: events, slash commands and interactivity on one path; with
+    `/healthz` (the process serves) and `/readyz` (`ready()`: Restate's ingress answers)."""
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: web.Request) -> web.Response:
@@ -65,7 +71,13 @@ def create_web_app(bolt: AsyncApp, signing_secret: str | None = None) -> web.App
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
+    async def readyz(_request: web.Request) -> web.Response:
+        if ready is None or await ready():
+            return web.json_response({"ok": True})
+        return web.json_response({"ok": False, "reason": "restate ingress unreachable"}, status=503)
+
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app.router.add_post(EVENTS_PATH, slack_events)
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/readyz", readyz)
     return web_app

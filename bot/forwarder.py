@@ -45,6 +45,16 @@ class RestateForwarder:
         self._ingress = ingress_url.rstrip("/")
         self._admin = (admin_url or "").rstrip("/")
 
+    async def ingress_ready(self) -> bool:
+        """Whether the Restate ingress answers its health endpoint (the bot's readiness)."""
+        try:
+            async with self._session.get(
+                f"{self._ingress}/restate/health", timeout=READ_TIMEOUT
+            ) as resp:
+                return resp.status < 300
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
     def _url(self, key: str, handler: str, send: bool = False) -> str:
         suffix = "/send" if send else ""
         return f"{self._ingress}/{AGENT_SERVICE}/{quote(key, safe='')}/{handler}{suffix}"

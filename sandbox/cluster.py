@@ -10,28 +10,24 @@ tables: partitions, their leaders, node liveness.
 from __future__ import annotations
 
 import json
-import platform
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sandbox.stack import RESTATE_SERVER, ROOT, Stack, StackError, _http_ok, free_port, wait_for
+from sandbox.stack import (
+    RESTATE_SERVER,
+    ROOT,
+    Stack,
+    StackError,
+    _http_ok,
+    free_port,
+    native_server,
+    wait_for,
+)
 from sandbox.tcp_proxy import TcpProxy
 
 RESTATECTL = ROOT / "node_modules" / ".bin" / "restatectl"
 CLUSTER_NAME = "slack-agent-test"
-_ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
-
-
-def native_server() -> Path:
-    """The platform binary inside the npm package: its launcher is a Node process that a
-    SIGKILL would orphan the server from, and a node failure must kill the server itself."""
-    system = platform.system().lower()
-    arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
-    path = ROOT / "node_modules" / "@restatedev" / f"restate-server-{system}-{arch}" / "bin"
-    native = path / "restate-server"
-    return native if native.exists() else RESTATE_SERVER
 
 
 @dataclass(frozen=True)
@@ -64,7 +60,9 @@ class ClusterStack(Stack):
     nodes: dict[str, Node] = field(default_factory=dict)
     proxies: list[TcpProxy] = field(default_factory=list)
 
-    def start_restate(self) -> None:
+    def start_restate(self, extra_env: dict[str, str] | None = None) -> None:
+        if extra_env:
+            raise StackError("a cluster's nodes take no extra environment")
         if not RESTATE_SERVER.exists() or not RESTATECTL.exists():
             raise StackError("restate-server or restatectl is missing: run `make install`")
         for i in range(1, self.size + 1):
@@ -76,6 +74,7 @@ class ClusterStack(Stack):
         admin = self._proxy("admin", lambda n: n.admin_port)
         self.urls.update(ingress=ingress.url, admin=admin.url)
         wait_for(self.healthy, 90, "every Restate node to be alive with partition leaders")
+        wait_for(self.settled, 60, "the partitions' leadership to settle")
 
     def _proxy(self, name: str, port: Any) -> TcpProxy:
         proxy = TcpProxy(lambda: [("127.0.0.1", port(n)) for n in self.nodes.values()], name)
@@ -154,7 +153,8 @@ class ClusterStack(Stack):
         for node in self.nodes.values():
             if not self.procs[f"restate-{node.name}"].alive():
                 raise StackError(f"restate node {node.name} exited; see {self.workdir}")
-            if not (_http_ok(node.admin_url + "/health") and _http_ok(node.ingress_url + "/restate/health")):
+            serving = _http_ok(node.admin_url + "/health")
+            if not (serving and _http_ok(node.ingress_url + "/restate/health")):
                 return False
         try:
             nodes = self.restatectl_sql("SELECT plain_node_id, state FROM nodes")
@@ -168,8 +168,36 @@ class ClusterStack(Stack):
         led = {r["partition_id"] for r in leaders if r["plain_node_id"] in alive}
         return len(alive) == self.size and len(led) == self.partitions
 
+    def settled(self) -> bool:
+        """Every partition's replica set made of live nodes, all of them active, led by the
+        leader the partition table names: leadership will not move again on its own."""
+        live = {n.name for n in self.live_nodes()}
+        try:
+            alive = {pid for pid, name in self.node_names().items() if name in live}
+            parts = self.restatectl_sql(
+                "SELECT partition_id, leader_plain_node_id, current_replica_set FROM partitions"
+            )
+            states = self.restatectl_sql(
+                "SELECT partition_id, plain_node_id, effective_mode, replay_status "
+                "FROM partition_state"
+            )
+        except (subprocess.SubprocessError, ValueError):
+            return False
+        return bool(parts) and all(_partition_settled(p, states, alive) for p in parts)
+
     def stop(self) -> None:
         super().stop()
         for proxy in self.proxies:
             proxy.stop()
         self.proxies.clear()
+
+
+def _partition_settled(
+    partition: dict[str, Any], states: list[dict[str, Any]], alive: set[str]
+) -> bool:
+    members = set(str(partition["current_replica_set"]).split(","))
+    mine = [s for s in states if s["partition_id"] == partition["partition_id"]]
+    active = {s["plain_node_id"] for s in mine if s["replay_status"] == "active"}
+    leaders = {s["plain_node_id"] for s in mine if s["effective_mode"] == "Leader"}
+    leader = partition["leader_plain_node_id"]
+    return members <= alive and members <= active and leaders == {leader} and leader in members

@@ -30,6 +30,9 @@ class PostMessageIn(BaseModel):
     text: str
     thread_ts: str | None = None
     wait: bool = False
+    # False: store the message but return its events instead of delivering them, for a
+    # driver (the benchmarks) that sends them to the bot itself, on its own schedule.
+    deliver: bool = True
 
 
 class DeliverIn(BaseModel):
@@ -69,6 +72,10 @@ async def post_message(request: web.Request) -> web.Response:
         raise json_error(404, "thread_not_found")
     if not data.text.strip():
         raise json_error(400, "no_text")
+    if not data.deliver:
+        message, events = ws.store_user_message(channel, data.user, data.text, data.thread_ts)
+        stored = {"ok": True, "channel": channel.id, "ts": message.ts, "events": events}
+        return web.json_response(stored | {"thread_ts": message.thread_ts})
     message, task, event_ids = ws.post_user_message(channel, data.user, data.text, data.thread_ts)
     out: JSON = {"ok": True, "channel": channel.id, "ts": message.ts, "event_ids": event_ids}
     out["thread_ts"] = message.thread_ts

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -21,6 +22,17 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESTATE_SERVER = ROOT / "node_modules" / ".bin" / "restate-server"
+_ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def native_server() -> Path:
+    """The platform binary inside the npm package: its launcher is a Node process that a
+    SIGKILL would orphan the server from, and a crash test must kill the server itself."""
+    system = platform.system().lower()
+    arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
+    path = ROOT / "node_modules" / "@restatedev" / f"restate-server-{system}-{arch}" / "bin"
+    native = path / "restate-server"
+    return native if native.exists() else RESTATE_SERVER
 
 
 class StackError(RuntimeError):
@@ -135,7 +147,7 @@ class Stack:
             **(extra_env or {}),
         }
         argv = [
-            str(RESTATE_SERVER),
+            str(native_server()),
             "--no-logo",
             "--base-dir",
             str(self.workdir / "restate-data"),

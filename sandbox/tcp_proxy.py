@@ -68,9 +68,7 @@ class TcpProxy:
         for i in range(len(backends)):
             host, port = backends[(start + i) % len(backends)]
             with contextlib.suppress(OSError, TimeoutError):
-                return await asyncio.wait_for(
-                    asyncio.open_connection(host, port), CONNECT_TIMEOUT
-                )
+                return await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
         return None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -84,6 +84,14 @@ class Workspace:
         self, channel: Channel, user: str, text: str, thread_ts: str | None
     ) -> tuple[Message, asyncio.Task[list[JSON]], list[str]]:
         """Store a human's message, publish it and deliver its events to the bot."""
+        message, envelopes = self.store_user_message(channel, user, text, thread_ts)
+        task = self.deliverer.deliver_events(envelopes)
+        return message, task, [e["event_id"] for e in envelopes]
+
+    def store_user_message(
+        self, channel: Channel, user: str, text: str, thread_ts: str | None
+    ) -> tuple[Message, list[JSON]]:
+        """Store a human's message and publish it; returns it and the events Slack would send."""
         message = self.state.add(
             Message(
                 channel=channel.id,
@@ -100,8 +108,7 @@ class Workspace:
         if not channel.is_im and f"<@{self.config.bot_user_id}>" in text:
             envelopes.append(envelope(self.state, app_mention_event(self.state, message)))
         envelopes.append(envelope(self.state, message_event(self.state, message, channel)))
-        task = self.deliverer.deliver_events(envelopes)
-        return message, task, [e["event_id"] for e in envelopes]
+        return message, envelopes
 
     def post_bot_message(
         self, channel: Channel, text: str, blocks: list[JSON] | None, thread_ts: str | None

@@ -25,7 +25,7 @@ log = structlog.get_logger(__name__)
 COOKIE = "agent_dashboard"
 COOKIE_MAX_AGE = 7 * 86_400
 OPERATOR = "dashboard_operator"
-PUBLIC_PATHS = frozenset({"/login", "/static/dashboard.css"})
+PUBLIC_PATHS = frozenset({"/login", "/static/dashboard.css", "/favicon.ico"})
 _NAME = re.compile(r"[^\w .@-]")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

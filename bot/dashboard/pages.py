@@ -105,7 +105,13 @@ async def logout(_request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def favicon(_request: web.Request) -> web.Response:
+    """No icon: answer browsers' automatic request without an error in their console."""
+    return web.Response(status=204)
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/", overview)
     app.router.add_get("/sessions", sessions)
     app.router.add_get("/sessions/{key}", session)

@@ -24,6 +24,8 @@ MAX_PAGE = 100
 # Runs of sessions active within this many seconds feed the overview's counts and percentiles.
 DAY = 86_400
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Restate refuses a whole query over a malformed invocation id, so only well-formed ones go in.
+_INVOCATION_ID = re.compile(r"^inv_[0-9A-Za-z]{20,64}$")
 
 V = "value_utf8"
 SESSIONS = (
@@ -95,7 +97,7 @@ def sessions_page(f: SessionFilter) -> str:
         f"json_get_str({V}, 'thread_ts') AS thread_ts, "
         f"COALESCE(json_get_str({V}, 'started_by'), json_get_str({V}, 'turns', 0, 'user_id')) "
         "AS started_by, "
-        f"substr(json_get_str({V}, 'turns', 0, 'text'), 1, 140) AS title, "
+        f"substr(json_get_str({V}, 'turns', 0, 'text'), 1, 80) AS title, "
         f"{STATE_EXPR} AS state, "
         f"json_length({V}, 'turns') AS turns, "
         f"json_get_int({V}, 'tasks_started') AS tasks_started, "
@@ -137,7 +139,7 @@ def session_invocations(key: str) -> str:
 
 def task_invocations(ids: list[str]) -> str | None:
     """Restate's view of a session's task runs (status, retries), by invocation id."""
-    ids = [i for i in ids if valid_id(i)][:60]
+    ids = [i for i in ids if _INVOCATION_ID.match(i)][:60]
     if not ids:
         return None
     return (

@@ -6,7 +6,7 @@
   const { el, link, api, ago, clock, num, badge } = Dash;
   const key = decodeURIComponent(location.pathname.split("/").pop());
   const base = `/api/sessions/${encodeURIComponent(key)}`;
-  const short = (id) => (id ? `${id.slice(0, 12)}…` : "—");
+  const short = (id) => (id ? `${id.slice(0, 4)}…${id.slice(-8)}` : "—");
 
   function fact(dt, dd) { return [el("dt", {}, dt), el("dd", {}, dd)]; }
 
