@@ -212,6 +212,21 @@ class Stack:
         self.env["BOT_PORT"] = str(info["port"])
         self.urls["dashboard"] = info["dashboard_url"]
 
+    def start_product(self, chunk_delay: float = 0.15) -> None:
+        """After Restate: the sandbox, restate_app and the bot, wired to each other."""
+        self.start_sandbox(chunk_delay=chunk_delay)
+        self.env.update(self.sandbox_env())
+        self.start_restate_app()
+        self.start_bot()
+        body = json.dumps({"bot_url": self.urls["bot_events"]}).encode()
+        request = urllib.request.Request(  # noqa: S310 (loopback only)
+            self.urls["workspace"] + "/_sandbox/config",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+
     def stop(self) -> None:
         """Stop every process this stack started, newest first."""
         for proc in reversed(list(self.procs.values())):

@@ -8,14 +8,26 @@ and resets the model's script and the workspace's faults so tests do not leak in
 from __future__ import annotations
 
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from sandbox.stack import Stack
 from tests.integration.harness import Harness
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 # Test folders that run against the real stack: marked `integration`, left out by `make unit`.
 STACK_TESTS = ("integration", "dashboard")
@@ -29,44 +41,55 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
 
 
+def product_env(**overrides: str) -> dict[str, str]:
+    """The environment of a test stack: fresh secrets, the sandbox, tight bounds."""
+    token, secret = "xoxb-test-" + secrets.token_hex(8), secrets.token_hex(16)
+    env = {
+        "SLACK_BOT_TOKEN": token,
+        "SLACK_SIGNING_SECRET": secret,
+        "SANDBOX_BOT_TOKEN": token,
+        "SANDBOX_SIGNING_SECRET": secret,
+        "OPENAI_API_KEY": "sk-test-" + secrets.token_hex(8),
+        "OPENAI_MODEL": "offline-demo",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "info",
+    }
+    return env | overrides
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = Path(tmp_path_factory.mktemp("stack"))
-    token, secret = "xoxb-test-" + secrets.token_hex(8), secrets.token_hex(16)
-    stack = Stack(
-        workdir=workdir,
-        env={
-            "SLACK_BOT_TOKEN": token,
-            "SLACK_SIGNING_SECRET": secret,
-            "SANDBOX_BOT_TOKEN": token,
-            "SANDBOX_SIGNING_SECRET": secret,
-            "OPENAI_API_KEY": "sk-test",
-            "OPENAI_MODEL": "offline-demo",
-            "MODEL_MAX_ATTEMPTS": "2",
-            "SLACK_MAX_ATTEMPTS": "3",
-            "CLEANUP_WAIT_SECONDS": "4",
-            "MODEL_TIMEOUT_SECONDS": "3",
-            "DASHBOARD_PORT": "0",
-            "DASHBOARD_TOKEN": "dash-" + secrets.token_hex(12),
-            "CHANNEL_POLICIES": "C0QUEUE=queue,C0BURST=interrupt/1.5",
-            "ALLOWED_CHANNEL_IDS": "C0GENERAL,C0QUEUE,C0BURST,D0ALICE",
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": "info",
-        },
+    env = product_env(
+        MODEL_MAX_ATTEMPTS="2",
+        SLACK_MAX_ATTEMPTS="3",
+        CLEANUP_WAIT_SECONDS="4",
+        MODEL_TIMEOUT_SECONDS="3",
+        DASHBOARD_PORT="0",
+        DASHBOARD_TOKEN="dash-" + secrets.token_hex(12),
+        CHANNEL_POLICIES="C0QUEUE=queue,C0BURST=interrupt/1.5",
+        ALLOWED_TEAM_IDS="T0SANDBOX",
+        ALLOWED_CHANNEL_IDS="C0GENERAL,C0QUEUE,C0BURST,D0ALICE",
     )
+    stack = Stack(workdir=Path(tmp_path_factory.mktemp("stack")), env=env)
     try:
         stack.start_restate()
-        stack.start_sandbox(chunk_delay=0.01)
-        stack.env.update(stack.sandbox_env())
-        stack.start_restate_app()
-        stack.start_bot()
-        httpx.post(
-            stack.urls["workspace"] + "/_sandbox/config",
-            json={"bot_url": stack.urls["bot_events"]},
-        ).raise_for_status()
+        stack.start_product(chunk_delay=0.01)
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("Debian's chromium is missing: run `make test`")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture

@@ -175,8 +175,10 @@ class Harness:
         ]
 
     # ------------------------------------------------------------------ Restate
-    def agent(self, thread_ts: str, handler: str, channel: str = CHANNEL) -> dict[str, Any]:
-        key = quote(f"{TEAM}:{channel}:{thread_ts}", safe="")
+    def agent(
+        self, thread_ts: str, handler: str, channel: str = CHANNEL, team: str = TEAM
+    ) -> dict[str, Any]:
+        key = quote(f"{team}:{channel}:{thread_ts}", safe="")
         resp = self.http.post(f"{self.stack.urls['ingress']}/CodingAgent/{key}/{handler}")
         resp.raise_for_status()
         return dict(resp.json())

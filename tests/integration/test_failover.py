@@ -7,7 +7,6 @@ leader and one of the log's replicas at once.
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from sandbox.cluster import ClusterStack
+from tests.conftest import product_env
 from tests.integration.harness import BOT_MENTION, CHANNEL, TEAM, Harness, eventually
 
 T = TypeVar("T")
@@ -28,31 +28,14 @@ AFTER_INTERRUPT = "Retries and a timeout, as asked."
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterStack]:
-    token, secret = "xoxb-test-" + secrets.token_hex(8), secrets.token_hex(16)
     stack = ClusterStack(
         workdir=Path(tmp_path_factory.mktemp("cluster")),
         partitions=1,
-        env={
-            "SLACK_BOT_TOKEN": token,
-            "SLACK_SIGNING_SECRET": secret,
-            "SANDBOX_BOT_TOKEN": token,
-            "SANDBOX_SIGNING_SECRET": secret,
-            "OPENAI_API_KEY": "sk-test",
-            "OPENAI_MODEL": "offline-demo",
-            "CLEANUP_WAIT_SECONDS": "10",
-            "LOG_FORMAT": "json",
-        },
+        env=product_env(CLEANUP_WAIT_SECONDS="10"),
     )
     try:
         stack.start_restate()
-        stack.start_sandbox(chunk_delay=0.01)
-        stack.env.update(stack.sandbox_env())
-        stack.start_restate_app()
-        stack.start_bot()
-        httpx.post(
-            stack.urls["workspace"] + "/_sandbox/config",
-            json={"bot_url": stack.urls["bot_events"]},
-        ).raise_for_status()
+        stack.start_product(chunk_delay=0.01)
         yield stack
     finally:
         stack.stop()
