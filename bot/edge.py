@@ -35,6 +35,8 @@ def malformed(body: str, content_type: str) -> str | None:
         form = _form(body)
         if form is None:
             return "form body cannot be parsed"
+        if form.get("ssl_check") == ["1"]:
+            return None
         if "payload" in form:
             try:
                 payload = json.loads(form["payload"][0])
@@ -48,8 +50,13 @@ def malformed(body: str, content_type: str) -> str | None:
 def refuse(
     verifier: SignatureVerifier | None, body: str, headers: Mapping[str, str], content_type: str
 ) -> tuple[int, str] | None:
-    """The status and reason to refuse a request with, or None to let Bolt handle it."""
-    if verifier is not None and not verifier.is_valid_request(body, dict(headers)):
+    """The status and reason to refuse a request with, or None to let Bolt handle it.
+
+    Without a signing secret (Socket Mode) nothing arriving over HTTP can be trusted.
+    """
+    if verifier is None:
+        return 404, "this bot takes Slack's requests over Socket Mode"
+    if not verifier.is_valid_request(body, dict(headers)):
         return 401, "invalid or stale signature"
     reason = malformed(body, content_type)
     return (400, reason) if reason else None

@@ -58,14 +58,14 @@ def to_incoming(
     thread_ts = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else None
     if thread_ts is None and not (mentions or is_dm):
         return Skip("channel message outside a thread without a mention")
-    team = event.get("team") if isinstance(event.get("team"), str) else team_id
-    assert isinstance(team, str)
+    # The installation's team (the envelope's), not the author's: in shared channels a reply
+    # from another organisation must still reach the same session.
     try:
-        thread_key(team or team_id, channel, thread_ts or ts)
+        thread_key(team_id, channel, thread_ts or ts)
     except ValueError:
         return Skip("malformed ids")
     return IncomingMessage(
-        team_id=team or team_id,
+        team_id=team_id,
         channel_id=channel,
         thread_ts=thread_ts or ts,
         ts=ts,

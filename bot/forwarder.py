@@ -17,6 +17,7 @@ from common.contract import (
     IncomingMessage,
     Session,
     SessionStatus,
+    StopAck,
     StopRequest,
     message_idempotency_key,
     thread_key,
@@ -26,6 +27,8 @@ log = structlog.get_logger(__name__)
 
 # Slack wants an answer within 3 s: reads give up well before that.
 READ_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
+# A stop waits for the old task's bounded cleanup.
+STOP_TIMEOUT = aiohttp.ClientTimeout(total=60.0)
 _SLACK_ID = re.compile(r"[A-Z0-9]{1,32}")
 # The most session rows one channel listing reads (the page shows far fewer).
 SCAN_LIMIT = 500
@@ -60,7 +63,11 @@ class RestateForwarder:
         return f"{self._ingress}/{AGENT_SERVICE}/{quote(key, safe='')}/{handler}{suffix}"
 
     async def _post(
-        self, url: str, body: str | None, headers: dict[str, str] | None = None
+        self,
+        url: str,
+        body: str | None,
+        headers: dict[str, str] | None = None,
+        limit: aiohttp.ClientTimeout = READ_TIMEOUT,
     ) -> dict[str, Any]:
         try:
             async with self._session.post(
@@ -70,7 +77,7 @@ class RestateForwarder:
                     **({"Content-Type": "application/json"} if body is not None else {}),
                     **(headers or {}),
                 },
-                timeout=READ_TIMEOUT,
+                timeout=limit,
                 # Restate refuses a content type on handlers that take no input.
                 skip_auto_headers=["Content-Type"] if body is None else None,
             ) as resp:
@@ -85,10 +92,16 @@ class RestateForwarder:
         """The session's status from its shared handler: never waits behind a running task."""
         return SessionStatus.model_validate(await self._post(self._url(key, "status"), None))
 
-    async def stop(self, key: str, request: StopRequest, idempotency_key: str) -> None:
-        """Ask the session to stop its task (one-way: the task's cleanup tells the thread)."""
+    async def stop(self, key: str, request: StopRequest, idempotency_key: str) -> StopAck:
+        """Stop the session's task and wait for the answer (the task's cleanup tells the thread).
+
+        Called off the ack path: it waits for the old task's bounded cleanup.
+        """
         headers = {"Idempotency-Key": idempotency_key}
-        await self._post(self._url(key, AGENT_STOP, send=True), request.model_dump_json(), headers)
+        data = await self._post(
+            self._url(key, AGENT_STOP), request.model_dump_json(), headers, limit=STOP_TIMEOUT
+        )
+        return StopAck.model_validate(data)
 
     async def channel_sessions(self, team_id: str, channel_id: str, limit: int) -> list[Session]:
         """The channel's sessions, most recently active first (a bounded admin SQL query)."""
@@ -99,7 +112,8 @@ class RestateForwarder:
         query = (
             "SELECT service_key, value_utf8 FROM state "  # noqa: S608
             f"WHERE service_name = '{AGENT_SERVICE}' AND key = '{SESSION_STATE_KEY}' "
-            f"AND service_key LIKE '{prefix}%' LIMIT {SCAN_LIMIT}"
+            f"AND service_key LIKE '{prefix}%' "
+            f"ORDER BY json_get_float(value_utf8, 'updated_at') DESC LIMIT {min(limit, SCAN_LIMIT)}"
         )
         try:
             async with self._session.post(
@@ -108,7 +122,10 @@ class RestateForwarder:
                 headers={"Accept": "application/json"},
                 timeout=READ_TIMEOUT,
             ) as resp:
-                rows = (await resp.json(content_type=None)).get("rows", [])
+                data = await resp.json(content_type=None)
+                if resp.status != 200:
+                    raise ForwardError(f"admin query answered {resp.status}: {str(data)[:300]}")
+                rows = data.get("rows", [])
         except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
             raise ForwardError(f"admin API unreachable: {exc!r}") from exc
         sessions = []
@@ -117,8 +134,7 @@ class RestateForwarder:
                 sessions.append(Session.model_validate_json(row.get("value_utf8") or "{}"))
             except ValueError:
                 log.warning("unreadable_session_state", key=row.get("service_key"))
-        sessions.sort(key=lambda s: s.updated_at or 0, reverse=True)
-        return sessions[:limit]
+        return sessions
 
     async def forward(self, msg: IncomingMessage) -> str:
         """Enqueue the message durably; returns the invocation id."""

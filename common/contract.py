@@ -220,7 +220,8 @@ class Session(BaseModel):
     running: RunningTask | None = None
     # Set while an interruption or stop waits for the old task's cleanup.
     cancelling: str | None = None
-    cancel_reason: CancelReason | None = None
+    # Why each task still cleaning up was cancelled, by task id, until its report arrives.
+    cancel_reasons: dict[str, CancelReason] = {}
     # Tasks whose cleanup did not finish within the bounded wait: their late report still counts.
     awaiting: list[str] = []
     debounce_generation: int = 0

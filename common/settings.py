@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, TypeVar
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,12 @@ class _Base(BaseSettings):
 
 
 S = TypeVar("S", bound=_Base)
+
+
+def _with_slash(url: AnyHttpUrl) -> AnyHttpUrl:
+    """slack_sdk joins method names onto the base URL: without a final slash it drops `/api`."""
+    text = str(url)
+    return url if text.endswith("/") else AnyHttpUrl(text + "/")
 
 
 class BotSettings(_Base):
@@ -62,6 +68,8 @@ class BotSettings(_Base):
     default_policy: Literal["interrupt", "queue"] = "interrupt"
     default_debounce_seconds: float = Field(default=0.0, ge=0, le=60)
 
+    _slack_api_url = field_validator("slack_api_url")(_with_slash)
+
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
@@ -79,6 +87,7 @@ class AppSettings(_Base):
     slack_bot_token: SecretStr
     slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
     openai_api_key: SecretStr
+    _slack_api_url = field_validator("slack_api_url")(_with_slash)
     openai_base_url: AnyHttpUrl | None = None
     openai_model: str = "gpt-4o-mini"
     restate_admin_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9070")

@@ -65,6 +65,7 @@ def record_outcome(
     goes before the reply that interrupted it, and it does not change the last outcome.
     """
     run = session.run(report.task_id)
+    session.cancel_reasons.pop(report.task_id, None)
     if not late:
         session.last_outcome = report.outcome
     if report.outcome == "completed":
@@ -200,10 +201,10 @@ def create_coding_agent(
         return History(thread_key=ctx.key(), turns=session.turns)
 
     @agent.handler(kind="shared")
-    async def cancel_reason(ctx: restate.ObjectSharedContext) -> CancelReason:
+    async def cancel_reason(ctx: restate.ObjectSharedContext, task_id: str) -> CancelReason:
         """Asked by a cancelled task, so its notice says "stopped" or "restarting"."""
         session = await ctx.get(SESSION, type_hint=Session) or Session()
-        return session.cancel_reason or CancelReason()
+        return session.cancel_reasons.get(task_id) or CancelReason()
 
     return agent
 
@@ -287,6 +288,8 @@ async def _take_early(ctx: restate.ObjectContext) -> list[Turn]:
 
 async def _stop(ctx: restate.ObjectContext, req: StopRequest, wait: timedelta) -> StopAck:
     session = await _load(ctx)
+    if not session.turns:
+        return StopAck(stopped=False, reason="no_session")
     if not req.is_admin and req.user_id not in session.participants():
         return StopAck(stopped=False, reason="not_allowed")
     # A pending debounce window and queued turns belong to the work being stopped.
@@ -333,7 +336,8 @@ async def _cancel_running(
     """Cancel the running task and wait, bounded, for its cleanup and partial output."""
     assert session.running is not None
     task_id = session.running.task_id
-    session.running, session.cancelling, session.cancel_reason = None, task_id, reason
+    session.running, session.cancelling = None, task_id
+    session.cancel_reasons[task_id] = reason
     if reason.reason == "interrupt":
         session.interruptions += 1
     # Written before the cancel: the task reads the reason, and readers see "cancelling".
@@ -347,7 +351,7 @@ async def _cancel_running(
             run.cancel_latency_ms = round((cancelled_at - trigger.received_at) * 1000, 1)
     outcome = ctx.attach_invocation(task_id, type_hint=TaskReport)
     done, _ = await restate.wait_completed(outcome, ctx.sleep(wait))
-    session.cancelling, session.cancel_reason = None, None
+    session.cancelling = None
     if outcome not in done:
         log.warning("cleanup_wait_timed_out", task=task_id)
         session.awaiting.append(task_id)
@@ -355,7 +359,12 @@ async def _cancel_running(
     try:
         report = await outcome
     except TerminalError as err:
-        report = report_from_error(err, task_id)
+        parsed = report_from_error(err, task_id)
+        if parsed is None:
+            # Not the task's own report (purged, never started): its `task_ended` settles it.
+            session.awaiting.append(task_id)
+            return
+        report = parsed
     record_outcome(session, report, ended_at=await ctx.time())
 
 

@@ -9,6 +9,9 @@ notice, reports its partial output and re-raises so Restate records the invocati
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,8 +36,9 @@ from common.contract import (
     TaskRequest,
 )
 from restate_app.model_io import Completion, ModelClient, StreamTracker
+from restate_app.mrkdwn import to_mrkdwn
 from restate_app.prompts import answer_messages, plan_messages
-from restate_app.slack_io import SlackPoster
+from restate_app.slack_io import SlackPoster, section, split_for_slack
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +50,8 @@ FAILED_TEXT = (
     "Reply in this thread to try again."
 )
 PROGRESS_INTERVAL_SECONDS = 1.0
+STATUS_POST_GRACE_SECONDS = 2.0
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,11 @@ class _Run:
         self.tracker = StreamTracker()
         self.status_ts: str | None = None
         self.model_called = False
+        # The plan is internal: only the answer's text is a partial worth keeping.
+        self.answering = False
+        # The ts of a status message a cancelled "post status" step may still have posted.
+        self.posted_status_ts: str | None = None
+        self.status_posted = asyncio.Event()
         self.tokens = 0
 
     async def run(self) -> TaskReport:
@@ -167,7 +178,23 @@ class _Run:
                 req.channel_id, req.trigger_ts, add=reactions.working, remove=reactions.received
             ),
         )
+        self.posted_status_ts = ts
+        self.status_posted.set()
         return ts
+
+    async def _find_status(self) -> str | None:
+        """After a cancel during "post status": the post may still land; wait briefly for it,
+        so the cleanup can remove it instead of leaving "Working on it…" behind forever."""
+
+        async def posted() -> str | None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.status_posted.wait(), STATUS_POST_GRACE_SECONDS)
+            return self.posted_status_ts
+
+        found: str | None = await self.ctx.run_typed(
+            "find status", posted, restate.RunOptions(type_hint=str)
+        )
+        return found
 
     async def _work(self, status_ts: str) -> str:
         self.model_called = True
@@ -180,6 +207,7 @@ class _Run:
             tracker=self.tracker,
         )
         self.tokens += plan.chunks
+        self.answering = True
         self._progress("answer")
         answer: Completion = await self.ctx.run_typed(
             "answer",
@@ -191,18 +219,30 @@ class _Run:
         )
         self.tokens += answer.chunks
         self._progress("post answer")
-        await self.ctx.run_typed(
-            "post answer",
-            self._finish,
-            _opts(self.deps.slack_max_attempts),
-            status_ts=status_ts,
-            text=answer.text,
-        )
+        await self._post_answer(status_ts, answer.text)
         return answer.text
 
-    async def _finish(self, status_ts: str, text: str) -> None:
+    async def _post_answer(self, status_ts: str, text: str) -> None:
+        """The status message becomes the answer; each follow-up part is a step of its own,
+        so a retry never posts a part twice."""
+        first, *more = split_for_slack(to_mrkdwn(text))
+        await self.ctx.run_typed(
+            "post answer", self._finish, _opts(self.deps.slack_max_attempts), status_ts, first
+        )
         req = self.req
-        await self.deps.slack.finish(req.channel_id, req.thread_ts, status_ts, text)
+        for number, part in enumerate(more, start=2):
+            await self.ctx.run_typed(
+                f"post answer part {number}",
+                self.deps.slack.post,
+                _opts(self.deps.slack_max_attempts),
+                req.channel_id,
+                req.thread_ts,
+                part,
+                [section(part)],
+            )
+
+    async def _finish(self, status_ts: str, text: str) -> None:
+        await self.deps.slack.update(self.req.channel_id, status_ts, text)
         await self._react("completed")
 
     async def _react(self, outcome: TaskOutcome) -> None:
@@ -226,15 +266,24 @@ class _Run:
     async def _cleanup_cancelled(self) -> TaskReport:
         ctx, tracker = self.ctx, self.tracker
         # Ask why while recording the partial output: both are quick, neither waits on the other.
-        why = ctx.generic_call(AGENT_SERVICE, AGENT_CANCEL_REASON, b"", key=self.req.thread_key)
-        partial: str = await ctx.run_typed(
-            "record partial", lambda: tracker.text, restate.RunOptions(type_hint=str)
+        why = ctx.generic_call(
+            AGENT_SERVICE,
+            AGENT_CANCEL_REASON,
+            json.dumps(self.task_id).encode(),
+            key=self.req.thread_key,
         )
+        partial: str = await ctx.run_typed(
+            "record partial",
+            lambda: tracker.text if self.answering else "",
+            restate.RunOptions(type_hint=str),
+        )
+        if self.status_ts is None:
+            self.status_ts = await self._find_status()
         reason = CancelReason.model_validate_json(await why)
         outcome: TaskOutcome = "stopped" if reason.reason == "stop" else "cancelled"
         log.info("task_cancelled", outcome=outcome, streamed_chunks=tracker.chunks)
         if reason.reason == "stop":
-            by = f" by <@{reason.by_user}>" if reason.by_user else ""
+            by = f" by <@{reason.by_user}>" if _SLACK_USER.fullmatch(reason.by_user or "") else ""
             stopped = STOPPED_TEXT.format(by=by)
             await self._cleanup_step("post stop notice", self._notice, stopped, partial, outcome)
         elif self.model_called:
@@ -281,10 +330,16 @@ class _Run:
     async def _cleanup_step(
         self, step: str, action: Callable[..., Awaitable[None]], *args: Any
     ) -> None:
-        """A Slack step of a cleanup: bounded in attempts and time, never fatal to the cleanup."""
-        options = _opts(3, max_duration=self.deps.cleanup_seconds)
+        """A Slack step of a cleanup: bounded in attempts and in time (each attempt too), and
+        never fatal to the cleanup, so the agent's bounded wait sees it end."""
+        budget = self.deps.cleanup_seconds / 3
+
+        async def bounded() -> None:
+            await asyncio.wait_for(action(*args), timeout=budget)
+
+        options = _opts(2, max_duration=budget * 2)
         try:
-            await self.ctx.run_typed(step, action, options, *args)
+            await self.ctx.run_typed(step, bounded, options)
         except TerminalError as err:
             log.warning("cleanup_step_failed", step=step, error=err.message)
 
@@ -300,10 +355,14 @@ class _Run:
         return report
 
 
-def report_from_error(err: TerminalError, task_id: str) -> TaskReport:
-    """Recover the report a task carried in its terminal error; cancelled-before-start has none."""
+def report_from_error(err: TerminalError, task_id: str) -> TaskReport | None:
+    """The report a task carried in its terminal error, or None when the error is not one.
+
+    A task cancelled before it ever ran ends with Restate's own 409 and leaves nothing to add.
+    """
     try:
         return TaskReport.model_validate_json(err.message)
     except ValueError:
-        outcome: TaskOutcome = "cancelled" if err.status_code == 409 else "failed"
-        return TaskReport(task_id=task_id, outcome=outcome)
+        if err.status_code == 409 and err.message == "cancelled":
+            return TaskReport(task_id=task_id, outcome="cancelled")
+        return None

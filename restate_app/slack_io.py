@@ -186,10 +186,3 @@ class SlackPoster:
             await self.update(channel, ts, text)
         except Exception as exc:  # marking the old message is cosmetic; the notice is what counts
             log.info("mark_interrupted_failed", error=str(exc))
-
-    async def finish(self, channel: str, thread_ts: str, status_ts: str, text: str) -> None:
-        """Turn the status message into the answer, with follow-ups when it is too long."""
-        first, *more = split_for_slack(to_mrkdwn(text))
-        await self.update(channel, status_ts, first)
-        for part in more:
-            await self.post(channel, thread_ts, part, [section(part)])

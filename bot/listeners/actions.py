@@ -7,13 +7,16 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.background import Background
 from bot.forwarder import RestateForwarder
 from bot.listeners.steering import request_stop
 from bot.rules import Rules
 from common.contract import STOP_ACTION_ID, parse_thread_key
 
 
-def register(app: AsyncApp, forwarder: RestateForwarder, rules: Rules) -> None:
+def register(
+    app: AsyncApp, forwarder: RestateForwarder, rules: Rules, background: Background
+) -> None:
     async def handle_stop_button(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
     ) -> None:
@@ -26,7 +29,7 @@ def register(app: AsyncApp, forwarder: RestateForwarder, rules: Rules) -> None:
         except ValueError:
             return
         idem = f"stop-button:{where[1]}:{action.get('action_ts', '')}:{user}"
-        await request_stop(forwarder, client, rules, where, user, idem)
+        background.spawn(request_stop(forwarder, client, rules, where, user, idem), "stop button")
 
     async def handle_agent_session_stopped(event: dict[str, Any], body: dict[str, Any]) -> None:
         """Slack's native stop button, where the app is configured as an agent."""
@@ -35,7 +38,8 @@ def register(app: AsyncApp, forwarder: RestateForwarder, rules: Rules) -> None:
         if not (isinstance(channel, str) and isinstance(thread_ts, str) and channel and thread_ts):
             return
         idem = f"agent-stop:{channel}:{event.get('event_ts', '')}"
-        await request_stop(forwarder, app.client, rules, (team, channel, thread_ts), user, idem)
+        stop = request_stop(forwarder, app.client, rules, (team, channel, thread_ts), user, idem)
+        background.spawn(stop, "agent session stop")
 
     app.action(STOP_ACTION_ID)(handle_stop_button)
     app.event("agent_session_stopped")(handle_agent_session_stopped)

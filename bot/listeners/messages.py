@@ -6,7 +6,6 @@ and "stop" / "cancel" (stops the running task without restarting).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -14,6 +13,7 @@ import structlog
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.background import Background
 from bot.events import Skip, to_incoming
 from bot.forwarder import RestateForwarder
 from bot.listeners.status import thread_status_text
@@ -28,7 +28,7 @@ STATUS_WORDS = frozenset({"status"})
 
 
 def _command_word(msg: IncomingMessage) -> str | None:
-    """ "status", "stop" or "cancel" typed alone as a reply in a thread."""
+    """The command word ("status", "stop" or "cancel") typed alone as a reply in a thread."""
     if msg.thread_ts == msg.ts:
         return None
     word = msg.text.strip().strip(".!").lower()
@@ -38,9 +38,15 @@ def _command_word(msg: IncomingMessage) -> str | None:
 class MessageHandler:
     """Turns one message event into a forwarded turn, a status answer, a stop, or nothing."""
 
-    def __init__(self, forwarder: RestateForwarder, rules: Rules, received_reaction: str) -> None:
+    def __init__(
+        self,
+        forwarder: RestateForwarder,
+        rules: Rules,
+        received_reaction: str,
+        background: Background,
+    ) -> None:
         self.forwarder, self.rules, self.received_reaction = forwarder, rules, received_reaction
-        self._background: set[asyncio.Task[None]] = set()
+        self.background = background
 
     async def __call__(
         self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
@@ -55,12 +61,14 @@ class MessageHandler:
             log.debug("event_skipped", type=event.get("type"), reason=msg.reason)
             return
         word = _command_word(msg)
+        # Answers to "status" and "stop" happen after the ack: a retry would repeat them.
         if word in STATUS_WORDS:
-            await self._answer_status(msg, client)
+            self.background.spawn(self._answer_status(msg, client), "status reply")
         elif word in STOP_WORDS:
             where = (msg.team_id, msg.channel_id, msg.thread_ts)
             idem = "stop:" + message_idempotency_key(msg.channel_id, msg.ts)
-            await request_stop(self.forwarder, client, self.rules, where, msg.user_id, idem)
+            stop = request_stop(self.forwarder, client, self.rules, where, msg.user_id, idem)
+            self.background.spawn(stop, "stop reply")
         elif not self.rules.allows(msg.team_id, msg.channel_id, msg.user_id):
             await self._refuse(msg, client)
         else:
@@ -73,7 +81,7 @@ class MessageHandler:
         )
         await self.forwarder.forward(msg)
         if (msg.mentions_bot or msg.is_dm) and self.received_reaction:
-            self._spawn(self._react(client, msg))
+            self.background.spawn(self._react(client, msg), "received reaction")
 
     async def _answer_status(self, msg: IncomingMessage, client: AsyncWebClient) -> None:
         text = await thread_status_text(
@@ -98,12 +106,6 @@ class MessageHandler:
             )
         except Exception as exc:  # the twin event of a mention reacts too: already_reacted
             log.debug("received_reaction_failed", error=str(exc))
-
-    def _spawn(self, coro: Any) -> None:
-        """Work the ack must not wait for; kept referenced until it finishes."""
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
 
 def register(app: AsyncApp, handler: MessageHandler) -> None:

@@ -9,13 +9,17 @@ import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.background import Background
 from bot.forwarder import ForwardError, RestateForwarder
+from bot.listeners.steering import ephemeral
 from bot.status_view import HELP, PAGE_SIZE, blocks, detail_text, list_text, parse_permalink
 from common.contract import STATUS_SHORTCUT_ID, thread_key
 
 log = structlog.get_logger(__name__)
 
 UNAVAILABLE = "I can't read the agent's sessions right now. Please try again in a moment."
+# Slack shows "operation_timeout" after 3 s: answer with what we have before that.
+ANSWER_WITHIN_SECONDS = 2.5
 
 
 async def permalink(client: AsyncWebClient, channel: str, ts: str) -> str | None:
@@ -70,6 +74,9 @@ async def command_reply(
     if words[0] == "page" and len(words) == 2 and words[1].isdigit() and int(words[1]) >= 1:
         return await channel_list_text(forwarder, client, team, channel, page=int(words[1]))
     ref = parse_permalink(args)
+    if ref is not None and ref.channel_id != channel:
+        # Reading another channel's session here could show a private channel's work.
+        return f"Run `/agent-status {args[:200]}` in <#{ref.channel_id}>, where that thread is."
     if ref is not None:
         return await thread_status_text(forwarder, client, team, ref.channel_id, ref.thread_ts)
     return (
@@ -78,28 +85,35 @@ async def command_reply(
     )
 
 
-def register(app: AsyncApp, forwarder: RestateForwarder) -> None:
+def register(app: AsyncApp, forwarder: RestateForwarder, background: Background) -> None:
     async def handle_agent_status(
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        """Answer ephemerally, reading Restate without ever waiting on a running task."""
+        """Answer ephemerally within Slack's 3 s, never waiting on a running task."""
         team, channel = command.get("team_id", ""), command.get("channel_id", "")
-        text = await command_reply(command.get("text", ""), forwarder, client, team, channel)
+        try:
+            text = await asyncio.wait_for(
+                command_reply(command.get("text", ""), forwarder, client, team, channel),
+                timeout=ANSWER_WITHIN_SECONDS,
+            )
+        except TimeoutError:
+            text = UNAVAILABLE
         await ack(response_type="ephemeral", text=text, blocks=blocks(text))
 
     async def handle_status_shortcut(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
+        background.spawn(_answer_shortcut(body, client), "status shortcut")
+
+    async def _answer_shortcut(body: dict[str, Any], client: AsyncWebClient) -> None:
         message = body.get("message") or {}
         channel = (body.get("channel") or {}).get("id", "")
         user = (body.get("user") or {}).get("id", "")
         team = (body.get("team") or {}).get("id", "")
         thread_ts = message.get("thread_ts") or message.get("ts") or ""
         text = await thread_status_text(forwarder, client, team, channel, thread_ts)
-        await client.chat_postEphemeral(
-            channel=channel, user=user, thread_ts=thread_ts, text=text, blocks=blocks(text)
-        )
+        await ephemeral(client, channel, user, thread_ts, text)
 
     app.command("/agent-status")(handle_agent_status)
     app.shortcut(STATUS_SHORTCUT_ID)(handle_status_shortcut)

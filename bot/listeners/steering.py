@@ -1,4 +1,8 @@
-"""Stopping a session's task from Slack: a "stop" reply or the Stop button, with permissions."""
+"""Stopping a session's task from Slack: a "stop" reply or a stop button, with permissions.
+
+The agent decides (it knows the participants and whether anything runs); the bot only tells
+the person privately when nothing happened, and never makes Slack wait for it.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ log = structlog.get_logger(__name__)
 NOTHING_RUNNING = "The agent is not working on anything in this thread right now."
 NOT_ALLOWED = "Only people taking part in this thread (or an admin) can stop the agent here."
 NOT_PERMITTED = "Sorry, you are not allowed to use the coding agent here."
+UNAVAILABLE = "I couldn't reach the agent to stop it. Please try again in a moment."
+ANSWERS = {"nothing_running": NOTHING_RUNNING, "not_allowed": NOT_ALLOWED}
 
 
 async def ephemeral(
@@ -32,24 +38,17 @@ async def request_stop(
     where: tuple[str, str, str],
     user: str,
     idempotency_key: str,
-) -> bool:
-    """Stop the thread's task if `user` may; tell them privately when not. True if sent."""
+) -> None:
+    """Stop the thread's task if `user` may; tell them privately when nothing was stopped."""
     team, channel, thread_ts = where
     key = thread_key(team, channel, thread_ts)
-    status = await forwarder.status(key)
-    if status.turns == 0:
-        return False
-    if status.state == "idle" and not status.queued:
-        await ephemeral(client, channel, user, thread_ts, NOTHING_RUNNING)
-        return False
-    admin = rules.is_admin(user)
-    if not admin and user not in status.participants:
-        await ephemeral(client, channel, user, thread_ts, NOT_ALLOWED)
-        return False
+    request = StopRequest(user_id=user, is_admin=rules.is_admin(user))
     try:
-        await forwarder.stop(key, StopRequest(user_id=user, is_admin=admin), idempotency_key)
-    except ForwardError:
-        log.exception("stop_not_forwarded", thread=key)
-        raise
-    log.info("stop_requested", thread=key, by=user)
-    return True
+        ack = await forwarder.stop(key, request, idempotency_key)
+    except ForwardError as exc:
+        log.warning("stop_not_forwarded", thread=key, error=str(exc))
+        await ephemeral(client, channel, user, thread_ts, UNAVAILABLE)
+        return
+    log.info("stop_requested", thread=key, by=user, stopped=ack.stopped, reason=ack.reason)
+    if ack.reason in ANSWERS:
+        await ephemeral(client, channel, user, thread_ts, ANSWERS[ack.reason])

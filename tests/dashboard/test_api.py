@@ -65,7 +65,7 @@ def test_an_interrupted_run_is_paired_with_its_replacement(
 ) -> None:
     harness.script({"text": "plan A"}, SLOW_ANSWER)
     ts = harness.post(f"{BOT_MENTION} draft the release notes")
-    harness.streaming("plan A")
+    harness.streaming("plan A", chunks=8)
     harness.post("only the breaking changes, please", thread_ts=ts, user="U0BOB")
     harness.idle_after(ts, tasks=2)
 
