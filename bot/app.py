@@ -24,6 +24,7 @@ log = structlog.get_logger(__name__)
 # Slack's own payloads are far smaller; anything larger is refused before parsing.
 MAX_BODY_BYTES = 1024 * 1024
 EVENTS_PATH = "/slack/events"
+AUTH_UNAVAILABLE = "The coding agent cannot reach Slack right now. Please try again shortly."
 
 
 def build_app(
@@ -40,6 +41,7 @@ def build_app(
         # The listener only stores the message in Restate; acking after that loses nothing.
         process_before_response=True,
         logger=logging.getLogger("slack_bolt"),
+        user_facing_authorize_error_message=AUTH_UNAVAILABLE,
     )
     app.use(metrics.count_slack_request)
     register(app, forwarder, Rules.from_settings(settings), settings.reaction_received)
@@ -64,6 +66,13 @@ def create_web_app(
             return web.json_response({"ok": False, "error": reason}, status=status)
         bolt_request = await to_bolt_request(request)
         bolt_response = await bolt.async_dispatch(bolt_request)
+        lost_if_acked = request.content_type == "application/json"
+        if lost_if_acked and bolt_response.body == AUTH_UNAVAILABLE:
+            # Bolt acks with 200 when auth.test fails (Slack down, rate limited): an event
+            # acked then would be lost, so ask Slack to deliver it again later. A command or
+            # a click keeps Bolt's answer, which the person sees.
+            log.warning("slack_auth_unavailable")
+            return web.json_response({"ok": False, "error": "auth_unavailable"}, status=503)
         if bolt_response.status >= 400:
             log.info("slack_request_refused", status=bolt_response.status, path=request.path)
         return await to_aiohttp_response(bolt_response)

@@ -188,3 +188,16 @@ def test_no_secret_reaches_the_logs_or_restate_state(harness: Harness) -> None:
     for secret in secrets:
         rows = harness.sql(f"SELECT service_key FROM state WHERE value_utf8 LIKE '%{secret}%'")
         assert rows == []
+
+
+def test_events_are_not_acked_while_slack_auth_is_unavailable(harness: Harness) -> None:
+    """A fresh bot that cannot run auth.test answers 503, so Slack delivers the event again."""
+    stack = harness.stack
+    stack.procs["bot"].stop()
+    harness.fault("auth.test", count=3, error="ratelimited", status=429, retry_after=0)
+    stack.start_bot()
+    posted = harness.post_message(f"{BOT_MENTION} after the auth outage")
+    status = harness.idle_after(posted["ts"], tasks=1, timeout=60)
+    assert status["tasks_started"] == 1
+    first = [d for d in harness.deliveries() if d["event_id"] == posted["event_ids"][0]]
+    assert first[0]["status"] == 503
