@@ -36,9 +36,10 @@ test: install lint typecheck $(CHROMIUM)
 
 # The dashboard's browser tests drive Debian's Chromium through Playwright (never a browser
 # build Playwright downloads). Installed only when missing; CI runs this as root.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 $(CHROMIUM):
-	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update
-	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 
 ## bench: measure interruption latency, acks and scale on loopback; writes docs/benchmarks.md
 BENCH_ARGS ?=
