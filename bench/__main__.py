@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 
 from bench import ack, interrupts, launch, machine, report, scale
-from bench.clients import Control, SlackEvents
+from bench.clients import Control, SlackEvents, bench_channels
 from bench.launch import BenchStack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,17 +28,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     add = parser.add_argument
     add("--interruptions", type=int, default=200, help="per kind (product, floor, naive)")
-    add("--per-block", type=int, default=10, help="interruptions per session and turn")
+    add("--per-block", type=int, default=20, help="interruptions per kind and turn")
     add("--chunk-delay", type=float, default=0.05, help="model pace, seconds per chunk")
     add("--ack-rates", default="50,200,500", help="events per second, comma-separated")
     add("--ack-seconds", type=float, default=5.0, help="duration of each rate")
     add("--scale-sessions", type=int, default=500, help="0 skips the scale run")
     add("--scale-seconds", type=int, default=60)
     add("--scale-chunk-delay", type=float, default=0.5, help="model pace during the scale run")
+    add("--sessions", type=int, default=4, help="sessions interrupted round robin per block")
+    add("--channels", type=int, default=250, help="sandbox channels the sessions spread over")
     add("--quick", action="store_true", help="tiny counts (seconds, not minutes)")
     add("--profile", type=Path, default=None, help="write pyinstrument reports here")
     add("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     add("--json", type=Path, default=None, help="also write the raw results as JSON")
+    add("--workdir", type=Path, default=None, help="keep logs and Restate data here")
     args = parser.parse_args(argv)
     if args.quick:
         args.interruptions, args.per_block, args.ack_seconds = 6, 3, 1.0
@@ -46,9 +49,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def channels_of(args: argparse.Namespace) -> list[str]:
+    return [channel for channel, _ in bench_channels(args.channels)]
+
+
 def settings_of(args: argparse.Namespace) -> dict[str, str]:
     return {
-        "interruptions per kind": str(args.interruptions),
+        "interruptions per kind": f"{args.interruptions}, in blocks of {args.per_block} over "
+        f"{args.sessions} streaming sessions (one interruption in flight at a time)",
+        "channels": f"sessions spread over {args.channels} channels (Slack posts are paced "
+        "per channel by the product)",
         "model pace (interruption runs)": f"one chunk every {args.chunk_delay * 1e3:.0f} ms",
         "ack rates": f"{args.ack_rates} events/s, {args.ack_seconds:g} s each",
         "scale": f"{args.scale_sessions} sessions, {args.scale_seconds} s, "
@@ -60,13 +70,17 @@ def settings_of(args: argparse.Namespace) -> dict[str, str]:
 async def measure(stack: BenchStack, args: argparse.Namespace) -> report.Results:
     limits = aiohttp.TCPConnector(limit=512)
     async with aiohttp.ClientSession(connector=limits) as session:
-        events = SlackEvents(session, stack.urls["bot_events"], stack.secret)
+        events = SlackEvents(session, stack.urls, stack.secret)
         control = Control(session, stack.urls)
+        await control.echo_to(stack.urls["bot_events"])
         await control.pace(args.chunk_delay)
-        drivers = interrupts.Drivers(events, control, stack.urls["model"], args.chunk_delay)
-        inter = await interrupts.run(drivers, args.interruptions, args.per_block)
+        channels = channels_of(args)
+        drivers = interrupts.Drivers(
+            events, control, stack.urls["model"], args.chunk_delay, channels
+        )
+        inter = await interrupts.run(drivers, args.interruptions, args.per_block, args.sessions)
         rates = [int(r) for r in args.ack_rates.split(",") if r.strip()]
-        acks = await ack.run(events, control, rates, args.ack_seconds)
+        acks = await ack.run(events, control, rates, args.ack_seconds, channels)
         scaled = None
         if args.scale_sessions > 0:
             pids = {name: proc.popen.pid for name, proc in stack.procs.items()}
@@ -77,6 +91,7 @@ async def measure(stack: BenchStack, args: argparse.Namespace) -> report.Results
                 args.scale_sessions,
                 args.scale_seconds,
                 args.scale_chunk_delay,
+                channels,
             )
     return report.Results(machine.describe(), settings_of(args), inter, acks, scaled)
 
@@ -84,9 +99,11 @@ async def measure(stack: BenchStack, args: argparse.Namespace) -> report.Results
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        if args.profile is not None:
-            args.profile.mkdir(parents=True, exist_ok=True)
-        stack = launch.start(Path(tmp), args.profile)
+        workdir = args.workdir or Path(tmp)
+        for folder in (workdir, args.profile):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        stack = launch.start(workdir, channels_of(args), args.profile)
         try:
             results = asyncio.run(measure(stack, args))
         finally:

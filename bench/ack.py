@@ -18,6 +18,8 @@ from bench.stats import Summary
 JSON = dict[str, object]
 
 RETRY_EVERY = 10
+# Slack retries an event that was not acked with a 2xx within 3 s (as the sandbox does).
+SLACK_RETRY_DELAYS = (1.0, 5.0, 10.0)
 EVENTS_PER_MESSAGE = 2 + 1 / RETRY_EVERY
 DRAIN_TIMEOUT = 180.0
 
@@ -39,14 +41,18 @@ class AckResult:
     duplicated: int
 
 
-def plan_events(events: SlackEvents, messages: int) -> tuple[list[tuple[JSON, int]], list[str]]:
-    """The event schedule (envelope, retry number) and the thread of each message."""
+async def plan_events(
+    events: SlackEvents, messages: int, channels: list[str]
+) -> tuple[list[tuple[JSON, int]], list[str]]:
+    """Store the messages (round robin over `channels`); the event schedule (envelope, retry
+    number) and each message's thread key."""
     planned: list[tuple[JSON, int]] = []
     threads = []
     for i in range(messages):
-        ts = events.new_ts()
-        threads.append(ts)
-        mention, twin = events.mention(f"bench-a{i} summarise the design doc", ts)
+        channel = channels[i % len(channels)]
+        posted = await events.mention(channel, f"bench-a{i} summarise the design doc")
+        threads.append(posted.key)
+        mention, twin = posted.events
         planned += [(mention, 0), (twin, 0)]
         if i % RETRY_EVERY == RETRY_EVERY - 1:
             planned.append((twin, 1))
@@ -70,6 +76,15 @@ async def send_paced(
     return list(await asyncio.gather(*tasks)), worst_lag
 
 
+async def redeliver(events: SlackEvents, envelope: JSON) -> bool:
+    """Slack's retries of an event that failed its first delivery; True once one is acked."""
+    for retry_num, delay in enumerate(SLACK_RETRY_DELAYS, start=1):
+        await asyncio.sleep(delay)
+        if 200 <= (await events.send(envelope, retry_num)).status < 300:
+            return True
+    return False
+
+
 async def drained(control: Control, limit: float = DRAIN_TIMEOUT) -> float:
     """Wait until no `CodingAgent`/`CodingTask` invocation is left unfinished; seconds waited."""
     started = time.monotonic()
@@ -82,24 +97,32 @@ async def drained(control: Control, limit: float = DRAIN_TIMEOUT) -> float:
         if not rows or int(str(rows[0]["n"])) == 0:
             return time.monotonic() - started
         await asyncio.sleep(0.25)
-    raise TimeoutError(f"invocations still running after {limit:.0f}s")
+    stuck = await control.sql(
+        "SELECT target, status, last_failure FROM sys_invocation WHERE status != 'completed' "
+        "AND target_service_name IN ('CodingAgent', 'CodingTask') LIMIT 5"
+    )
+    raise TimeoutError(f"invocations still running after {limit:.0f}s, e.g. {stuck}")
 
 
 async def tasks_per_thread(control: Control, threads: list[str]) -> list[int]:
     """`tasks_started` of each thread's session, read through the shared `status` handler."""
     gate = asyncio.Semaphore(32)
 
-    async def one(ts: str) -> int:
+    async def one(key: str) -> int:
         async with gate:
-            return int(str((await control.agent(ts, "status"))["tasks_started"]))
+            return int(str((await control.agent(key, "status"))["tasks_started"]))
 
-    return list(await asyncio.gather(*(one(ts) for ts in threads)))
+    return list(await asyncio.gather(*(one(key) for key in threads)))
 
 
-async def run_rate(events: SlackEvents, control: Control, rate: int, seconds: float) -> AckResult:
+async def run_rate(
+    events: SlackEvents, control: Control, rate: int, seconds: float, channels: list[str]
+) -> AckResult:
     messages = max(1, round(rate * seconds / EVENTS_PER_MESSAGE))
-    planned, threads = plan_events(events, messages)
+    planned, threads = await plan_events(events, messages, channels)
     acks, lag = await send_paced(events, planned, rate)
+    failed = [e for (e, _), a in zip(planned, acks, strict=True) if not 200 <= a.status < 300]
+    await asyncio.gather(*(redeliver(events, e) for e in failed))
     drain = await drained(control)
     tasks = await tasks_per_thread(control, threads)
     return AckResult(
@@ -107,7 +130,7 @@ async def run_rate(events: SlackEvents, control: Control, rate: int, seconds: fl
         events=len(planned),
         messages=messages,
         ack_ms=Summary.of([a.seconds * 1e3 for a in acks]),
-        non_2xx=sum(1 for a in acks if not 200 <= a.status < 300),
+        non_2xx=len(failed),
         send_lag_ms=lag * 1e3,
         drain_s=drain,
         min_tasks=min(tasks),
@@ -118,9 +141,9 @@ async def run_rate(events: SlackEvents, control: Control, rate: int, seconds: fl
 
 
 async def run(
-    events: SlackEvents, control: Control, rates: list[int], seconds: float
+    events: SlackEvents, control: Control, rates: list[int], seconds: float, channels: list[str]
 ) -> list[AckResult]:
     """Each rate in turn, with quick model answers so the backlog drains between rates."""
     await control.pace(0.0, 0)
     await drained(control)
-    return [await run_rate(events, control, rate, seconds) for rate in rates]
+    return [await run_rate(events, control, rate, seconds, channels) for rate in rates]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import json
 import time
 from dataclasses import dataclass
@@ -18,14 +17,19 @@ import aiohttp
 JSON = dict[str, Any]
 
 TEAM = "T0SANDBOX"
-CHANNEL = "C0GENERAL"
 BOT_USER = "U0BOT"
-APP_ID = "A0SANDBOX"
 USER = "U0ALICE"
+SLACK_TIMEOUT = 3.0
 
 
-def thread_key(thread_ts: str) -> str:
-    return f"{TEAM}:{CHANNEL}:{thread_ts}"
+def thread_key(channel: str, thread_ts: str) -> str:
+    return f"{TEAM}:{channel}:{thread_ts}"
+
+
+def bench_channels(count: int) -> list[tuple[str, str]]:
+    """Extra sandbox channels (id, name): the product paces Slack posts per channel, as Slack
+    limits them, so sessions are spread over channels the way a real workspace spreads them."""
+    return [(f"CB{i:05d}", f"bench-{i}") for i in range(count)]
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -43,47 +47,48 @@ class Ack:
     seconds: float
 
 
+@dataclass(frozen=True, eq=False)
+class Posted:
+    """A person's message stored in the sandbox workspace, with the events Slack would send.
+
+    Compared (and hashed) by identity: one value per stored message."""
+
+    channel: str
+    ts: str
+    events: list[JSON]
+
+    @property
+    def key(self) -> str:
+        return thread_key(self.channel, self.ts)
+
+
 class SlackEvents:
-    """Builds Events API envelopes and posts them, signed, to the bot's events URL."""
+    """Has the sandbox workspace store people's messages, and posts their Events API
+    envelopes, signed, straight to the bot: the driver, not the sandbox, decides when."""
 
-    def __init__(self, session: aiohttp.ClientSession, events_url: str, secret: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, urls: dict[str, str], secret: str) -> None:
         self._session = session
-        self._url = events_url
+        self._url = urls["bot_events"]
+        self._workspace = urls["workspace"]
         self._secret = secret
-        self._ids = itertools.count(1)
-        self._last_us = 0
 
-    def new_ts(self) -> str:
-        """A unique, increasing Slack message ts."""
-        self._last_us = max(int(time.time() * 1e6), self._last_us + 1)
-        return f"{self._last_us // 1_000_000}.{self._last_us % 1_000_000:06d}"
+    async def _store(self, channel: str, text: str, thread_ts: str | None) -> Posted:
+        body = {"channel": channel, "user": USER, "text": text, "deliver": False}
+        if thread_ts is not None:
+            body["thread_ts"] = thread_ts
+        url = f"{self._workspace}/_sandbox/messages"
+        async with self._session.post(url, json=body) as resp:
+            resp.raise_for_status()
+            data = await resp.json()
+        return Posted(channel=channel, ts=str(data["ts"]), events=list(data["events"]))
 
-    def _envelope(self, event: JSON) -> JSON:
-        return {
-            "token": "sandbox-verification-token",
-            "team_id": TEAM,
-            "api_app_id": APP_ID,
-            "event": event,
-            "type": "event_callback",
-            "event_id": f"EvBENCH{next(self._ids):08d}",
-            "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
-        }
+    async def mention(self, channel: str, text: str) -> Posted:
+        """A new mention in a channel: an `app_mention` event and its `message` twin."""
+        return await self._store(channel, f"<@{BOT_USER}> {text}", None)
 
-    def mention(self, text: str, ts: str) -> list[JSON]:
-        """A new mention in the channel: Slack sends an `app_mention` and a `message` twin."""
-        base = {"user": USER, "text": f"<@{BOT_USER}> {text}", "ts": ts, "team": TEAM}
-        base |= {"channel": CHANNEL, "event_ts": ts}
-        return [
-            self._envelope({"type": "app_mention", **base}),
-            self._envelope({"type": "message", "channel_type": "channel", **base}),
-        ]
-
-    def reply(self, text: str, ts: str, thread_ts: str) -> JSON:
-        """A person's reply in a thread (no mention): one `message` event."""
-        event = {"type": "message", "channel_type": "channel", "user": USER, "text": text}
-        event |= {"ts": ts, "thread_ts": thread_ts, "team": TEAM, "channel": CHANNEL}
-        return self._envelope(event | {"event_ts": ts, "parent_user_id": USER})
+    async def reply(self, root: Posted, text: str) -> Posted:
+        """A person's reply in `root`'s thread, without a mention: one `message` event."""
+        return await self._store(root.channel, text, root.ts)
 
     async def send(self, envelope: JSON, retry_num: int = 0) -> Ack:
         """POST one event as Slack would (a retry carries Slack's retry headers)."""
@@ -98,7 +103,11 @@ class SlackEvents:
             headers |= {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "timeout"}
         sent_at, started = time.time(), time.perf_counter()
         try:
-            async with self._session.post(self._url, data=body, headers=headers) as resp:
+            # Slack gives up on an event after 3 s and retries it later.
+            timeout = aiohttp.ClientTimeout(total=SLACK_TIMEOUT)
+            async with self._session.post(
+                self._url, data=body, headers=headers, timeout=timeout
+            ) as resp:
                 await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError):
@@ -118,8 +127,15 @@ class Control:
 
     async def _json(self, method: str, url: str, **kw: Any) -> Any:
         async with self._http.request(method, url, **kw) as resp:
-            resp.raise_for_status()
+            if resp.status >= 400:
+                detail = (await resp.text())[:500]
+                raise RuntimeError(f"{method} {url} answered {resp.status}: {detail}")
             return await resp.json(content_type=None)
+
+    async def echo_to(self, bot_events_url: str) -> None:
+        """Have the workspace echo the bot's own posts to it as events, as Slack does."""
+        url = f"{self._workspace}/_sandbox/config"
+        await self._json("POST", url, json={"bot_url": bot_events_url})
 
     async def pace(self, chunk_delay: float, min_chunks: int = 0) -> None:
         body = {"chunk_delay": chunk_delay, "min_chunks": min_chunks}
@@ -139,9 +155,9 @@ class Control:
         url = f"{self._workspace}/_sandbox/calls"
         return list((await self._json("GET", url, params={"method": method}))["calls"])
 
-    async def agent(self, thread_ts: str, handler: str) -> JSON:
-        """Call a shared handler of `CodingAgent` (status, history) for a thread."""
-        key = quote(thread_key(thread_ts), safe="")
+    async def agent(self, thread: str, handler: str) -> JSON:
+        """Call a shared handler of `CodingAgent` (status, history) for a thread key."""
+        key = quote(thread, safe="")
         url = f"{self._ingress}/CodingAgent/{key}/{handler}"
         # No input: Restate refuses the content type aiohttp would add to an empty POST.
         return dict(await self._json("POST", url, skip_auto_headers=["Content-Type"]))

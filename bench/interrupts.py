@@ -1,9 +1,10 @@
 """Interruption latency, side by side: the product, the bare Restate pattern, plain asyncio.
 
-Each driver runs one session at a time: it starts a run whose answer streams from the offline
-model, waits until the stream is live, lets a random fraction of a chunk interval pass, then
-interrupts it and waits for the replacement's stream before interrupting again. The three
-drivers take turns in blocks, so slow drifts of this noisy machine hit all of them alike.
+Each driver keeps a few sessions streaming long answers from the offline model and interrupts
+them one at a time, round robin: wait until the session's stream is live, let a random part of
+a chunk interval pass, interrupt, wait for the replacement's stream. One interruption is in
+flight at a time, so the figures are latencies, not queueing. The drivers take turns in blocks,
+so slow drifts of this noisy machine hit all three alike.
 """
 
 from __future__ import annotations
@@ -12,19 +13,21 @@ import asyncio
 import itertools
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from bench.clients import Control, SlackEvents
+from bench.clients import Control, Posted, SlackEvents
 from bench.floor_app import AGENT as FLOOR_AGENT
 from bench.timeline import Interruption, Outcome, harvest, wait_streaming
 
 JSON = dict[str, object]
 
-# A long answer is interrupted after a few chunks; it only has to outlast one cycle.
-ANSWER_CHUNKS = 80
+# Long enough to outlast a round of the other sessions' interruptions.
+ANSWER_CHUNKS = 100
+SHORT_PLAN: JSON = {"chunks": ["1.", " read", " 2.", " fix"], "chunk_delay": 0}
 _ids = itertools.count(1)
 
 
@@ -36,88 +39,102 @@ def long_answer(chunk_delay: float) -> JSON:
     return {"chunks": [f" w{i}" for i in range(ANSWER_CHUNKS)], "chunk_delay": chunk_delay}
 
 
-SHORT_PLAN: JSON = {"chunks": ["1.", " read", " 2.", " fix"], "chunk_delay": 0}
+# Starts a run for a token in a session; returns when the message reached the system.
+Start = Callable[[int, str], Awaitable[float]]
 
 
 @dataclass
 class Drivers:
-    """What the drivers share: the clients, the pace, and the interruptions they made."""
+    """What the drivers share: the clients, the pace, the channels, and the interruptions."""
 
     events: SlackEvents
     control: Control
     model_url: str
     chunk_delay: float
+    channels: list[str]
     product: list[Interruption] = field(default_factory=list)
     floor: list[Interruption] = field(default_factory=list)
     naive: list[Interruption] = field(default_factory=list)
+    _channel: itertools.cycle[str] | None = None
+    _roots: list[Posted] = field(default_factory=list)
 
-    async def _jitter(self) -> None:
-        await asyncio.sleep(random.uniform(0, self.chunk_delay))
+    def next_channel(self) -> str:
+        if self._channel is None:
+            self._channel = itertools.cycle(self.channels)
+        return next(self._channel)
 
-    async def product_block(self, count: int) -> None:
-        """A new thread, then `count` replies in it, each interrupting the running task."""
-        root, prev = self.events.new_ts(), new_token("p")
-        await self.control.script(SHORT_PLAN, long_answer(self.chunk_delay))
-        for envelope in self.events.mention(f"{prev} write the migration", root):
-            await self.events.send(envelope)
-        await wait_streaming(self.control, prev, time.time() - 5)
-        for _ in range(count):
-            await self._jitter()
-            token = new_token("p")
-            await self.control.script(SHORT_PLAN, long_answer(self.chunk_delay))
-            reply = self.events.reply(f"{token} use PostgreSQL instead", self.events.new_ts(), root)
-            ack = await self.events.send(reply)
-            self.product.append(Interruption(token, prev, root, ack.sent_at))
-            await wait_streaming(self.control, token, ack.sent_at)
-            prev = token
-
-    async def floor_block(self, count: int) -> None:
-        """The same through `BenchAgent` on the same Restate server, from its ingress call."""
-        key, prev = f"floor-{next(_ids)}", new_token("f")
-        await self._floor_send(key, prev)
-        await wait_streaming(self.control, prev, time.time() - 5)
-        for _ in range(count):
-            await self._jitter()
-            token = new_token("f")
-            t0 = await self._floor_send(key, token)
-            self.floor.append(Interruption(token, prev, key, t0))
+    async def round_robin(
+        self, kind: str, sessions: int, count: int, start: Start, out: list[Interruption]
+    ) -> None:
+        """Open `sessions` streaming sessions, then `count` interruptions spread over them."""
+        tokens = []
+        for session in range(sessions):
+            tokens.append(new_token(kind))
+            since = time.time()
+            await start(session, tokens[session])
+            await wait_streaming(self.control, tokens[session], since)
+        for i in range(count):
+            session = i % sessions
+            await asyncio.sleep(random.uniform(0, self.chunk_delay))
+            token = new_token(kind)
+            t0 = await start(session, token)
+            out.append(Interruption(token, tokens[session], self.thread_of(kind, session), t0))
             await wait_streaming(self.control, token, t0)
-            prev = token
+            tokens[session] = token
 
-    async def _floor_send(self, key: str, token: str) -> float:
-        await self.control.script(long_answer(self.chunk_delay))
-        t0 = time.time()
-        await self.control.ingress_send(FLOOR_AGENT, key, "message", {"text": token})
-        return t0
+    def thread_of(self, kind: str, session: int) -> str:
+        return self._roots[session].ts if kind == "p" else f"{kind}{session}"
 
-    async def naive_block(self, count: int) -> None:
+    async def product_block(self, sessions: int, count: int) -> None:
+        """Threads in distinct channels; each reply interrupts its thread's running task."""
+        self._roots = []
+
+        async def start(session: int, token: str) -> float:
+            await self.control.script(SHORT_PLAN, long_answer(self.chunk_delay))
+            if session == len(self._roots):
+                root = await self.events.mention(self.next_channel(), f"{token} write the code")
+                self._roots.append(root)
+                acks = [await self.events.send(e) for e in root.events]
+                return acks[0].sent_at
+            reply = await self.events.reply(self._roots[session], f"{token} use PostgreSQL")
+            return (await self.events.send(reply.events[0])).sent_at
+
+        await self.round_robin("p", sessions, count, start, self.product)
+
+    async def floor_block(self, sessions: int, count: int) -> None:
+        """The same through `BenchAgent` on the same Restate server, from its ingress call."""
+        block = next(_ids)
+
+        async def start(session: int, token: str) -> float:
+            await self.control.script(long_answer(self.chunk_delay))
+            t0 = time.time()
+            key = f"floor-{block}-{session}"
+            await self.control.ingress_send(FLOOR_AGENT, key, "message", {"text": token})
+            return t0
+
+        await self.round_robin("f", sessions, count, start, self.floor)
+
+    async def naive_block(self, sessions: int, count: int) -> None:
         """In-process asyncio: cancel the streaming task, start another. No durability."""
         model = openai.AsyncOpenAI(base_url=self.model_url, api_key="sk-bench", max_retries=0)
-        try:
-            prev = new_token("n")
-            task = await self._naive_start(model, prev)
-            for _ in range(count):
-                await self._jitter()
-                token = new_token("n")
-                await self.control.script(long_answer(self.chunk_delay))
-                t0 = time.time()
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-                task = asyncio.create_task(_naive_stream(model, token))
-                self.naive.append(Interruption(token, prev, "naive", t0))
-                await wait_streaming(self.control, token, t0)
-                prev = token
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        finally:
-            await model.close()
+        tasks: dict[int, asyncio.Task[str]] = {}
 
-    async def _naive_start(self, model: openai.AsyncOpenAI, token: str) -> asyncio.Task[str]:
-        await self.control.script(long_answer(self.chunk_delay))
-        since = time.time()
-        task = asyncio.create_task(_naive_stream(model, token))
-        await wait_streaming(self.control, token, since)
-        return task
+        async def start(session: int, token: str) -> float:
+            await self.control.script(long_answer(self.chunk_delay))
+            t0 = time.time()
+            if session in tasks:
+                tasks[session].cancel()
+                await asyncio.gather(tasks[session], return_exceptions=True)
+            tasks[session] = asyncio.create_task(_naive_stream(model, token))
+            return t0
+
+        try:
+            await self.round_robin("n", sessions, count, start, self.naive)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            await model.close()
 
 
 async def _naive_stream(model: openai.AsyncOpenAI, token: str) -> str:
@@ -138,16 +155,16 @@ class InterruptResults:
     naive: list[Outcome]
 
 
-async def run(drivers: Drivers, count: int, per_block: int) -> InterruptResults:
+async def run(drivers: Drivers, count: int, per_block: int, sessions: int) -> InterruptResults:
     """`count` interruptions of each kind, in interleaved blocks of `per_block`."""
     since = time.time()
     await drivers.control.pace(drivers.chunk_delay, 0)
     done = 0
     while done < count:
         block = min(per_block, count - done)
-        await drivers.product_block(block)
-        await drivers.floor_block(block)
-        await drivers.naive_block(block)
+        await drivers.product_block(sessions, block)
+        await drivers.floor_block(sessions, block)
+        await drivers.naive_block(sessions, block)
         done += block
     await drivers.control.clear_script()
     return InterruptResults(

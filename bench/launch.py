@@ -31,6 +31,14 @@ class BenchStack(Stack):
             argv = [argv[0], *wrap, *argv[1:]]
         return super()._spawn(name, argv, env)
 
+    def stop(self) -> None:
+        """As `Stack.stop`, but a profiled process gets time to write its report first."""
+        if self.profile_dir is not None:
+            for name in PROFILED:
+                if name in self.procs:
+                    self.procs.pop(name).stop(timeout=300)
+        super().stop()
+
     def start_floor(self) -> None:
         """The bare-pattern app (`bench.floor_app`), registered on the same Restate server."""
         ready = self.workdir / "floor.ready"
@@ -45,8 +53,9 @@ class BenchStack(Stack):
         self._ready("floor", ready)
 
 
-def start(workdir: Path, profile_dir: Path | None = None) -> BenchStack:
-    """Restate, the sandbox (quiet, exact stream close times), restate_app, the bot, the floor."""
+def start(workdir: Path, channels: list[str], profile_dir: Path | None = None) -> BenchStack:
+    """Restate, the sandbox (quiet, exact stream close times, the extra `channels`),
+    restate_app, the bot and the floor."""
     token = "xoxb-bench-" + secrets.token_hex(8)
     stack = BenchStack(workdir=workdir, profile_dir=profile_dir)
     stack.env.update(
@@ -60,6 +69,7 @@ def start(workdir: Path, profile_dir: Path | None = None) -> BenchStack:
         # "Debounce off": a reply interrupts at once.
         DEFAULT_POLICY="interrupt",
         DEFAULT_DEBOUNCE_SECONDS="0",
+        SANDBOX_CHANNELS=",".join(f"{c}={c.lower()}" for c in channels),
         LOG_FORMAT="json",
         LOG_LEVEL="info",
     )

@@ -45,4 +45,6 @@ def describe() -> dict[str, str]:
         "Python": sys.version.split()[0],
         "Restate server": restate_version(),
         "restate-sdk": metadata.version("restate-sdk"),
+        # Other work on the machine skews every figure: say how busy it was.
+        "load average (1, 5, 15 min, at the end)": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
     }

@@ -11,12 +11,13 @@ import random
 import time
 from dataclasses import dataclass
 
-from bench.clients import Ack, Control, SlackEvents, thread_key
+from bench.clients import Ack, Control, Posted, SlackEvents
 from bench.procs import Sampler, Usage
 from bench.stats import Summary
 from bench.timeline import Interruption, Outcome, harvest, request_token
 
 STREAM_WAIT = 180.0
+RAMP_RATE = 100.0
 SETTLE_TIMEOUT = 60.0
 
 
@@ -34,23 +35,27 @@ class ScaleResult:
     window_s: float
 
 
-async def _send_all(events: SlackEvents, envelopes: list[dict[str, object]]) -> list[Ack]:
-    return list(await asyncio.gather(*(events.send(e) for e in envelopes)))
+async def _open(events: SlackEvents, channel: str, token: str) -> Posted:
+    """One new session: the mention and its twin event, as Slack sends them."""
+    posted = await events.mention(channel, f"{token} write the migration")
+    for envelope in posted.events:
+        await events.send(envelope)
+    return posted
 
 
 async def open_sessions(
-    events: SlackEvents, control: Control, sessions: int, ramp_rate: float
-) -> tuple[list[str], dict[str, str], int]:
-    """Start `sessions` threads at `ramp_rate` per second; wait for their streams to be open."""
-    roots, tokens, sends = [], {}, []
+    events: SlackEvents, control: Control, sessions: int, channels: list[str]
+) -> tuple[dict[Posted, str], int]:
+    """Start `sessions` threads at `RAMP_RATE` per second (round robin over `channels`) and
+    wait for their streams to be open. Returns each thread's latest token and how many
+    streams were seen open."""
     since = time.time()
+    opening: list[tuple[str, asyncio.Task[Posted]]] = []
     for i in range(sessions):
-        root = events.new_ts()
-        roots.append(root)
-        tokens[root] = f"bench-s{i}x0"
-        sends.append(asyncio.create_task(_send_all(events, events.mention(tokens[root], root))))
-        await asyncio.sleep(1 / ramp_rate)
-    await asyncio.gather(*sends)
+        token, channel = f"bench-s{i}", channels[i % len(channels)]
+        opening.append((token, asyncio.create_task(_open(events, channel, token))))
+        await asyncio.sleep(1 / RAMP_RATE)
+    tokens = {await task: token for token, task in opening}
     wanted = set(tokens.values())
     deadline = time.monotonic() + STREAM_WAIT
     streaming = 0
@@ -61,15 +66,23 @@ async def open_sessions(
         if streaming == len(wanted):
             break
         await asyncio.sleep(1.0)
-    return roots, tokens, streaming
+    return tokens, streaming
+
+
+async def _reply(
+    events: SlackEvents, root: Posted, prev: str, token: str
+) -> tuple[Interruption, Ack]:
+    posted = await events.reply(root, f"{token} change of plan")
+    ack = await events.send(posted.events[0])
+    return Interruption(token, prev, root.ts, ack.sent_at), ack
 
 
 async def interrupt_for(
-    events: SlackEvents, roots: list[str], tokens: dict[str, str], seconds: int, fraction: float
+    events: SlackEvents, tokens: dict[Posted, str], seconds: int, fraction: float
 ) -> tuple[list[Interruption], list[Ack]]:
     """Every second, replies to a random `fraction` of the threads, evenly spread in time."""
-    items: list[Interruption] = []
-    sends: list[asyncio.Task[Ack]] = []
+    roots = list(tokens)
+    sends: list[asyncio.Task[tuple[Interruption, Ack]]] = []
     per_second = max(1, round(len(roots) * fraction))
     start = time.perf_counter()
     for second in range(seconds):
@@ -79,12 +92,10 @@ async def interrupt_for(
             delay = start + second + offset - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            prev, token = tokens[root], f"bench-r{len(items) + 1}"
-            tokens[root] = token
-            reply = events.reply(f"{token} change of plan", events.new_ts(), root)
-            items.append(Interruption(token, prev, root, time.time()))
-            sends.append(asyncio.create_task(events.send(reply)))
-    return items, list(await asyncio.gather(*sends))
+            prev, tokens[root] = tokens[root], f"bench-r{len(sends) + 1}"
+            sends.append(asyncio.create_task(_reply(events, root, prev, tokens[root])))
+    done = await asyncio.gather(*sends)
+    return [item for item, _ in done], [ack for _, ack in done]
 
 
 async def settle(control: Control, items: list[Interruption], since: float) -> None:
@@ -98,13 +109,13 @@ async def settle(control: Control, items: list[Interruption], since: float) -> N
         await asyncio.sleep(1.0)
 
 
-async def state_sizes(control: Control, roots: list[str]) -> Summary:
+async def state_sizes(control: Control, roots: list[Posted]) -> Summary:
     """Bytes of Restate state per scale session (all entries of its `CodingAgent` object)."""
     rows = await control.sql(
-        "SELECT service_key, sum(octet_length(value)) AS bytes FROM state "
+        "SELECT service_key, sum(length(value)) AS bytes FROM state "
         "WHERE service_name = 'CodingAgent' GROUP BY service_key"
     )
-    keys = {thread_key(r) for r in roots}
+    keys = {r.key for r in roots}
     return Summary.of([float(str(r["bytes"])) for r in rows if r["service_key"] in keys])
 
 
@@ -115,14 +126,16 @@ async def run(
     sessions: int,
     seconds: int,
     chunk_delay: float,
+    channels: list[str],
 ) -> ScaleResult:
     since = time.time()
     await control.pace(chunk_delay, min_chunks=int((seconds + 240) / chunk_delay))
-    roots, tokens, streaming = await open_sessions(events, control, sessions, ramp_rate=100)
+    tokens, streaming = await open_sessions(events, control, sessions, channels)
+    roots = list(tokens)
     sampler = Sampler(pids)
     sampler.start()
     window = time.monotonic()
-    items, acks = await interrupt_for(events, roots, tokens, seconds, fraction=0.1)
+    items, acks = await interrupt_for(events, tokens, seconds, fraction=0.1)
     await settle(control, items, since)
     window_s = time.monotonic() - window
     usage = await sampler.stop()
