@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import openai
 import restate
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -35,9 +36,12 @@ class Clients:
 @asynccontextmanager
 async def open_clients(settings: AppSettings) -> AsyncIterator[Clients]:
     """One Slack and one model client per process, closed at shutdown."""
+    # Without a shared session slack_sdk opens a connection per call (several per interruption).
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
     slack = AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=str(settings.slack_api_url),
+        session=http,
         timeout=10,
         # Short 429s are waited out here, honouring Retry-After; longer ones go to Restate.
         retry_handlers=[
@@ -56,8 +60,7 @@ async def open_clients(settings: AppSettings) -> AsyncIterator[Clients]:
         yield Clients(slack=slack, model=model)
     finally:
         await model.close()
-        if slack.session is not None and not slack.session.closed:
-            await slack.session.close()
+        await http.close()
 
 
 def build_app(settings: AppSettings, clients: Clients) -> Any:

@@ -9,6 +9,7 @@ on the task they are about, so stale reports never clear a newer task.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -209,12 +210,23 @@ def create_coding_agent(
     return agent
 
 
+_clock: weakref.WeakKeyDictionary[restate.ObjectContext, float] = weakref.WeakKeyDictionary()
+
+
+async def _now(ctx: restate.ObjectContext) -> float:
+    """The handler's time, read once: each `ctx.time()` is a journal entry and a round trip on
+    the interruption path, and one instant per handler is precise enough for its records."""
+    if ctx not in _clock:
+        _clock[ctx] = await ctx.time()
+    return _clock[ctx]
+
+
 async def _load(ctx: restate.ObjectContext) -> Session:
     return await ctx.get(SESSION, type_hint=Session) or Session()
 
 
 async def _save(ctx: restate.ObjectContext, session: Session) -> None:
-    session.updated_at = await ctx.time()
+    session.updated_at = await _now(ctx)
     ctx.set(SESSION, session)
 
 
@@ -231,7 +243,7 @@ async def _message(
         return MessageAck(accepted=False, reason="no_session")
     if session.created_at is None:
         session.channel_id, session.thread_ts = msg.channel_id, msg.thread_ts
-        session.started_by, session.created_at = msg.user_id, await ctx.time()
+        session.started_by, session.created_at = msg.user_id, await _now(ctx)
         for early in await _take_early(ctx):
             insert_in_slack_order(session.turns, early)
     if msg.policy == "queue" and session.running is not None:
@@ -317,7 +329,7 @@ async def _task_ended(ctx: restate.ObjectContext, report: TaskReport) -> None:
     else:
         log.debug("stale_task_report_ignored", task=report.task_id)
         return
-    record_outcome(session, report, ended_at=await ctx.time(), late=late)
+    record_outcome(session, report, ended_at=await _now(ctx), late=late)
     if session.queued and session.running is None:
         trigger = session.queued[-1]
         session.turns.extend(session.queued)
@@ -342,7 +354,7 @@ async def _cancel_running(
         session.interruptions += 1
     # Written before the cancel: the task reads the reason, and readers see "cancelling".
     ctx.set(SESSION, session)
-    cancelled_at = await ctx.time()
+    cancelled_at = await _now(ctx)
     ctx.cancel_invocation(task_id)
     run = session.run(task_id)
     if run is not None and trigger is not None:
@@ -365,7 +377,7 @@ async def _cancel_running(
             session.awaiting.append(task_id)
             return
         report = parsed
-    record_outcome(session, report, ended_at=await ctx.time())
+    record_outcome(session, report, ended_at=await _now(ctx))
 
 
 async def _start_task(
@@ -381,7 +393,7 @@ async def _start_task(
     )
     handle = ctx.generic_send(TASK_SERVICE, TASK_RUN, request.model_dump_json().encode())
     task_id = await handle.invocation_id()
-    now = await ctx.time()
+    now = await _now(ctx)
     previous = session.runs[-1] if session.runs else None
     if previous is not None and previous.outcome == "cancelled" and previous.replaced_by is None:
         previous.replaced_by = task_id

@@ -20,6 +20,7 @@ from typing import Any
 
 import restate
 import structlog
+from pydantic import BaseModel
 from restate.exceptions import TerminalError
 from structlog.contextvars import bound_contextvars
 
@@ -52,6 +53,13 @@ FAILED_TEXT = (
 PROGRESS_INTERVAL_SECONDS = 1.0
 STATUS_POST_GRACE_SECONDS = 2.0
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
+class _CancelSnapshot(BaseModel):
+    """What a cancelled run had done when the cancel landed, journaled for its cleanup."""
+
+    partial: str
+    model_started: bool
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,6 @@ class _Run:
         self.ctx, self.deps, self.req, self.task_id = ctx, deps, req, task_id
         self.tracker = StreamTracker()
         self.status_ts: str | None = None
-        self.model_called = False
         # The plan is internal: only the answer's text is a partial worth keeping.
         self.answering = False
         # The ts of a status message a cancelled "post status" step may still have posted.
@@ -149,8 +156,7 @@ class _Run:
 
     async def run(self) -> TaskReport:
         try:
-            self.status_ts = await self._post_status()
-            answer = await self._work(self.status_ts)
+            answer = await self._work(self._post_status())
         except TerminalError as err:
             self.tracker.close()
             if err.status_code == 409:
@@ -163,8 +169,8 @@ class _Run:
         log.info("task_completed", chars=len(answer), tokens=self.tokens)
         return report
 
-    async def _post_status(self) -> str:
-        return await self.ctx.run_typed(
+    def _post_status(self) -> restate.RestateDurableFuture[str]:
+        return self.ctx.run_typed(
             "post status",
             self._status_and_reaction,
             _opts(self.deps.slack_max_attempts),
@@ -196,16 +202,18 @@ class _Run:
         )
         return found
 
-    async def _work(self, status_ts: str) -> str:
-        self.model_called = True
+    async def _work(self, status: restate.RestateDurableFuture[str]) -> str:
+        """The model work; the first model call does not wait for the status message."""
         self._progress("plan")
-        plan: Completion = await self.ctx.run_typed(
+        planning: restate.RestateDurableFuture[Completion] = self.ctx.run_typed(
             "plan",
             self.deps.model.stream,
             _opts(self.deps.model_max_attempts),
             messages=plan_messages(self.req.turns),
             tracker=self.tracker,
         )
+        self.status_ts = status_ts = await status
+        plan = await planning
         self.tokens += plan.chunks
         self.answering = True
         self._progress("answer")
@@ -272,11 +280,14 @@ class _Run:
             json.dumps(self.task_id).encode(),
             key=self.req.thread_key,
         )
-        partial: str = await ctx.run_typed(
+        snapshot: _CancelSnapshot = await ctx.run_typed(
             "record partial",
-            lambda: tracker.text if self.answering else "",
-            restate.RunOptions(type_hint=str),
+            lambda: _CancelSnapshot(
+                partial=tracker.text if self.answering else "", model_started=tracker.started
+            ),
+            restate.RunOptions(type_hint=_CancelSnapshot),
         )
+        partial = snapshot.partial
         if self.status_ts is None:
             self.status_ts = await self._find_status()
         reason = CancelReason.model_validate_json(await why)
@@ -286,7 +297,7 @@ class _Run:
             by = f" by <@{reason.by_user}>" if _SLACK_USER.fullmatch(reason.by_user or "") else ""
             stopped = STOPPED_TEXT.format(by=by)
             await self._cleanup_step("post stop notice", self._notice, stopped, partial, outcome)
-        elif self.model_called:
+        elif snapshot.model_started:
             await self._cleanup_step(
                 "post cancel notice", self._notice, CANCELLED_TEXT, partial, outcome
             )

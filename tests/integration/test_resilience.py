@@ -201,3 +201,6 @@ def test_events_are_not_acked_while_slack_auth_is_unavailable(harness: Harness) 
     assert status["tasks_started"] == 1
     first = [d for d in harness.deliveries() if d["event_id"] == posted["event_ids"][0]]
     assert first[0]["status"] == 503
+    # Leave a bot that started with Slack reachable (the dashboard reads its workspace URL).
+    stack.procs["bot"].stop()
+    stack.start_bot()
