@@ -104,6 +104,9 @@ class AppSettings(_Base):
     model_max_attempts: int = Field(default=4, ge=1)
     slack_max_attempts: int = Field(default=4, ge=1)
     cleanup_wait_seconds: float = Field(default=10.0, gt=0)
+    # Stream answers with Slack's chat.startStream/appendStream/stopStream (apps set up as
+    # agents); off: the status message is updated about once a second instead.
+    slack_streaming: bool = False
     # Bounds on a session's stored conversation; the oldest turns are dropped with a marker.
     history_max_turns: int = Field(default=200, ge=4)
     history_max_bytes: int = Field(default=256_000, ge=10_000)

@@ -71,6 +71,7 @@ def build_app(settings: AppSettings, clients: Clients) -> Any:
         model_max_attempts=settings.model_max_attempts,
         slack_max_attempts=settings.slack_max_attempts,
         cleanup_seconds=settings.cleanup_wait_seconds,
+        streaming=settings.slack_streaming,
         reactions=Reactions(
             received=settings.reaction_received,
             working=settings.reaction_working,

@@ -20,6 +20,7 @@ from typing import Any
 
 import restate
 import structlog
+from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel
 from restate.exceptions import TerminalError
 from structlog.contextvars import bound_contextvars
@@ -35,6 +36,7 @@ from common.contract import (
     TaskProgress,
     TaskReport,
     TaskRequest,
+    parse_thread_key,
 )
 from restate_app.model_io import Completion, ModelClient, StreamTracker
 from restate_app.mrkdwn import to_mrkdwn
@@ -51,6 +53,7 @@ FAILED_TEXT = (
     "Reply in this thread to try again."
 )
 PROGRESS_INTERVAL_SECONDS = 1.0
+DONE_TEXT = ":white_check_mark: Answered below."
 STATUS_POST_GRACE_SECONDS = 2.0
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 
@@ -92,6 +95,8 @@ class TaskDeps:
     slack_max_attempts: int = 4
     cleanup_seconds: float = 10.0
     reactions: Reactions = field(default_factory=Reactions)
+    # Answer with Slack's chat.startStream/appendStream/stopStream instead of message updates.
+    streaming: bool = False
 
 
 def _opts(max_attempts: int, max_duration: float | None = None) -> restate.RunOptions[Any]:
@@ -119,6 +124,58 @@ class _Progress:
             self._req.channel_id, self._ts, text, self._req.thread_key
         ):
             self._last = now
+
+
+class _SlackStream:
+    """The answer streamed with Slack's streaming methods (`SLACK_STREAMING`): started at the
+    first text, appended about once a second, stopped with the rest when the answer is done."""
+
+    def __init__(self, slack: SlackPoster, req: TaskRequest) -> None:
+        self._slack, self._req = slack, req
+        self.ts: str | None = None
+        self._sent, self._last = 0, 0.0
+
+    async def feed(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_INTERVAL_SECONDS or len(text) <= self._sent:
+            return
+        self._last = now
+        try:
+            await self._push(text)
+        except Exception as exc:  # live text is cosmetic; `finish` still delivers the answer
+            log.info("stream_append_failed", error=str(exc))
+
+    async def _push(self, text: str) -> None:
+        req = self._req
+        if self.ts is None:
+            team = parse_thread_key(req.thread_key)[0]
+            self.ts = await self._slack.start_stream(
+                req.channel_id, req.thread_ts, team, req.trigger_user, text
+            )
+        else:
+            await self._slack.append_stream(req.channel_id, self.ts, text[self._sent :])
+        self._sent = len(text)
+
+    async def finish(self, text: str) -> None:
+        if self.ts is None:
+            await self._push(text)
+        assert self.ts is not None
+        await self._slack.stop_stream(self._req.channel_id, self.ts, text[self._sent :])
+
+    def abandon(self, note: str) -> None:
+        """Close a stream its attempt could not finish (retry or cancel), without waiting."""
+        if self.ts is not None:
+            ts, self.ts = self.ts, None
+            _spawn(self._slack.stop_stream(self._req.channel_id, ts, note))
+
+
+_detached: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coro: Awaitable[None]) -> None:
+    task: asyncio.Task[None] = asyncio.ensure_future(coro)
+    _detached.add(task)
+    task.add_done_callback(_detached.discard)
 
 
 def create_coding_task(deps: TaskDeps) -> restate.Service:
@@ -219,16 +276,40 @@ class _Run:
         self._progress("answer")
         answer: Completion = await self.ctx.run_typed(
             "answer",
-            self.deps.model.stream,
+            self._answer,
             _opts(self.deps.model_max_attempts),
             messages=answer_messages(self.req.turns, plan.text),
-            tracker=self.tracker,
-            on_text=_Progress(self.deps.slack, self.req, status_ts),
+            status_ts=status_ts,
         )
         self.tokens += answer.chunks
         self._progress("post answer")
-        await self._post_answer(status_ts, answer.text)
+        if self.deps.streaming:
+            await self.ctx.run_typed(
+                "post answer",
+                self._finish,
+                _opts(self.deps.slack_max_attempts),
+                status_ts,
+                DONE_TEXT,
+            )
+        else:
+            await self._post_answer(status_ts, answer.text)
         return answer.text
+
+    async def _answer(
+        self, messages: list[ChatCompletionMessageParam], status_ts: str
+    ) -> Completion:
+        """Stream the answer: into the status message, or with Slack's streaming methods."""
+        if not self.deps.streaming:
+            progress = _Progress(self.deps.slack, self.req, status_ts)
+            return await self.deps.model.stream(messages, self.tracker, on_text=progress)
+        stream = _SlackStream(self.deps.slack, self.req)
+        try:
+            completion = await self.deps.model.stream(messages, self.tracker, on_text=stream.feed)
+            await stream.finish(completion.text)
+        except BaseException:
+            stream.abandon("\n\n_(interrupted)_")
+            raise
+        return completion
 
     async def _post_answer(self, status_ts: str, text: str) -> None:
         """The status message becomes the answer; each follow-up part is a step of its own,

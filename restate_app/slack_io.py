@@ -186,3 +186,20 @@ class SlackPoster:
             await self.update(channel, ts, text)
         except Exception as exc:  # marking the old message is cosmetic; the notice is what counts
             log.info("mark_interrupted_failed", error=str(exc))
+
+    async def start_stream(
+        self, channel: str, thread_ts: str, team: str, user: str | None, markdown: str
+    ) -> str:
+        """Start a streamed reply (Slack's agent streaming methods); returns its ts."""
+        recipient = {"recipient_team_id": team, "recipient_user_id": user} if user else {}
+        data = await self._call(
+            "chat.startStream", channel, thread_ts=thread_ts, markdown_text=markdown, **recipient
+        )
+        return str(data["ts"])
+
+    async def append_stream(self, channel: str, ts: str, markdown: str) -> None:
+        await self._call("chat.appendStream", channel, ts=ts, markdown_text=markdown)
+
+    async def stop_stream(self, channel: str, ts: str, markdown: str = "") -> None:
+        extra = {"markdown_text": markdown} if markdown else {}
+        await self._call("chat.stopStream", channel, ts=ts, **extra)

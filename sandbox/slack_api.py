@@ -299,10 +299,16 @@ async def apply_fault(fault: Fault) -> tuple[int, JSON, dict[str, str]] | None:
     return None
 
 
+def all_methods() -> dict[str, Handler]:
+    from sandbox.slack_streaming import STREAMING_METHODS  # it builds on this module
+
+    return {**METHODS, **STREAMING_METHODS}
+
+
 async def dispatch(
     ws: Workspace, method: str, request: web.Request, args: JSON, token: str | None
 ) -> tuple[int, JSON, dict[str, str]]:
-    handler = METHODS.get(method)
+    handler = all_methods().get(method)
     if handler is None:
         return 200, {"ok": False, "error": "unknown_method", "req_method": method}, {}
     if method not in NO_AUTH_METHODS:

@@ -56,6 +56,8 @@ class Workspace:
             config.team_id, config.bot_user_id, config.bot_id, config.app_id, config.channels
         )
         self.records = Records()
+        # Messages being streamed with chat.startStream, as (channel, ts), until stopped.
+        self.streams: set[tuple[str, str]] = set()
         self.faults = FaultQueue()
         self.hub = EventHub()
         self.deliverer = Deliverer(

@@ -13,11 +13,12 @@ import structlog
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.background import Background
 from bot.events import Skip, to_incoming
 from bot.forwarder import RestateForwarder
 from bot.listeners.status import thread_status_text
-from bot.listeners.steering import NOT_PERMITTED, ephemeral, request_stop
+from bot.listeners.steering import NOT_PERMITTED, ephemeral, request_stop, slack_error_code
 from bot.rules import Rules
 from common.contract import IncomingMessage, message_idempotency_key, thread_key
 
@@ -106,6 +107,8 @@ class MessageHandler:
             )
         except Exception as exc:  # the twin event of a mention reacts too: already_reacted
             log.debug("received_reaction_failed", error=str(exc))
+            if slack_error_code(exc) != "already_reacted":
+                metrics.slack_api_error("reactions.add", slack_error_code(exc))
 
 
 def register(app: AsyncApp, handler: MessageHandler) -> None:

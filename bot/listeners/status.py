@@ -9,9 +9,10 @@ import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.background import Background
 from bot.forwarder import ForwardError, RestateForwarder
-from bot.listeners.steering import ephemeral
+from bot.listeners.steering import ephemeral, slack_error_code
 from bot.status_view import HELP, PAGE_SIZE, blocks, detail_text, list_text, parse_permalink
 from common.contract import STATUS_SHORTCUT_ID, thread_key
 
@@ -28,6 +29,7 @@ async def permalink(client: AsyncWebClient, channel: str, ts: str) -> str | None
         return str(response["permalink"])
     except Exception as exc:  # a link is a nicety; the status still answers without it
         log.info("permalink_failed", error=str(exc))
+        metrics.slack_api_error("chat.getPermalink", slack_error_code(exc))
         return None
 
 

@@ -7,13 +7,23 @@ the person privately when nothing happened, and never makes Slack wait for it.
 from __future__ import annotations
 
 import structlog
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.forwarder import ForwardError, RestateForwarder
 from bot.rules import Rules
 from common.contract import StopRequest, thread_key
 
 log = structlog.get_logger(__name__)
+
+
+def slack_error_code(exc: Exception) -> str:
+    """Slack's error code for a failed call, or the exception's kind when Slack said nothing."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error", "unknown_error"))
+    return type(exc).__name__
+
 
 NOTHING_RUNNING = "The agent is not working on anything in this thread right now."
 NOT_ALLOWED = "Only people taking part in this thread (or an admin) can stop the agent here."
@@ -29,6 +39,7 @@ async def ephemeral(
         await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=text)
     except Exception as exc:  # an unreadable answer must not fail the request Slack sent us
         log.warning("ephemeral_failed", error=str(exc))
+        metrics.slack_api_error("chat.postEphemeral", slack_error_code(exc))
 
 
 async def request_stop(

@@ -33,3 +33,17 @@ def test_empty_optional_settings_count_as_unset(monkeypatch: pytest.MonkeyPatch)
     settings = load(BotSettings)
     assert not settings.socket_mode
     assert "xoxb-1" not in repr(settings)
+
+
+def test_everything_but_the_slack_endpoint_binds_to_loopback_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir("/")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-1")
+    assert load(AppSettings).restate_app_host == "127.0.0.1"
+    bot = load(BotSettings)
+    assert bot.dashboard_host == "127.0.0.1"
+    assert "127.0.0.1" in str(bot.restate_ingress_url)
+    # The only public listener: Slack must reach it.
+    assert bot.bot_host == "0.0.0.0"
