@@ -79,9 +79,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    """Debian's Chromium driven by Playwright (never a downloaded browser).
+
+    Module-scoped on purpose: Playwright's sync API keeps an event loop running in this
+    thread while it is open, and the async tests that follow need the thread's loop free.
+    """
     if shutil.which(CHROMIUM) is None:
         pytest.skip("Debian's chromium is missing: run `make test`")
     with sync_playwright() as pw:
