@@ -63,9 +63,9 @@ def test_a_mention_appears_in_the_sessions_list_and_can_be_found(
 def test_an_interrupted_run_is_paired_with_its_replacement(
     dashboard: Dashboard, harness: Harness
 ) -> None:
-    harness.script({"text": "plan A"}, SLOW_ANSWER)
+    harness.script({"text": "plan for the release notes"}, SLOW_ANSWER)
     ts = harness.post(f"{BOT_MENTION} draft the release notes")
-    harness.streaming("plan A", chunks=8)
+    harness.streaming("plan for the release notes", chunks=8)
     harness.post("only the breaking changes, please", thread_ts=ts, user="U0BOB")
     harness.idle_after(ts, tasks=2)
 

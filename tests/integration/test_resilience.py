@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.harness import BOT_MENTION, Harness, eventually
@@ -110,8 +111,11 @@ def test_fifty_threads_at_once_each_keep_their_messages(harness: Harness) -> Non
         harness.post(f"follow-up {i:02d}", thread_ts=ts)
 
     def settled(i: int, ts: str) -> bool:
-        status = harness.status(ts)
-        turns = harness.turns(ts)
+        try:
+            status, turns = harness.status(ts), harness.turns(ts)
+        except httpx.TimeoutException:
+            return False  # a machine this busy answers late; that is not a lost message
+
         users = [t["text"] for t in turns if t["kind"] == "user"]
         return (
             status["state"] == "idle"
@@ -121,7 +125,7 @@ def test_fifty_threads_at_once_each_keep_their_messages(harness: Harness) -> Non
         )
 
     for i, ts in enumerate(roots):
-        eventually(lambda i=i, ts=ts: settled(i, ts), timeout=180, what=f"thread {i} settled")
+        eventually(lambda i=i, ts=ts: settled(i, ts), timeout=240, what=f"thread {i} settled")
 
 
 @pytest.mark.parametrize(

@@ -48,8 +48,11 @@ def test_an_interruption_closes_the_stream_and_restarts(streaming_harness: Harne
     harness.script(
         {"text": "plan"}, {"text": " ".join(f"w{i}" for i in range(300)), "chunk_delay": 0.05}
     )
+    before = len(harness.calls("chat.appendStream"))
     ts = harness.post(f"{BOT_MENTION} long stream")
-    eventually(lambda: harness.calls("chat.appendStream"), what="a stream being appended")
+    eventually(
+        lambda: len(harness.calls("chat.appendStream")) > before + 1, what="this answer streaming"
+    )
     harness.post("shorter please", thread_ts=ts)
     status = harness.idle_after(ts, tasks=2)
     assert status["last_outcome"] == "completed"

@@ -25,10 +25,14 @@ def test_a_mention_gets_an_answer_in_its_thread(harness: Harness) -> None:
 def test_a_reply_mid_stream_closes_the_stream_and_restarts_with_everything(
     harness: Harness,
 ) -> None:
-    harness.script({"text": "plan A"}, _slow_answer())
+    harness.script({"text": "plan for the migration"}, _slow_answer())
     ts = harness.post(f"{BOT_MENTION} write the migration")
     first_answer = eventually(
-        lambda: [r for r in harness.requests_mentioning("plan A") if r["chunks_sent"] >= 5],
+        lambda: [
+            r
+            for r in harness.requests_mentioning("plan for the migration")
+            if r["chunks_sent"] >= 5
+        ],
         what="the first answer to stream",
     )[0]
 
