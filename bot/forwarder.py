@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import aiohttp
 import structlog
+from pydantic import BaseModel
 
 from common.contract import (
     AGENT_MESSAGE,
@@ -97,11 +98,16 @@ class RestateForwarder:
 
         Called off the ack path: it waits for the old task's bounded cleanup.
         """
-        headers = {"Idempotency-Key": idempotency_key}
-        data = await self._post(
-            self._url(key, AGENT_STOP), request.model_dump_json(), headers, limit=STOP_TIMEOUT
+        return StopAck.model_validate(await self.call(key, AGENT_STOP, request, idempotency_key))
+
+    async def call(
+        self, key: str, handler: str, request: BaseModel, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Call one of the session's handlers and wait for its answer (stop, reset)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return await self._post(
+            self._url(key, handler), request.model_dump_json(), headers, limit=STOP_TIMEOUT
         )
-        return StopAck.model_validate(data)
 
     async def channel_sessions(self, team_id: str, channel_id: str, limit: int) -> list[Session]:
         """The channel's sessions, most recently active first (a bounded admin SQL query)."""

@@ -8,14 +8,14 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 import structlog
 
 from bot.dashboard import app_metrics, queries, views
 from bot.dashboard.restate_sql import RestateError, RestateSql
-from common.contract import AGENT_RESET, AGENT_SERVICE, AGENT_STOP, StopRequest
+from bot.forwarder import ForwardError, RestateForwarder
+from common.contract import AGENT_RESET, AGENT_STOP, StopRequest
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +38,7 @@ class DashboardData:
     ) -> None:
         self._http = http
         self._sql = sql
-        self._ingress = ingress_url.rstrip("/")
+        self._agents = RestateForwarder(http, ingress_url)
         self.links = links
         self._overview: dict[str, _Cached] = {}
         self._lock = asyncio.Lock()
@@ -131,20 +131,10 @@ class DashboardData:
         return await self._call_agent(key, AGENT_RESET, req)
 
     async def _call_agent(self, key: str, handler: str, req: StopRequest) -> dict[str, Any]:
-        url = f"{self._ingress}/{AGENT_SERVICE}/{quote(key, safe='')}/{handler}"
         try:
-            async with self._http.post(
-                url,
-                data=req.model_dump_json(),
-                headers={"Content-Type": "application/json"},
-                timeout=aiohttp.ClientTimeout(total=60),
-            ) as resp:
-                body = await resp.json(content_type=None)
-                if resp.status >= 300:
-                    raise RestateError(f"{handler} answered {resp.status}: {str(body)[:300]}")
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise RestateError(f"ingress unreachable: {exc!r}") from exc
-        return dict(body) if isinstance(body, dict) else {}
+            return await self._agents.call(key, handler, req)
+        except ForwardError as exc:
+            raise RestateError(str(exc)) from exc
 
 
 def _outcome_counts(stats: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
