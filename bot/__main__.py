@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import aiohttp
 import structlog
@@ -15,9 +14,10 @@ from bot.app import EVENTS_PATH, build_app, create_web_app
 from bot.dashboard import create_dashboard
 from bot.dashboard.auth import check_binding
 from bot.forwarder import RestateForwarder
+from bot.rules import Rules
 from common.logging import configure
 from common.runtime import bind_socket, stop_event, write_ready_file
-from common.settings import BotSettings, SettingsError, load
+from common.settings import BotSettings, SettingsError, load_or_exit
 
 log = structlog.get_logger("bot")
 
@@ -87,18 +87,18 @@ async def _start_dashboard(
     return runner, f"http://{shown}:{sock.getsockname()[1]}"
 
 
+def _check(settings: BotSettings) -> None:
+    if settings.slack_signing_secret is None and not settings.socket_mode:
+        raise SettingsError(
+            "bot: SLACK_SIGNING_SECRET is required unless SLACK_APP_TOKEN selects Socket Mode"
+        )
+    token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
+    check_binding(settings.dashboard_host, token)
+    Rules.from_settings(settings)  # CHANNEL_POLICIES must parse before anything starts
+
+
 def main() -> None:
-    try:
-        settings = load(BotSettings)
-        if settings.slack_signing_secret is None and not settings.socket_mode:
-            raise SettingsError(
-                "bot: SLACK_SIGNING_SECRET is required unless SLACK_APP_TOKEN selects Socket Mode"
-            )
-        token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
-        check_binding(settings.dashboard_host, token)
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+    settings = load_or_exit(BotSettings, _check)
     configure(settings.log_level, settings.log_format)
     asyncio.run(_serve(settings))
 

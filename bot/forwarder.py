@@ -10,6 +10,7 @@ import aiohttp
 import structlog
 from pydantic import BaseModel
 
+from bot.restate_sql import RestateError, RestateSql, literal
 from common.contract import (
     AGENT_MESSAGE,
     AGENT_SERVICE,
@@ -47,7 +48,7 @@ class RestateForwarder:
     ) -> None:
         self._session = session
         self._ingress = ingress_url.rstrip("/")
-        self._admin = (admin_url or "").rstrip("/")
+        self._sql = RestateSql(session, admin_url or "", timeout=READ_TIMEOUT.total or 2.0)
 
     async def ingress_ready(self) -> bool:
         """Whether the Restate ingress answers its health endpoint (the bot's readiness)."""
@@ -117,23 +118,14 @@ class RestateForwarder:
         prefix = f"{team_id}:{channel_id}:"
         query = (
             "SELECT service_key, value_utf8 FROM state "  # noqa: S608
-            f"WHERE service_name = '{AGENT_SERVICE}' AND key = '{SESSION_STATE_KEY}' "
-            f"AND service_key LIKE '{prefix}%' "
+            f"WHERE service_name = {literal(AGENT_SERVICE)} AND key = {literal(SESSION_STATE_KEY)} "
+            f"AND service_key LIKE {literal(prefix + '%')} "
             f"ORDER BY json_get_float(value_utf8, 'updated_at') DESC LIMIT {min(limit, SCAN_LIMIT)}"
         )
         try:
-            async with self._session.post(
-                f"{self._admin}/query",
-                json={"query": query},
-                headers={"Accept": "application/json"},
-                timeout=READ_TIMEOUT,
-            ) as resp:
-                data = await resp.json(content_type=None)
-                if resp.status != 200:
-                    raise ForwardError(f"admin query answered {resp.status}: {str(data)[:300]}")
-                rows = data.get("rows", [])
-        except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
-            raise ForwardError(f"admin API unreachable: {exc!r}") from exc
+            rows = await self._sql.query(query)
+        except RestateError as exc:
+            raise ForwardError(str(exc)) from exc
         sessions = []
         for row in rows:
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
@@ -132,3 +134,18 @@ def load(cls: type[S]) -> S:
             f"{cls.__doc__ or cls.__name__}\ncannot start, fix these environment variables "
             "(see .env.example):\n  " + "\n  ".join(problems)
         ) from None
+
+
+def load_or_exit(cls: type[S], check: Callable[[S], None] | None = None) -> S:
+    """`load` for an entry point: a bad environment prints what to fix and exits with 2.
+
+    `check` adds the process's own rules on top (it raises `SettingsError` or `ValueError`).
+    """
+    try:
+        settings = load(cls)
+        if check is not None:
+            check(settings)
+    except (SettingsError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    return settings

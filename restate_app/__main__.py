@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 
 import restate
 import structlog
@@ -15,7 +14,7 @@ from restate.server import install_shutdown_hook
 
 from common.logging import configure
 from common.runtime import bind_socket, stop_event, write_ready_file
-from common.settings import AppSettings, SettingsError, load
+from common.settings import AppSettings, load_or_exit
 from restate_app.app import build_app, open_clients
 from restate_app.registration import register
 
@@ -65,11 +64,7 @@ async def _serve(settings: AppSettings) -> None:
 
 
 def main() -> None:
-    try:
-        settings = load(AppSettings)
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+    settings = load_or_exit(AppSettings)
     configure(settings.log_level, settings.log_format)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_SkipReplayedLines())

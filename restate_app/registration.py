@@ -7,13 +7,12 @@ Kubernetes, which register each release's URL once instead of every replica on s
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import aiohttp
 import structlog
 
 from common.logging import configure
-from common.settings import RegistrationSettings, SettingsError, load
+from common.settings import RegistrationSettings, load_or_exit
 
 log = structlog.get_logger(__name__)
 
@@ -46,11 +45,7 @@ async def register(admin_url: str, deployment_url: str, attempts: int = 30) -> N
 
 
 def main() -> None:
-    try:
-        settings = load(RegistrationSettings)
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+    settings = load_or_exit(RegistrationSettings)
     configure(settings.log_level, settings.log_format)
     url = str(settings.restate_app_advertised_url).rstrip("/")
     try:

@@ -12,12 +12,11 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from sandbox.stack import Stack
-from tests.integration.harness import Harness
+from tests.integration.harness import Harness, open_harness
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -98,7 +97,5 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def harness(stack: Stack) -> Iterator[Harness]:
-    with httpx.Client(timeout=30) as http:
-        http.delete(stack.urls["model"].removesuffix("/v1") + "/_model/script")
-        http.delete(stack.urls["workspace"] + "/_sandbox/faults")
-        yield Harness(stack=stack, http=http)
+    with open_harness(stack) as harness:
+        yield harness

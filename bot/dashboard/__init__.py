@@ -15,8 +15,8 @@ from prometheus_client.exposition import generate_latest
 from bot import metrics
 from bot.dashboard import api, auth, pages
 from bot.dashboard.data import DashboardData
-from bot.dashboard.restate_sql import RestateSql
 from bot.dashboard.views import Links
+from bot.restate_sql import RestateSql
 from common.settings import BotSettings
 
 SECURITY_HEADERS = {

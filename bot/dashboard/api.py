@@ -11,7 +11,7 @@ from bot import metrics
 from bot.dashboard import queries
 from bot.dashboard.auth import OPERATOR, Handler
 from bot.dashboard.data import DashboardData
-from bot.dashboard.restate_sql import RestateError
+from bot.restate_sql import RestateError
 from common.contract import parse_thread_key
 
 log = structlog.get_logger(__name__)

@@ -11,7 +11,7 @@ import aiohttp
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.dashboard.restate_sql import RestateError, RestateSql
+from bot.restate_sql import RestateError, RestateSql
 
 log = structlog.get_logger(__name__)
 

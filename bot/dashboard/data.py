@@ -13,8 +13,8 @@ import aiohttp
 import structlog
 
 from bot.dashboard import app_metrics, queries, views
-from bot.dashboard.restate_sql import RestateError, RestateSql
 from bot.forwarder import ForwardError, RestateForwarder
+from bot.restate_sql import RestateError, RestateSql
 from common.contract import AGENT_RESET, AGENT_STOP, StopRequest
 
 log = structlog.get_logger(__name__)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.dashboard.restate_sql import like_contains, literal
+from bot.restate_sql import like_contains, literal
 from common.contract import AGENT_SERVICE, TASK_SERVICE
 
 SESSION_KEY = "session"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -20,6 +21,21 @@ CHANNEL = "C0GENERAL"
 TEAM = "T0SANDBOX"
 
 
+def envelope(
+    event: dict[str, Any], team: str = TEAM, event_id: str | None = None
+) -> dict[str, Any]:
+    """An Events API `event_callback` envelope around `event`, as Slack sends it."""
+    return {
+        "token": "sandbox-verification-token",
+        "type": "event_callback",
+        "team_id": team,
+        "api_app_id": "A0SANDBOX",
+        "event": event,
+        "event_id": event_id or f"Ev{time.time_ns()}",
+        "event_time": int(time.time()),
+    }
+
+
 def eventually(check: Callable[[], T | None], timeout: float = 30.0, what: str = "") -> T:
     """Poll until `check` returns something truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -30,6 +46,15 @@ def eventually(check: Callable[[], T | None], timeout: float = 30.0, what: str =
             return last
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what or check}: last value {last!r}")
+
+
+@contextmanager
+def open_harness(stack: Stack) -> Iterator[Harness]:
+    """A harness on `stack`, with the model's script and the workspace's faults cleared."""
+    with httpx.Client(timeout=30) as http:
+        http.delete(stack.urls["model"].removesuffix("/v1") + "/_model/script")
+        http.delete(stack.urls["workspace"] + "/_sandbox/faults")
+        yield Harness(stack=stack, http=http)
 
 
 @dataclass

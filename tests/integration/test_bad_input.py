@@ -9,19 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.harness import BOT_MENTION, CHANNEL, Harness
-
-
-def _envelope(event: dict[str, Any], team: str = "T0SANDBOX") -> dict[str, Any]:
-    return {
-        "token": "sandbox-verification-token",
-        "type": "event_callback",
-        "team_id": team,
-        "api_app_id": "A0SANDBOX",
-        "event": event,
-        "event_id": f"Ev{time.time_ns()}",
-        "event_time": int(time.time()),
-    }
+from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, envelope
 
 
 def _mention(ts: str, text: str = f"{BOT_MENTION} hello", **extra: Any) -> dict[str, Any]:
@@ -43,7 +31,7 @@ def _fresh_ts() -> str:
 
 def test_missing_wrong_and_stale_signatures_get_401_and_do_nothing(harness: Harness) -> None:
     ts = _fresh_ts()
-    body = _envelope(_mention(ts))
+    body = envelope(_mention(ts))
     url = harness.stack.urls["bot_events"]
     missing = httpx.post(url, json=body)
     assert missing.status_code == 401
@@ -74,7 +62,7 @@ def test_malformed_bodies_get_400_and_the_bot_lives_on(
 
 
 def test_a_body_over_the_size_limit_is_refused(harness: Harness) -> None:
-    huge = json.dumps(_envelope(_mention(_fresh_ts(), text="x" * 2_000_000)))
+    huge = json.dumps(envelope(_mention(_fresh_ts(), text="x" * 2_000_000)))
     answered = httpx.post(
         harness.stack.urls["bot_events"],
         content=huge,
@@ -85,7 +73,7 @@ def test_a_body_over_the_size_limit_is_refused(harness: Harness) -> None:
 
 def test_unknown_event_types_and_commands_are_acknowledged(harness: Harness) -> None:
     event = {"type": "reaction_added", "user": "U0ALICE", "reaction": "eyes", "event_ts": "1.2"}
-    assert harness.deliver(_envelope(event))["status"] == 200
+    assert harness.deliver(envelope(event))["status"] == 200
     unknown = harness.interact("command", command="/frobnicate", text="now")
     assert unknown["status"] == 200
     assert "don't know" in (unknown["json"] or {}).get("text", "")
@@ -105,10 +93,10 @@ def test_a_huge_message_with_control_characters_and_emoji_is_bounded_and_kept(
 
 def test_events_for_a_team_or_channel_not_served_have_no_effect(harness: Harness) -> None:
     ts = _fresh_ts()
-    foreign = harness.deliver(_envelope(_mention(ts, channel="C0OTHER")))
+    foreign = harness.deliver(envelope(_mention(ts, channel="C0OTHER")))
     assert foreign["status"] == 200
     assert harness.status(ts, "C0OTHER")["turns"] == 0
-    other_team = harness.deliver(_envelope(_mention(ts, team="T0ELSEWHERE"), team="T0ELSEWHERE"))
+    other_team = harness.deliver(envelope(_mention(ts, team="T0ELSEWHERE"), team="T0ELSEWHERE"))
     assert other_team["status"] == 200
     assert harness.agent(ts, "status", team="T0ELSEWHERE")["turns"] == 0
     assert harness.status(ts)["turns"] == 0

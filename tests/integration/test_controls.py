@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, eventually
+from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, envelope, eventually
 
 
 def _slow(words: int = 300, delay: float = 0.05, prefix: str = "w") -> dict[str, object]:
@@ -170,22 +170,16 @@ def test_people_outside_the_allowlist_are_refused_politely(harness: Harness) -> 
 
 def test_slacks_agent_session_stop_button_stops_the_task(harness: Harness) -> None:
     ts = _start_slow_session(harness, "split the module")
-    envelope = {
-        "token": "sandbox-verification-token",
-        "type": "event_callback",
-        "team_id": "T0SANDBOX",
-        "api_app_id": "A0SANDBOX",
-        "event": {
+    stopped = envelope(
+        {
             "type": "agent_session_stopped",
             "channel": CHANNEL,
             "thread_ts": ts,
             "user": "U0ALICE",
             "streaming_message_ts": [],
             "event_ts": ts + "9",
-        },
-        "event_id": "EvSTOP" + ts.replace(".", ""),
-        "event_time": 1,
-    }
-    assert harness.deliver(envelope)["status"] == 200
+        }
+    )
+    assert harness.deliver(stopped)["status"] == 200
     status = harness.idle_after(ts, tasks=1)
     assert status["last_outcome"] == "stopped"

@@ -19,7 +19,14 @@ import pytest
 
 from sandbox.cluster import ClusterStack
 from tests.conftest import product_env
-from tests.integration.harness import BOT_MENTION, CHANNEL, TEAM, Harness, eventually
+from tests.integration.harness import (
+    BOT_MENTION,
+    CHANNEL,
+    TEAM,
+    Harness,
+    eventually,
+    open_harness,
+)
 
 T = TypeVar("T")
 ANSWER = "The migration now survives a lost node."
@@ -43,8 +50,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterStack]:
 
 @pytest.fixture
 def harness(cluster: ClusterStack) -> Iterator[Harness]:
-    with httpx.Client(timeout=30) as http:
-        yield Harness(stack=cluster, http=http)
+    with open_harness(cluster) as harness:
+        yield harness
 
 
 def _through_failover(check: Callable[[], T | None], timeout: float, what: str) -> T:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from sandbox.stack import Stack
 from tests.conftest import product_env
-from tests.integration.harness import BOT_MENTION, Harness, eventually
+from tests.integration.harness import BOT_MENTION, Harness, eventually, open_harness
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +21,8 @@ def streaming_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harn
     try:
         stack.start_restate()
         stack.start_product(chunk_delay=0.01)
-        with httpx.Client(timeout=30) as http:
-            yield Harness(stack=stack, http=http)
+        with open_harness(stack) as harness:
+            yield harness
     finally:
         stack.stop()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.integration.harness import BOT_MENTION, Harness, eventually
+from tests.integration.harness import BOT_MENTION, Harness, envelope, eventually
 
 
 def _slow_answer(words: int = 200, delay: float = 0.05) -> dict[str, object]:
@@ -79,12 +79,8 @@ def test_a_reply_mid_stream_closes_the_stream_and_restarts_with_everything(
 def test_slack_retries_and_mention_twins_start_one_task(harness: Harness) -> None:
     ts = harness.post(f"{BOT_MENTION} summarise the design doc")
     harness.idle_after(ts, tasks=1)
-    envelope = {
-        "token": "sandbox-verification-token",
-        "type": "event_callback",
-        "team_id": "T0SANDBOX",
-        "api_app_id": "A0SANDBOX",
-        "event": {
+    mention = envelope(
+        {
             "type": "app_mention",
             "channel": "C0GENERAL",
             "user": "U0ALICE",
@@ -92,11 +88,10 @@ def test_slack_retries_and_mention_twins_start_one_task(harness: Harness) -> Non
             "ts": ts,
             "event_ts": ts,
         },
-        "event_id": "EvRETRIED" + ts.replace(".", ""),
-        "event_time": int(time.time()),
-    }
+        event_id="EvRETRIED" + ts.replace(".", ""),
+    )
     redelivered = harness.deliver(
-        envelope, headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+        mention, headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
     )
     assert redelivered["status"] == 200
 
@@ -122,15 +117,7 @@ def test_bot_messages_and_edits_are_ignored(harness: Harness) -> None:
         {**base, "type": "message", "subtype": "message_deleted", "ts": f"{ts}3"},
     ]
     for event in ignored:
-        envelope = {
-            "type": "event_callback",
-            "team_id": "T0SANDBOX",
-            "api_app_id": "A0SANDBOX",
-            "event": event,
-            "event_id": f"Ev{event['ts'].replace('.', '')}",
-            "event_time": int(time.time()),
-        }
-        assert harness.deliver(envelope)["status"] == 200
+        assert harness.deliver(envelope(event))["status"] == 200
 
     harness.post("thanks", thread_ts=ts)
     status = harness.idle_after(ts, tasks=2)
@@ -140,20 +127,20 @@ def test_bot_messages_and_edits_are_ignored(harness: Harness) -> None:
 
 
 def test_a_bad_signature_is_refused_and_does_nothing(harness: Harness) -> None:
-    envelope = {
-        "type": "event_callback",
-        "team_id": "T0SANDBOX",
-        "event": {
+    forged_mention = envelope(
+        {
             "type": "app_mention",
             "channel": "C0GENERAL",
             "user": "U0ALICE",
             "text": f"{BOT_MENTION} forged",
             "ts": "1000000000.000001",
-        },
-    }
-    forged = harness.deliver(envelope, headers={"X-Slack-Signature": "v0=" + "0" * 64}, sign=False)
+        }
+    )
+    forged = harness.deliver(
+        forged_mention, headers={"X-Slack-Signature": "v0=" + "0" * 64}, sign=False
+    )
     assert forged["status"] == 401
-    stale = harness.deliver(envelope, timestamp=int(time.time()) - 600)
+    stale = harness.deliver(forged_mention, timestamp=int(time.time()) - 600)
     assert stale["status"] == 401
     assert harness.status("1000000000.000001")["tasks_started"] == 0
 

@@ -6,7 +6,7 @@ import pytest
 
 from bot.dashboard import app_metrics, queries, views
 from bot.dashboard.auth import TokenAuth, check_binding, clean_operator, is_loopback
-from bot.dashboard.restate_sql import like_contains, literal
+from bot.restate_sql import like_contains, literal
 from common.settings import SettingsError
 
 
