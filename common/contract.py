@@ -14,12 +14,11 @@ TASK_SERVICE = "CodingTask"
 AGENT_MESSAGE = "message"
 AGENT_TASK_ENDED = "task_ended"
 AGENT_TASK_PROGRESS = "progress"
-AGENT_CANCEL_REASON = "cancel_reason"
 AGENT_STOP = "stop"
 AGENT_RESET = "reset"
-AGENT_KICK = "kick"
-AGENT_FORGET_EARLY = "forget_early"
+AGENT_TIMER = "timer"
 TASK_RUN = "run"
+TASK_NOTICE = "notice"
 
 # The Stop button on a task's status message; its value is the thread key.
 STOP_ACTION_ID = "stop_task"
@@ -68,6 +67,27 @@ class IncomingMessage(BaseModel):
 TurnKind = Literal["user", "answer", "partial", "error", "dropped"]
 
 
+class ToolCall(BaseModel):
+    """One function call the model asked for (OpenAI's `tool_calls` entry)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+class WorkStep(BaseModel):
+    """One message of a run's transcript: the model's turn (text and tool calls) or a tool's
+    result. Carried into the conversation so a later run sees what an earlier one did."""
+
+    role: Literal["assistant", "tool"]
+    text: str = ""
+    tool_calls: list[ToolCall] = []
+    tool_call_id: str | None = None
+    name: str | None = None
+    # A tool result that is not real output: the call was cut off by an interruption.
+    killed: bool = False
+
+
 class Turn(BaseModel):
     """One entry of a session's conversation."""
 
@@ -79,6 +99,33 @@ class Turn(BaseModel):
     dropped: int = Field(
         default=0, description="On a `dropped` marker: how many turns it stands for."
     )
+    # On an answer or a partial: the tool calls and results of the run that wrote it.
+    work: list[WorkStep] = []
+
+    def size(self) -> int:
+        """Bytes this turn adds to the session (and to the next model request)."""
+        return len(self.text.encode()) + sum(
+            len(s.text.encode()) + sum(len(c.arguments) for c in s.tool_calls) for s in self.work
+        )
+
+
+class WorkspaceRef(BaseModel):
+    """Where a session's workspace comes from, durable so any replica can rebuild it: the
+    repository, the commit it started from, and its changes since (a bounded binary patch)."""
+
+    repo: str
+    base_commit: str
+    patch: str = ""
+    # The patch was over its bound and could not be recorded whole (a rebuild loses changes).
+    patch_truncated: bool = False
+
+
+class ChangeSummary(BaseModel):
+    """What a run's workspace changed against its base commit."""
+
+    files: list[str] = []
+    added: int = 0
+    removed: int = 0
 
 
 class MessageAck(BaseModel):
@@ -91,7 +138,7 @@ class MessageAck(BaseModel):
 
 
 class TaskRequest(BaseModel):
-    """The input of one `CodingTask.run`: a snapshot of the conversation."""
+    """The input of one `CodingTask.run`: a snapshot of the conversation and the workspace."""
 
     thread_key: str
     channel_id: str
@@ -99,21 +146,33 @@ class TaskRequest(BaseModel):
     trigger_ts: str
     trigger_user: str | None = None
     turns: list[Turn]
+    # The repository new sessions work on (None: the deployment's default) and, after the
+    # first run, the workspace every later run continues from.
+    repo: str | None = None
+    workspace: WorkspaceRef | None = None
+
+
+class ToolRecord(BaseModel):
+    """One tool call of a run, for the run timeline (`/agent-status`, the dashboard)."""
+
+    name: str
+    summary: str
+    seconds: float = 0.0
+    exit_code: int | None = None
+    ok: bool = True
+    killed: bool = False
 
 
 class TaskProgress(BaseModel):
-    """A task telling its agent which step it is in (sent one-way between steps)."""
+    """A task telling its agent what it is doing (sent one-way between steps)."""
 
     task_id: str
     step: str
     tokens: int = 0
-
-
-class CancelReason(BaseModel):
-    """Why the agent cancelled a task: a new message (restart) or a stop (no restart)."""
-
-    reason: Literal["interrupt", "stop"] = "interrupt"
-    by_user: str | None = None
+    status_ts: str | None = None
+    tool: ToolRecord | None = None
+    # After a step that may have changed files: the workspace as it is now.
+    workspace: WorkspaceRef | None = None
 
 
 class StopRequest(BaseModel):
@@ -130,32 +189,79 @@ class StopAck(BaseModel):
     task_id: str | None = None
 
 
-class Kick(BaseModel):
-    """The delayed self-message that ends a debounce window."""
+TimerKind = Literal["debounce", "cleanup", "forget_early"]
 
-    generation: int
-    trigger_ts: str
-    trigger_user: str | None = None
+
+class Timer(BaseModel):
+    """A delayed message the agent sends itself: a debounce window ending, a cancelled task's
+    cleanup overdue, or replies without a session to forget."""
+
+    kind: TimerKind
+    generation: int = 0
+    task_id: str | None = None
 
 
 TaskOutcome = Literal["completed", "cancelled", "stopped", "failed"]
+OUTCOMES: tuple[TaskOutcome, ...] = ("completed", "cancelled", "stopped", "failed")
 
 
 class TaskReport(BaseModel):
-    """How a task ended, reported to `CodingAgent.task_ended` and returned to an attach."""
+    """How a task ended, sent once, one-way, to `CodingAgent.task_ended`."""
 
     task_id: str
     outcome: TaskOutcome
     text: str = ""
     tokens: int = 0
+    work: list[WorkStep] = []
+    status_ts: str | None = None
+    # False when the run was cancelled before its first model call: it leaves no trace.
+    model_started: bool = True
+    workspace: WorkspaceRef | None = None
+    changes: ChangeSummary | None = None
+
+
+NoticeKind = Literal["restarting", "stopped", "withdrawn"]
+
+
+class Notice(BaseModel):
+    """What the thread is told about a cancelled run, posted by `CodingTask.notice`.
+
+    The agent sends it: it alone knows why it cancelled (a reply, a stop, by whom), so the
+    cancelled task never has to ask, and nothing on the restart path waits for Slack."""
+
+    kind: NoticeKind
+    thread_key: str
+    channel_id: str
+    thread_ts: str
+    trigger_ts: str
+    status_ts: str | None = None
+    by_user: str | None = None
+    partial: str = ""
 
 
 class RunningTask(BaseModel):
+    # Empty between "start it" and Restate naming the invocation (inside one handler).
     task_id: str
     started_at: float
     trigger_ts: str
+    trigger_user: str | None = None
     step: str = "starting"
     tokens: int = 0
+    status_ts: str | None = None
+
+
+CancelReasonKind = Literal["interrupt", "stop"]
+
+
+class Cancelling(BaseModel):
+    """A task being cancelled, until its report arrives or its cleanup is overdue."""
+
+    task_id: str
+    reason: CancelReasonKind
+    by_user: str | None = None
+    by_ts: str | None = None
+    trigger_ts: str = ""
+    status_ts: str | None = None
 
 
 class RunRecord(BaseModel):
@@ -168,7 +274,9 @@ class RunRecord(BaseModel):
     ended_at: float | None = None
     outcome: TaskOutcome | None = None
     steps: list[str] = []
+    tools: list[ToolRecord] = []
     tokens: int = 0
+    changes: ChangeSummary | None = None
     # Set on a cancelled run: the run that replaced it, the reply that caused it, and the
     # time from that reply reaching the bot to the cancellation being issued.
     replaced_by: str | None = None
@@ -176,7 +284,28 @@ class RunRecord(BaseModel):
     cancel_latency_ms: float | None = None
 
 
+# The session's derived state: one definition, in Python here and in SQL below.
 SessionState = Literal["idle", "working", "cancelling"]
+SESSION_STATES: tuple[SessionState, ...] = ("idle", "working", "cancelling")
+
+
+def derive_state(raw: dict[str, object]) -> SessionState:
+    """The state of a session from its stored JSON (what `Session.state` computes)."""
+    cancelling = raw.get("cancelling")
+    if isinstance(cancelling, dict) and cancelling.get("task_id") is not None:
+        return "cancelling"
+    running = raw.get("running")
+    return "working" if isinstance(running, dict) and running.get("task_id") is not None else "idle"
+
+
+def state_sql(column: str) -> str:
+    """`derive_state` as an expression of Restate's SQL over the state entry's JSON column."""
+    return (
+        f"CASE WHEN json_get_str({column}, 'cancelling', 'task_id') IS NOT NULL "
+        "THEN 'cancelling' "
+        f"WHEN json_get_str({column}, 'running', 'task_id') IS NOT NULL THEN 'working' "
+        "ELSE 'idle' END"
+    )
 
 
 class SessionStatus(BaseModel):
@@ -198,6 +327,8 @@ class SessionStatus(BaseModel):
     participants: list[str] = []
     created_at: float | None = None
     updated_at: float | None = None
+    last_run: RunRecord | None = None
+    workspace: WorkspaceRef | None = None
 
 
 SESSION_STATE_KEY = "session"
@@ -208,6 +339,7 @@ class Session(BaseModel):
 
     Readers outside the agent (the bot's `/agent-status`, the dashboard) parse it from the
     admin SQL API, so it grows compatibly: new fields get defaults, none is renamed.
+    The rules that change it live in `restate_app/session.py`.
     """
 
     channel_id: str = ""
@@ -216,15 +348,22 @@ class Session(BaseModel):
     created_at: float | None = None
     updated_at: float | None = None
     turns: list[Turn] = []
+    # Replies held back by the `queue` policy until the running task ends.
     queued: list[Turn] = []
+    # Replies that arrived before the mention that starts the session (Slack reorders).
+    early: list[Turn] = []
     running: RunningTask | None = None
-    # Set while an interruption or stop waits for the old task's cleanup.
-    cancelling: str | None = None
-    # Why each task still cleaning up was cancelled, by task id, until its report arrives.
-    cancel_reasons: dict[str, CancelReason] = {}
-    # Tasks whose cleanup did not finish within the bounded wait: their late report still counts.
-    awaiting: list[str] = []
+    cancelling: Cancelling | None = None
+    # Tasks whose cleanup was overdue: the replacement started without them; their late
+    # report still joins the conversation (and gets its notice).
+    late: list[Cancelling] = []
+    # A run wanted as soon as nothing runs and no debounce window is open: its trigger.
+    pending_ts: str | None = None
+    pending_user: str | None = None
     debounce_generation: int = 0
+    debounce_open: bool = False
+    repo: str | None = None
+    workspace: WorkspaceRef | None = None
     tasks_started: int = 0
     interruptions: int = 0
     stops: int = 0
@@ -233,9 +372,11 @@ class Session(BaseModel):
 
     @property
     def state(self) -> SessionState:
-        if self.cancelling:
-            return "cancelling"
-        return "working" if self.running else "idle"
+        return derive_state(self.model_dump(include={"cancelling", "running"}))
+
+    @property
+    def started(self) -> bool:
+        return self.created_at is not None
 
     def participants(self) -> list[str]:
         return sorted({t.user_id for t in self.turns if t.kind == "user" and t.user_id})
@@ -249,7 +390,9 @@ def session_status(key: str, session: Session) -> SessionStatus:
     return SessionStatus(
         thread_key=key,
         state=session.state,
-        running_task_id=running.task_id if running else session.cancelling,
+        running_task_id=running.task_id
+        if running
+        else (session.cancelling.task_id if session.cancelling else None),
         running_since=running.started_at if running else None,
         running_step=running.step if running else None,
         running_tokens=running.tokens if running else 0,
@@ -263,6 +406,8 @@ def session_status(key: str, session: Session) -> SessionStatus:
         participants=session.participants(),
         created_at=session.created_at,
         updated_at=session.updated_at,
+        last_run=session.runs[-1] if session.runs else None,
+        workspace=session.workspace,
     )
 
 

@@ -112,6 +112,30 @@ class AppSettings(_Base):
     # Bounds on a session's stored conversation; the oldest turns are dropped with a marker.
     history_max_turns: int = Field(default=200, ge=4)
     history_max_bytes: int = Field(default=256_000, ge=10_000)
+    history_max_queued: int = Field(default=50, ge=1)
+    model_max_tokens: int | None = Field(default=4096, ge=16)
+
+    # The repository sessions work on: a git URL or a local path; per channel and per thread
+    # (`repo=NAME` in the first mention) from the named ones.
+    agent_repo: str | None = None
+    agent_repos: str = ""
+    channel_repos: str = ""
+    workspaces_dir: str = ".run/workspaces"
+    workspace_idle_days: float = Field(default=7.0, gt=0)
+    workspace_max_count: int = Field(default=200, ge=1)
+    workspace_max_bytes: int = Field(default=5_000_000_000, ge=10_000_000)
+    workspace_max_patch_bytes: int = Field(default=1_000_000, ge=10_000)
+    # Commands run in bubblewrap; `none` (no sandbox at all) only when set explicitly.
+    agent_sandbox: Literal["bubblewrap", "none"] = "bubblewrap"
+    agent_command_network: Literal["off", "on"] = "off"
+    agent_command_timeout_seconds: float = Field(default=600.0, gt=0, le=3600)
+    agent_max_steps: int = Field(default=30, ge=1, le=200)
+
+
+def parse_pairs(text: str) -> dict[str, str]:
+    """`a=1,b=2` as a dict; entries without `=` are ignored."""
+    pairs = (item.split("=", 1) for item in text.split(",") if "=" in item)
+    return {key.strip(): value.strip() for key, value in pairs if key.strip() and value.strip()}
 
 
 class RegistrationSettings(_Base):

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,14 +18,18 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from common.settings import AppSettings
+from common.settings import AppSettings, parse_pairs
 from restate_app.asgi import compose
-from restate_app.coding_agent import HistoryLimits, create_coding_agent
-from restate_app.coding_task import Reactions, TaskDeps, create_coding_task
+from restate_app.coding_agent import coding_agent
+from restate_app.coding_task import coding_task
+from restate_app.deps import Deps, Reactions, Repos, install
 from restate_app.health import health_routes
 from restate_app.metrics import metrics_route
 from restate_app.model_io import ModelClient
+from restate_app.session import Limits
 from restate_app.slack_io import SlackPoster
+from restate_app.tools.sandbox import SandboxConfig
+from restate_app.tools.workspace import WorkspaceLimits, Workspaces
 
 
 @dataclass(frozen=True)
@@ -63,35 +68,53 @@ async def open_clients(settings: AppSettings) -> AsyncIterator[Clients]:
         await http.close()
 
 
-def build_app(settings: AppSettings, clients: Clients) -> Any:
-    """The ASGI app serving `CodingAgent` and `CodingTask`."""
-    deps = TaskDeps(
+def build_deps(settings: AppSettings, clients: Clients) -> Deps:
+    """Everything the handlers use, from the settings and the process's shared clients."""
+    sandbox = SandboxConfig(
+        mode=settings.agent_sandbox,
+        network=settings.agent_command_network == "on",
+        timeout_seconds=settings.agent_command_timeout_seconds,
+    )
+    workspaces = Workspaces(
+        Path(settings.workspaces_dir),
+        WorkspaceLimits(
+            max_patch_bytes=settings.workspace_max_patch_bytes,
+            idle_seconds=settings.workspace_idle_days * 86_400,
+            max_count=settings.workspace_max_count,
+            max_total_bytes=settings.workspace_max_bytes,
+        ),
+    )
+    return Deps(
         slack=SlackPoster(clients.slack),
-        model=ModelClient(clients.model, settings.openai_model),
+        model=ModelClient(clients.model, settings.openai_model, settings.model_max_tokens),
+        workspaces=workspaces,
+        sandbox=sandbox,
+        repos=Repos(
+            default=settings.agent_repo,
+            named=parse_pairs(settings.agent_repos),
+            by_channel=parse_pairs(settings.channel_repos),
+        ),
+        reactions=Reactions.from_settings(settings),
+        limits=Limits(
+            max_turns=settings.history_max_turns,
+            max_bytes=settings.history_max_bytes,
+            max_queued=settings.history_max_queued,
+            cleanup_wait=timedelta(seconds=settings.cleanup_wait_seconds),
+        ),
         model_max_attempts=settings.model_max_attempts,
         slack_max_attempts=settings.slack_max_attempts,
         cleanup_seconds=settings.cleanup_wait_seconds,
+        max_steps=settings.agent_max_steps,
         streaming=settings.slack_streaming,
-        reactions=Reactions(
-            received=settings.reaction_received,
-            working=settings.reaction_working,
-            done=settings.reaction_done,
-            stopped=settings.reaction_stopped,
-            cancelled=settings.reaction_cancelled,
-            failed=settings.reaction_failed,
-        ),
     )
+
+
+def build_app(settings: AppSettings, clients: Clients) -> Any:
+    """The ASGI app serving `CodingAgent` and `CodingTask`."""
+    install(build_deps(settings, clients))
     keys = [k.strip() for k in settings.restate_identity_keys.split(",") if k.strip()]
     services = restate.app(
-        [
-            create_coding_agent(
-                cleanup_wait=timedelta(seconds=settings.cleanup_wait_seconds),
-                limits=HistoryLimits(settings.history_max_turns, settings.history_max_bytes),
-            ),
-            create_coding_task(deps),
-        ],
-        protocol="bidi",
-        identity_keys=keys or None,
+        [coding_agent, coding_task], protocol="bidi", identity_keys=keys or None
     )
     routes = {"/metrics": metrics_route, **health_routes(str(settings.restate_admin_url))}
     return compose(services, routes=routes)

@@ -1,9 +1,16 @@
-"""CodingTask: one run of the agent over a snapshot of a thread's conversation.
+"""CodingTask: one run of the agent over a snapshot of a thread, and the thread's notices.
 
-Each model call and each Slack post is a named durable step. When the agent cancels the run,
-the cancellation surfaces as a `TerminalError` (409) at the pending await; the run then closes
-its model stream at once, asks the agent why (a new message, or a stop), posts the matching
-notice, reports its partial output and re-raises so Restate records the invocation as cancelled.
+`run` is a tool-calling loop: a model call (streamed), the tool calls it asks for, their
+results, the next model call, until the model answers without a tool call or the step limit
+is reached. Each model call and each tool call is its own named durable step, replayed from
+the journal after a crash, never re-run once recorded (a command that was running when the
+process died does run again: commands are at-least-once; file edits are idempotent).
+
+When the agent cancels the run, the cancellation surfaces as a `TerminalError` (409) at the
+pending await; the run closes its model stream and kills its running command at once,
+records what it did (its steps, the killed command's output so far, any partial text), sends
+its one report to the agent and re-raises. The agent, which knows why it cancelled, has the
+notice posted by `notice`; nothing on the restart path waits for Slack.
 """
 
 from __future__ import annotations
@@ -11,450 +18,445 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import restate
 import structlog
-from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel
 from restate.exceptions import TerminalError
 from structlog.contextvars import bound_contextvars
 
 from common.contract import (
-    AGENT_CANCEL_REASON,
-    AGENT_SERVICE,
-    AGENT_TASK_ENDED,
-    AGENT_TASK_PROGRESS,
     TASK_SERVICE,
-    CancelReason,
+    ChangeSummary,
+    Notice,
     TaskOutcome,
     TaskProgress,
     TaskReport,
     TaskRequest,
-    parse_thread_key,
+    ToolCall,
+    ToolRecord,
+    WorkspaceRef,
+    WorkStep,
 )
-from restate_app.model_io import Completion, ModelClient, StreamTracker
+from restate_app import coding_agent
+from restate_app.deps import Deps, deps
+from restate_app.model_io import Completion, StreamTracker
 from restate_app.mrkdwn import to_mrkdwn
-from restate_app.prompts import answer_messages, plan_messages
-from restate_app.slack_io import SlackPoster, section, split_for_slack
+from restate_app.prompts import STEP_LIMIT_INSTRUCTION, conversation, work_messages
+from restate_app.slack_io import section, split_for_slack
+from restate_app.task_slack import (
+    DONE_TEXT,
+    FAILED_TEXT,
+    STATUS_TEXT,
+    StatusView,
+    change_line,
+    post_notice,
+)
+from restate_app.tools.commands import CommandTracker
+from restate_app.tools.registry import TOOL_SCHEMAS, ToolResult, call_tool, describe
+from restate_app.tools.workspace import Workspace, WorkspaceError
 
 log = structlog.get_logger(__name__)
 
-STATUS_TEXT = ":hourglass_flowing_sand: Working on it…"
-CANCELLED_TEXT = ":leftwards_arrow_with_hook: Cancelled, restarting with the new message…"
-STOPPED_TEXT = ":octagonal_sign: Stopped{by}. Reply in this thread to start again."
-FAILED_TEXT = (
-    ":warning: Sorry, I could not finish this one: a service I depend on is not answering. "
-    "Reply in this thread to try again."
+READ_ONLY_TOOLS = frozenset({"list_files", "read_file", "search", "show_diff"})
+KILL_WAIT_SECONDS = 2.0
+
+coding_task = restate.Service(
+    TASK_SERVICE,
+    description="One run of the coding agent over a snapshot of a Slack thread.",
+    # A model step can stream, and a command run, for minutes: Restate's defaults (1 min,
+    # 10 min) would kill them.
+    inactivity_timeout=timedelta(minutes=35),
+    abort_timeout=timedelta(minutes=35),
 )
-PROGRESS_INTERVAL_SECONDS = 1.0
-DONE_TEXT = ":white_check_mark: Answered below."
-STATUS_POST_GRACE_SECONDS = 2.0
-_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
-class _CancelSnapshot(BaseModel):
-    """What a cancelled run had done when the cancel landed, journaled for its cleanup."""
-
-    partial: str
-    model_started: bool
-
-
-@dataclass(frozen=True)
-class Reactions:
-    """Emoji names for the triggering message, by task state (empty to skip one)."""
-
-    received: str = "eyes"
-    working: str = "hourglass_flowing_sand"
-    done: str = "white_check_mark"
-    stopped: str = "octagonal_sign"
-    cancelled: str = "leftwards_arrow_with_hook"
-    failed: str = "x"
-
-    def for_outcome(self, outcome: TaskOutcome) -> str:
-        return {
-            "completed": self.done,
-            "stopped": self.stopped,
-            "cancelled": self.cancelled,
-            "failed": self.failed,
-        }[outcome]
+@coding_task.handler()
+async def run(ctx: restate.Context, req: TaskRequest) -> TaskReport:
+    """Work on the thread's latest request with the tools; on cancellation clean up, re-raise."""
+    task_id = ctx.request().id
+    with bound_contextvars(thread=req.thread_key, invocation=task_id):
+        return await AgentRun(ctx, deps(), req, task_id).run()
 
 
-@dataclass(frozen=True)
-class TaskDeps:
-    """What a task run needs: the shared clients and its retry bounds."""
-
-    slack: SlackPoster
-    model: ModelClient
-    model_max_attempts: int = 4
-    slack_max_attempts: int = 4
-    cleanup_seconds: float = 10.0
-    reactions: Reactions = field(default_factory=Reactions)
-    # Answer with Slack's chat.startStream/appendStream/stopStream instead of message updates.
-    streaming: bool = False
+@coding_task.handler()
+async def notice(ctx: restate.Context, note: Notice) -> None:
+    """Tell the thread how a cancelled run ended (sent by the agent, exactly once)."""
+    with bound_contextvars(thread=note.thread_key):
+        await post_notice(ctx, deps(), note)
 
 
-def _opts(max_attempts: int, max_duration: float | None = None) -> restate.RunOptions[Any]:
+def _opts(max_attempts: int) -> restate.RunOptions[Any]:
     return restate.RunOptions(
         max_attempts=max_attempts,
-        max_duration=timedelta(seconds=max_duration) if max_duration else None,
         initial_retry_interval=timedelta(milliseconds=500),
         retry_interval_factor=2.0,
         max_retry_interval=timedelta(seconds=10),
     )
 
 
-class _Progress:
-    """Shows the streaming answer in the status message, at most about once a second."""
+class ToolStep(BaseModel):
+    """What one tool step returns, and so what its journal entry holds."""
 
-    def __init__(self, slack: SlackPoster, req: TaskRequest, ts: str) -> None:
-        self._slack, self._req, self._ts = slack, req, ts
-        self._last = time.monotonic()
-
-    async def __call__(self, text: str) -> None:
-        now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL_SECONDS:
-            return
-        if await self._slack.show_progress(
-            self._req.channel_id, self._ts, text, self._req.thread_key
-        ):
-            self._last = now
+    result: ToolResult
+    # The workspace after the step, when the step changed it.
+    workspace: WorkspaceRef | None = None
 
 
-class _SlackStream:
-    """The answer streamed with Slack's streaming methods (`SLACK_STREAMING`): started at the
-    first text, appended about once a second, stopped with the rest when the answer is done."""
-
-    def __init__(self, slack: SlackPoster, req: TaskRequest) -> None:
-        self._slack, self._req = slack, req
-        self.ts: str | None = None
-        self._sent, self._last = 0, 0.0
-
-    async def feed(self, text: str) -> None:
-        now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL_SECONDS or len(text) <= self._sent:
-            return
-        self._last = now
-        try:
-            await self._push(text)
-        except Exception as exc:  # live text is cosmetic; `finish` still delivers the answer
-            log.info("stream_append_failed", error=str(exc))
-
-    async def _push(self, text: str) -> None:
-        req = self._req
-        if self.ts is None:
-            team = parse_thread_key(req.thread_key)[0]
-            self.ts = await self._slack.start_stream(
-                req.channel_id, req.thread_ts, team, req.trigger_user, text
-            )
-        else:
-            await self._slack.append_stream(req.channel_id, self.ts, text[self._sent :])
-        self._sent = len(text)
-
-    async def finish(self, text: str) -> None:
-        if self.ts is None:
-            await self._push(text)
-        assert self.ts is not None
-        await self._slack.stop_stream(self._req.channel_id, self.ts, text[self._sent :])
-
-    def abandon(self, note: str) -> None:
-        """Close a stream its attempt could not finish (retry or cancel), without waiting."""
-        if self.ts is not None:
-            ts, self.ts = self.ts, None
-            _spawn(self._slack.stop_stream(self._req.channel_id, ts, note))
+class Prepared(BaseModel):
+    workspace: WorkspaceRef | None = None
+    problem: str | None = None
 
 
-_detached: set[asyncio.Task[None]] = set()
+class AgentRun:
+    """One run's loop, steps and cleanup, sharing its context, request and trackers."""
 
-
-def _spawn(coro: Awaitable[None]) -> None:
-    task: asyncio.Task[None] = asyncio.ensure_future(coro)
-    _detached.add(task)
-    task.add_done_callback(_detached.discard)
-
-
-def create_coding_task(deps: TaskDeps) -> restate.Service:
-    task = restate.Service(
-        TASK_SERVICE,
-        description="One run of the coding agent over a snapshot of a Slack thread.",
-        # A model step can stream for minutes: Restate's defaults (1 min, 10 min) would kill it.
-        inactivity_timeout=timedelta(minutes=15),
-        abort_timeout=timedelta(minutes=15),
-    )
-
-    @task.handler()
-    async def run(ctx: restate.Context, req: TaskRequest) -> TaskReport:
-        """Plan, answer and post; on cancellation clean up and re-raise."""
-        task_id = ctx.request().id
-        with bound_contextvars(thread=req.thread_key, invocation=task_id):
-            return await _Run(ctx, deps, req, task_id).run()
-
-    return task
-
-
-class _Run:
-    """One run's steps and cleanups, sharing its context, request and stream tracker."""
-
-    def __init__(self, ctx: restate.Context, deps: TaskDeps, req: TaskRequest, task_id: str):
+    def __init__(self, ctx: restate.Context, deps: Deps, req: TaskRequest, task_id: str):
         self.ctx, self.deps, self.req, self.task_id = ctx, deps, req, task_id
         self.tracker = StreamTracker()
-        self.status_ts: str | None = None
-        # The plan is internal: only the answer's text is a partial worth keeping.
-        self.answering = False
-        # The ts of a status message a cancelled "post status" step may still have posted.
-        self.posted_status_ts: str | None = None
-        self.status_posted = asyncio.Event()
+        self.work: list[WorkStep] = []
+        self.ref: WorkspaceRef | None = req.workspace
+        self.commands: dict[str, CommandTracker] = {}
+        self.started: dict[str, float] = {}
+        self.inflight: set[asyncio.Task[Any]] = set()
+        # The number of the model call streaming now, and of the last one recorded: a cancel
+        # between the two leaves partial text that only the tracker has.
+        self.streaming_call = 0
+        self.recorded_call = 0
         self.tokens = 0
+        self.status_ts: str | None = None
+        self.view = StatusView(deps.slack, req)
 
+    # ------------------------------------------------------------------ the run
     async def run(self) -> TaskReport:
         try:
-            answer = await self._work(self._post_status())
+            text = await self._work()
         except TerminalError as err:
-            self.tracker.close()
+            await self._stop_inflight()
             if err.status_code == 409:
-                report = await self._cleanup_cancelled()
-                raise TerminalError(report.model_dump_json(), 409) from None
+                report = await self._cancelled()
+                self._report(report)
+                raise TerminalError("cancelled", 409) from None
             log.warning("task_failed", error=err.message)
-            report = await self._cleanup_failed()
-            raise TerminalError(report.model_dump_json(), 500) from None
-        report = self._report("completed", answer)
-        log.info("task_completed", chars=len(answer), tokens=self.tokens)
+            report = await self._failed()
+            self._report(report)
+            raise TerminalError("the run failed", 500) from None
+        report = await self._completed(text)
+        self._report(report)
+        log.info("task_completed", chars=len(text), tokens=self.tokens, steps=len(self.work))
         return report
 
-    def _post_status(self) -> restate.RestateDurableFuture[str]:
-        return self.ctx.run_typed(
-            "post status",
-            self._status_and_reaction,
-            _opts(self.deps.slack_max_attempts),
-        )
+    async def _work(self) -> str:
+        ctx, slack_opts = self.ctx, _opts(self.deps.slack_max_attempts)
+        status = ctx.run_typed("post status", self.view.post_status, slack_opts, self.deps)
+        prepared = await ctx.run_typed("prepare workspace", self._prepare, _opts(3))
+        if prepared.problem:
+            raise TerminalError(prepared.problem, 500)
+        self.ref = prepared.workspace
+        for number in range(1, self.deps.max_steps + 1):
+            completion = await self._call_model(number, with_tools=True)
+            if self.status_ts is None:
+                self.status_ts = await status
+            if not completion.tool_calls:
+                return completion.text
+            await self._run_tools(number, completion.tool_calls)
+        final = await self._call_model(self.deps.max_steps + 1, with_tools=False)
+        return final.text
 
-    async def _status_and_reaction(self) -> str:
-        req, reactions, slack = self.req, self.deps.reactions, self.deps.slack
-        ts, _ = await asyncio.gather(
-            slack.post_status(req.channel_id, req.thread_ts, STATUS_TEXT, req.thread_key),
-            slack.react(
-                req.channel_id, req.trigger_ts, add=reactions.working, remove=reactions.received
-            ),
-        )
-        self.posted_status_ts = ts
-        self.status_posted.set()
-        return ts
-
-    async def _find_status(self) -> str | None:
-        """After a cancel during "post status": the post may still land; wait briefly for it,
-        so the cleanup can remove it instead of leaving "Working on it…" behind forever."""
-
-        async def posted() -> str | None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.status_posted.wait(), STATUS_POST_GRACE_SECONDS)
-            return self.posted_status_ts
-
-        found: str | None = await self.ctx.run_typed(
-            "find status", posted, restate.RunOptions(type_hint=str)
-        )
-        return found
-
-    async def _work(self, status: restate.RestateDurableFuture[str]) -> str:
-        """The model work; the first model call does not wait for the status message."""
-        self._progress("plan")
-        planning: restate.RestateDurableFuture[Completion] = self.ctx.run_typed(
-            "plan",
-            self.deps.model.stream,
-            _opts(self.deps.model_max_attempts),
-            messages=plan_messages(self.req.turns),
-            tracker=self.tracker,
-        )
-        self.status_ts = status_ts = await status
-        plan = await planning
-        self.tokens += plan.chunks
-        self.answering = True
-        self._progress("answer")
-        answer: Completion = await self.ctx.run_typed(
-            "answer",
-            self._answer,
-            _opts(self.deps.model_max_attempts),
-            messages=answer_messages(self.req.turns, plan.text),
-            status_ts=status_ts,
-        )
-        self.tokens += answer.chunks
-        self._progress("post answer")
-        if self.deps.streaming:
-            await self.ctx.run_typed(
-                "post answer",
-                self._finish,
-                _opts(self.deps.slack_max_attempts),
-                status_ts,
-                DONE_TEXT,
-            )
-        else:
-            await self._post_answer(status_ts, answer.text)
-        return answer.text
-
-    async def _answer(
-        self, messages: list[ChatCompletionMessageParam], status_ts: str
-    ) -> Completion:
-        """Stream the answer: into the status message, or with Slack's streaming methods."""
-        if not self.deps.streaming:
-            progress = _Progress(self.deps.slack, self.req, status_ts)
-            return await self.deps.model.stream(messages, self.tracker, on_text=progress)
-        stream = _SlackStream(self.deps.slack, self.req)
+    async def _prepare(self) -> Prepared:
+        """Open the thread's workspace (made at its first run, rebuilt where missing)."""
+        repo = self.ref.repo if self.ref else self.deps.repos.resolve(self.req.repo, self._channel)
+        if repo is None:
+            name = self.req.repo or "(none configured)"
+            return Prepared(problem=f"no repository named {name}")
         try:
-            completion = await self.deps.model.stream(messages, self.tracker, on_text=stream.feed)
-            await stream.finish(completion.text)
-        except BaseException:
-            stream.abandon("\n\n_(interrupted)_")
-            raise
+            ws = await self.deps.workspaces.open(self.req.thread_key, self.ref, repo)
+        except WorkspaceError as exc:
+            log.warning("workspace_failed", error=str(exc))
+            return Prepared(problem="the repository could not be checked out")
+        return Prepared(workspace=ws.ref)
+
+    @property
+    def _channel(self) -> str:
+        return self.req.channel_id
+
+    async def _call_model(self, number: int, with_tools: bool) -> Completion:
+        messages = conversation(self.req.turns) + work_messages(self.work)
+        if not with_tools:
+            messages.append({"role": "user", "content": STEP_LIMIT_INSTRUCTION})
+        self._progress(f"model call {number}")
+        completion: Completion = await self.ctx.run_typed(
+            f"call model {number}",
+            self._stream,
+            _opts(self.deps.model_max_attempts),
+            messages=messages,
+            with_tools=with_tools,
+            number=number,
+        )
+        self.recorded_call = number
+        self.tokens += completion.chunks
+        self.work.append(
+            WorkStep(role="assistant", text=completion.text, tool_calls=completion.tool_calls)
+        )
         return completion
 
-    async def _post_answer(self, status_ts: str, text: str) -> None:
+    async def _stream(self, messages: Any, with_tools: bool, number: int) -> Completion:
+        self.streaming_call = number
+        return await self.deps.model.stream(
+            messages,
+            self.tracker,
+            on_text=self.view.show_text,
+            tools=TOOL_SCHEMAS if with_tools else None,
+        )
+
+    async def _run_tools(self, number: int, calls: list[ToolCall]) -> None:
+        """The calls of one model turn: read-only ones together, the others one by one."""
+        steps = [
+            (f"tool {number}.{index} {call.name}", call) for index, call in enumerate(calls, 1)
+        ]
+        if all(call.name in READ_ONLY_TOOLS for call in calls):
+            futures = [self._tool_step(name, call) for name, call in steps]
+            results = [await future for future in futures]
+        else:
+            results = [await self._tool_step(name, call) for name, call in steps]
+        for call, step in zip(calls, results, strict=True):
+            self._record_tool(call, step)
+
+    def _tool_step(self, name: str, call: ToolCall) -> restate.RestateDurableFuture[ToolStep]:
+        return self.ctx.run_typed(name, self._tool, _opts(3), call)
+
+    def _record_tool(self, call: ToolCall, step: ToolStep) -> None:
+        result = step.result
+        self.work.append(
+            WorkStep(role="tool", text=result.content, tool_call_id=call.id, name=call.name)
+        )
+        if step.workspace is not None:
+            self.ref = step.workspace
+        record = ToolRecord(
+            name=call.name,
+            summary=describe(call.name, _arguments(call)),
+            seconds=round(result.duration_seconds, 3),
+            exit_code=result.exit_code,
+            ok=not result.is_error,
+            killed=result.killed,
+        )
+        self._progress(call.name, tool=record, workspace=step.workspace)
+
+    async def _tool(self, call: ToolCall) -> ToolStep:
+        """Run one tool call in the workspace; a cancellation kills what it started."""
+        current = asyncio.current_task()
+        assert current is not None
+        self.inflight.add(current)
+        tracker = self.commands.setdefault(call.id, CommandTracker())
+        self.started[call.id] = time.monotonic()
+        activity = self.view.tool_started(call.id, describe(call.name, _arguments(call)))
+        try:
+            ws = await self._workspace()
+            result = await call_tool(
+                ws,
+                self.deps.workspaces,
+                self.deps.sandbox,
+                call.name,
+                call.arguments,
+                tracker,
+            )
+            changed = None
+            if call.name not in READ_ONLY_TOOLS:
+                ref = await self.deps.workspaces.patch(ws)
+                changed = ref if ref != self.ref else None
+            self.view.tool_ended(call.id, result)
+            return ToolStep(result=result, workspace=changed)
+        finally:
+            activity.cancel()
+            self.inflight.discard(current)
+
+    async def _workspace(self) -> Workspace:
+        assert self.ref is not None
+        return await self.deps.workspaces.open(self.req.thread_key, self.ref, self.ref.repo)
+
+    # ------------------------------------------------------------------ endings
+    async def _stop_inflight(self) -> None:
+        """Close the model stream and kill running commands at once, and wait (bounded) for
+        the kills, so what they printed so far is known before it is recorded."""
+        self.tracker.close()
+        running = [task for task in self.inflight if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=KILL_WAIT_SECONDS)
+
+    async def _cancelled(self) -> TaskReport:
+        partial: _Partial = await self.ctx.run_typed(
+            "record partial", self._partial, restate.RunOptions(type_hint=_Partial)
+        )
+        log.info(
+            "task_cancelled",
+            steps=len(self.work),
+            killed=len(partial.killed),
+            streamed_chunks=self.tracker.chunks,
+        )
+        return self._make_report(
+            "cancelled",
+            partial.text,
+            work=[*self.work, *partial.killed],
+            model_started=partial.model_started,
+            status_ts=partial.status_ts,
+            workspace=partial.workspace or self.ref,
+        )
+
+    async def _partial(self) -> _Partial:
+        """What the cancelled run had in flight: text being streamed, commands killed."""
+        answered = {s.tool_call_id for s in self.work if s.role == "tool"}
+        pending = [
+            call
+            for step in self.work[-1:]
+            if step.role == "assistant"
+            for call in step.tool_calls
+            if call.id not in answered
+        ]
+        killed = [self._killed_step(call) for call in pending]
+        workspace = None
+        if pending and self.ref is not None and any(c.name not in READ_ONLY_TOOLS for c in pending):
+            with contextlib.suppress(Exception):
+                workspace = await self.deps.workspaces.patch(await self._workspace())
+        return _Partial(
+            text=self.tracker.text if self.streaming_call > self.recorded_call else "",
+            killed=killed,
+            model_started=self.tracker.started or bool(self.work),
+            status_ts=self.status_ts or self.view.status_ts,
+            workspace=workspace,
+        )
+
+    def _killed_step(self, call: ToolCall) -> WorkStep:
+        tracker = self.commands.get(call.id)
+        started = self.started.get(call.id)
+        if call.name == "run_command" and tracker is not None and started is not None:
+            seconds = time.monotonic() - started
+            output = tracker.output or "(no output)"
+            text = (
+                f"[killed by the interruption after {seconds:.1f} s; the command did not "
+                f"finish. Output so far:]\n{output}"
+            )
+        else:
+            text = "[not finished: the run was interrupted before this tool call completed]"
+        return WorkStep(role="tool", text=text, tool_call_id=call.id, name=call.name, killed=True)
+
+    async def _failed(self) -> TaskReport:
+        """Say sorry in the thread, in place of the status message when there is one."""
+        with contextlib.suppress(TerminalError):
+            await self.ctx.run_typed(
+                "post failure notice",
+                self.view.finish,
+                _opts(2),
+                self.deps,
+                self.status_ts,
+                FAILED_TEXT,
+                "failed",
+            )
+        return self._make_report("failed", "")
+
+    async def _completed(self, text: str) -> TaskReport:
+        changes: ChangeSummary | None = None
+        if self.ref is not None:
+            changes = await self.ctx.run_typed(
+                "summarise changes",
+                self._changes,
+                restate.RunOptions(max_attempts=3, type_hint=ChangeSummary),
+            )
+        await self._post_answer(text, changes)
+        return self._make_report("completed", text, work=self.work, changes=changes)
+
+    async def _changes(self) -> ChangeSummary:
+        stat = await self.deps.workspaces.diff_stat(await self._workspace())
+        return ChangeSummary(files=list(stat.files), added=stat.added, removed=stat.removed)
+
+    async def _post_answer(self, text: str, changes: ChangeSummary | None) -> None:
         """The status message becomes the answer; each follow-up part is a step of its own,
-        so a retry never posts a part twice."""
-        first, *more = split_for_slack(to_mrkdwn(text))
+        so a retry never posts a part twice; the diff is uploaded as a file."""
+        opts = _opts(self.deps.slack_max_attempts)
+        summary = change_line(changes)
+        first, *more = split_for_slack(to_mrkdwn(text) + (f"\n\n{summary}" if summary else ""))
+        if self.deps.streaming:
+            first, more = DONE_TEXT, []
         await self.ctx.run_typed(
-            "post answer", self._finish, _opts(self.deps.slack_max_attempts), status_ts, first
+            "post answer", self.view.finish, opts, self.deps, self.status_ts, first, "completed"
         )
         req = self.req
         for number, part in enumerate(more, start=2):
             await self.ctx.run_typed(
                 f"post answer part {number}",
                 self.deps.slack.post,
-                _opts(self.deps.slack_max_attempts),
+                opts,
                 req.channel_id,
                 req.thread_ts,
                 part,
                 [section(part)],
             )
+        if changes is not None and changes.files:
+            await self.ctx.run_typed("upload diff", self._upload_diff, opts)
 
-    async def _finish(self, status_ts: str, text: str) -> None:
-        await self.deps.slack.update(self.req.channel_id, status_ts, text)
-        await self._react("completed")
-
-    async def _react(self, outcome: TaskOutcome) -> None:
-        reactions = self.deps.reactions
-        await self.deps.slack.react(
-            self.req.channel_id,
-            self.req.trigger_ts,
-            add=reactions.for_outcome(outcome),
-            remove=reactions.working,
+    async def _upload_diff(self) -> None:
+        diff = await self.deps.workspaces.diff(await self._workspace())
+        await self.deps.slack.upload(
+            self.req.channel_id, self.req.thread_ts, diff, "changes.diff", "The agent's changes"
         )
 
-    def _progress(self, step: str) -> None:
-        update = TaskProgress(task_id=self.task_id, step=step, tokens=self.tokens)
-        self.ctx.generic_send(
-            AGENT_SERVICE,
-            AGENT_TASK_PROGRESS,
-            update.model_dump_json().encode(),
-            key=self.req.thread_key,
+    def _make_report(
+        self,
+        outcome: TaskOutcome,
+        text: str,
+        work: list[WorkStep] | None = None,
+        model_started: bool = True,
+        status_ts: str | None = None,
+        workspace: WorkspaceRef | None = None,
+        changes: ChangeSummary | None = None,
+    ) -> TaskReport:
+        return TaskReport(
+            task_id=self.task_id,
+            outcome=outcome,
+            text=text,
+            tokens=self.tokens,
+            work=work or [],
+            status_ts=status_ts or self.status_ts,
+            model_started=model_started,
+            workspace=workspace or self.ref,
+            changes=changes,
         )
 
-    async def _cleanup_cancelled(self) -> TaskReport:
-        ctx, tracker = self.ctx, self.tracker
-        # Ask why while recording the partial output: both are quick, neither waits on the other.
-        why = ctx.generic_call(
-            AGENT_SERVICE,
-            AGENT_CANCEL_REASON,
-            json.dumps(self.task_id).encode(),
-            key=self.req.thread_key,
-        )
-        snapshot: _CancelSnapshot = await ctx.run_typed(
-            "record partial",
-            lambda: _CancelSnapshot(
-                partial=tracker.text if self.answering else "", model_started=tracker.started
-            ),
-            restate.RunOptions(type_hint=_CancelSnapshot),
-        )
-        partial = snapshot.partial
-        if self.status_ts is None:
-            self.status_ts = await self._find_status()
-        reason = CancelReason.model_validate_json(await why)
-        outcome: TaskOutcome = "stopped" if reason.reason == "stop" else "cancelled"
-        log.info("task_cancelled", outcome=outcome, streamed_chunks=tracker.chunks)
-        if reason.reason == "stop":
-            by = f" by <@{reason.by_user}>" if _SLACK_USER.fullmatch(reason.by_user or "") else ""
-            stopped = STOPPED_TEXT.format(by=by)
-            await self._cleanup_step("post stop notice", self._notice, stopped, partial, outcome)
-        elif snapshot.model_started:
-            await self._cleanup_step(
-                "post cancel notice", self._notice, CANCELLED_TEXT, partial, outcome
-            )
-        elif self.status_ts is not None:
-            # Cancelled before its first model call (a burst of replies): leave no trace.
-            await self._cleanup_step("remove status", self._remove_status)
-        return self._report(outcome, partial)
+    def _report(self, report: TaskReport) -> None:
+        """The run's one report: one-way, never a call (that would deadlock the agent)."""
+        self.ctx.object_send(coding_agent.task_ended, self.req.thread_key, report)
 
-    async def _notice(self, text: str, partial: str, outcome: TaskOutcome) -> None:
-        req = self.req
-        if self.status_ts is not None:
-            await asyncio.gather(
-                self.deps.slack.interrupted(
-                    req.channel_id, req.thread_ts, self.status_ts, partial, text
-                ),
-                self._react(outcome),
-            )
-        else:
-            await self.deps.slack.post(req.channel_id, req.thread_ts, text)
-
-    async def _remove_status(self) -> None:
-        assert self.status_ts is not None
-        await self.deps.slack.delete(self.req.channel_id, self.status_ts)
-        await self.deps.slack.react(
-            self.req.channel_id, self.req.trigger_ts, remove=self.deps.reactions.working
-        )
-
-    async def _cleanup_failed(self) -> TaskReport:
-        """Say sorry in the thread, in place of the status message when there is one."""
-        await self._cleanup_step("post failure notice", self._failure_notice)
-        return self._report("failed", "")
-
-    async def _failure_notice(self) -> None:
-        req, slack = self.req, self.deps.slack
-        if self.status_ts is not None:
-            await slack.update(req.channel_id, self.status_ts, FAILED_TEXT)
-        else:
-            await slack.post(req.channel_id, req.thread_ts, FAILED_TEXT)
-        await self._react("failed")
-
-    async def _cleanup_step(
-        self, step: str, action: Callable[..., Awaitable[None]], *args: Any
+    def _progress(
+        self, step: str, tool: ToolRecord | None = None, workspace: WorkspaceRef | None = None
     ) -> None:
-        """A Slack step of a cleanup: bounded in attempts and in time (each attempt too), and
-        never fatal to the cleanup, so the agent's bounded wait sees it end."""
-        budget = self.deps.cleanup_seconds / 3
-
-        async def bounded() -> None:
-            await asyncio.wait_for(action(*args), timeout=budget)
-
-        options = _opts(2, max_duration=budget * 2)
-        try:
-            await self.ctx.run_typed(step, bounded, options)
-        except TerminalError as err:
-            log.warning("cleanup_step_failed", step=step, error=err.message)
-
-    def _report(self, outcome: TaskOutcome, text: str) -> TaskReport:
-        """Tell the agent how this run ended: one-way, never a call (that would deadlock)."""
-        report = TaskReport(task_id=self.task_id, outcome=outcome, text=text, tokens=self.tokens)
-        self.ctx.generic_send(
-            AGENT_SERVICE,
-            AGENT_TASK_ENDED,
-            report.model_dump_json().encode(),
-            key=self.req.thread_key,
+        update = TaskProgress(
+            task_id=self.task_id,
+            step=step,
+            tokens=self.tokens,
+            status_ts=self.status_ts,
+            tool=tool,
+            workspace=workspace,
         )
-        return report
+        self.ctx.object_send(coding_agent.progress, self.req.thread_key, update)
 
 
-def report_from_error(err: TerminalError, task_id: str) -> TaskReport | None:
-    """The report a task carried in its terminal error, or None when the error is not one.
+class _Partial(BaseModel):
+    """What a cancelled run had in flight when the cancel landed, journaled for its report."""
 
-    A task cancelled before it ever ran ends with Restate's own 409 and leaves nothing to add.
-    """
+    text: str
+    killed: list[WorkStep]
+    model_started: bool
+    status_ts: str | None = None
+    workspace: WorkspaceRef | None = None
+
+
+def _arguments(call: ToolCall) -> dict[str, Any]:
     try:
-        return TaskReport.model_validate_json(err.message)
+        value = json.loads(call.arguments or "{}")
     except ValueError:
-        if err.status_code == 409 and err.message == "cancelled":
-            return TaskReport(task_id=task_id, outcome="cancelled")
-        return None
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import openai
 import structlog
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 from pydantic import BaseModel
 from restate.exceptions import RetryableError
 
+from common.contract import ToolCall
 from restate_app import metrics
 from restate_app.errors import classify_model_error
 
@@ -50,49 +53,59 @@ class StreamTracker:
 
 
 class Completion(BaseModel):
-    """What one model step returns, and so what its journal entry holds."""
+    """What one model step returns, and so what its journal entry holds: the assistant's
+    text and the tool calls it asked for (assembled from the stream's deltas)."""
 
     text: str
     chunks: int
+    tool_calls: list[ToolCall] = []
+    finish_reason: str | None = None
 
 
 class ModelClient:
-    """Streams one chat completion and returns its whole text."""
+    """Streams one chat completion, with tools when given, and returns the whole turn."""
 
-    def __init__(self, client: openai.AsyncOpenAI, model: str) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, model: str, max_tokens: int | None = None):
         self._client = client
         self._model = model
+        self._max_tokens = max_tokens
 
     async def stream(
         self,
         messages: list[ChatCompletionMessageParam],
         tracker: StreamTracker,
         on_text: OnText | None = None,
+        tools: list[ChatCompletionToolParam] | None = None,
     ) -> Completion:
         tracker.begin()
         started = time.monotonic()
         try:
-            finish = await self._consume(messages, tracker, on_text)
+            completion = await self._consume(messages, tracker, on_text, tools)
         except openai.OpenAIError as exc:
             raise classify_model_error(exc) from exc
         finally:
             tracker.end()
-        if finish is None:
+        if completion.finish_reason is None:
             # The server closed the stream without a finish reason: the answer is cut short.
             raise RetryableError("model: stream ended before the answer was complete", 503)
         log.debug("model_stream_done", chunks=tracker.chunks, seconds=time.monotonic() - started)
-        return Completion(text=tracker.text, chunks=tracker.chunks)
+        return completion
 
     async def _consume(
         self,
         messages: list[ChatCompletionMessageParam],
         tracker: StreamTracker,
         on_text: OnText | None,
-    ) -> str | None:
+        tools: list[ChatCompletionToolParam] | None,
+    ) -> Completion:
         finish: str | None = None
+        calls: dict[int, _CallParts] = {}
         meter = metrics.StreamMeter()
+        extra: dict[str, Any] = {"tools": tools} if tools else {}
+        if self._max_tokens:
+            extra["max_tokens"] = self._max_tokens
         stream = await self._client.chat.completions.create(
-            model=self._model, messages=messages, stream=True
+            model=self._model, messages=messages, stream=True, **extra
         )
         async with stream:
             async for chunk in stream:
@@ -105,5 +118,29 @@ class ModelClient:
                     meter.chunk()
                     if on_text is not None:
                         await on_text(tracker.text)
+                for delta in choice.delta.tool_calls or []:
+                    _CallParts.add(calls, delta)
+                    tracker.chunks += 1
                 finish = choice.finish_reason or finish
-        return finish
+        tool_calls = [calls[i].call(i) for i in sorted(calls)]
+        return Completion(
+            text=tracker.text, chunks=tracker.chunks, tool_calls=tool_calls, finish_reason=finish
+        )
+
+
+class _CallParts:
+    """One tool call as its deltas arrive: an id and a name first, then argument fragments."""
+
+    def __init__(self) -> None:
+        self.id, self.name, self.arguments = "", "", ""
+
+    @staticmethod
+    def add(calls: dict[int, _CallParts], delta: ChoiceDeltaToolCall) -> None:
+        parts = calls.setdefault(delta.index, _CallParts())
+        parts.id = delta.id or parts.id
+        if delta.function is not None:
+            parts.name = delta.function.name or parts.name
+            parts.arguments += delta.function.arguments or ""
+
+    def call(self, index: int) -> ToolCall:
+        return ToolCall(id=self.id or f"call_{index}", name=self.name, arguments=self.arguments)

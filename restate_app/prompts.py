@@ -1,4 +1,10 @@
-"""Turns a conversation into the messages of the model calls of a task (plan, then answer)."""
+"""Turns a session's conversation, and the work its runs did, into chat messages for the model.
+
+Earlier runs' tool calls and results are replayed as what they were (assistant tool calls and
+tool results), so a run interrupted mid-command is continued, not redone. A tool call that
+never got its result (the run was cut off) is closed with a synthetic one: the model API
+rejects a conversation with dangling tool calls.
+"""
 
 from __future__ import annotations
 
@@ -6,47 +12,86 @@ from collections.abc import Sequence
 
 from openai.types.chat import ChatCompletionMessageParam
 
-from common.contract import Turn
+from common.contract import Turn, WorkStep
 
 SYSTEM = (
     "You are a coding agent working inside a Slack thread. Several people may talk to you. "
-    "Answer the latest request in the context of the whole conversation. "
-    "Earlier work of yours that was interrupted by a new message is marked as interrupted: "
-    "build on it where it still helps, but follow the newest instructions."
+    "You work on a git checkout of the team's repository through tools: list, read and "
+    "search files, edit or write them, run commands (tests, linters) in a sandbox without "
+    "network, and show the diff. Work in small steps: look before you change, run the tests "
+    "after a change, and keep edits minimal. Paths are relative to the repository root. "
+    "When you are done, answer without calling a tool: say what you changed and why, in "
+    "Markdown, briefly (the diff is attached for the thread). "
+    "Earlier work of yours that was interrupted by a new message is marked as interrupted; "
+    "its edits are still in the workspace: build on it where it still helps, but follow the "
+    "newest instructions."
 )
-
-PLAN_INSTRUCTION = (
-    "First write a short plan (at most five bullet points) for answering the latest request. "
-    "Do not answer yet."
-)
-
-ANSWER_INSTRUCTION = "Follow your plan below and write the answer for the thread."
 
 INTERRUPTED_PREFIX = "[interrupted: this earlier work was cut short by a new message]\n"
+KILLED_RESULT = "[no result: the run was interrupted before this tool call finished]"
+STEP_LIMIT_INSTRUCTION = (
+    "You have used all the tool calls this run allows. Without calling a tool, say what you "
+    "did, what is left, and how to continue."
+)
 
 
-def conversation(turns: Sequence[Turn], instruction: str) -> list[ChatCompletionMessageParam]:
-    """The conversation as chat messages; interrupted partial work is marked as such."""
-    messages: list[ChatCompletionMessageParam] = [
-        {"role": "system", "content": f"{SYSTEM}\n\n{instruction}"}
-    ]
+def conversation(turns: Sequence[Turn]) -> list[ChatCompletionMessageParam]:
+    """The whole conversation as chat messages, with every run's work in place."""
+    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": SYSTEM}]
     for turn in turns:
         if turn.kind == "user":
             who = f"<@{turn.user_id}>" if turn.user_id else "someone"
             messages.append({"role": "user", "content": f"{who}: {turn.text}"})
-        elif turn.kind == "answer":
-            messages.append({"role": "assistant", "content": turn.text})
-        elif turn.kind == "partial":
-            messages.append({"role": "assistant", "content": INTERRUPTED_PREFIX + turn.text})
+        elif turn.kind in ("answer", "partial"):
+            messages.extend(work_messages(turn.work))
+            prefix = INTERRUPTED_PREFIX if turn.kind == "partial" else ""
+            if turn.text.strip() or prefix:
+                text = prefix + (turn.text or "(no text yet)")
+                messages.append({"role": "assistant", "content": text})
         elif turn.kind == "dropped":
             messages.append({"role": "user", "content": turn.text})
         # "error" turns are for people reading the session, not for the model.
     return messages
 
 
-def plan_messages(turns: Sequence[Turn]) -> list[ChatCompletionMessageParam]:
-    return conversation(turns, PLAN_INSTRUCTION)
+def work_messages(work: Sequence[WorkStep]) -> list[ChatCompletionMessageParam]:
+    """A run's transcript as assistant tool calls and tool results, none left dangling."""
+    messages: list[ChatCompletionMessageParam] = []
+    open_calls: list[str] = []
+    for step in work:
+        if step.role == "assistant":
+            messages.extend(_close(open_calls))
+            if step.tool_calls:
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": step.text or None,
+                        "tool_calls": [
+                            {
+                                "id": call.id,
+                                "type": "function",
+                                "function": {"name": call.name, "arguments": call.arguments},
+                            }
+                            for call in step.tool_calls
+                        ],
+                    }
+                )
+                open_calls = [call.id for call in step.tool_calls]
+            elif step.text.strip():
+                messages.append({"role": "assistant", "content": step.text})
+        elif step.tool_call_id in open_calls:
+            open_calls.remove(step.tool_call_id)
+            messages.append(
+                {"role": "tool", "tool_call_id": step.tool_call_id, "content": step.text}
+            )
+    messages.extend(_close(open_calls))
+    return messages
 
 
-def answer_messages(turns: Sequence[Turn], plan: str) -> list[ChatCompletionMessageParam]:
-    return conversation(turns, f"{ANSWER_INSTRUCTION}\n\nYour plan:\n{plan}")
+def _close(open_calls: list[str]) -> list[ChatCompletionMessageParam]:
+    closing: list[ChatCompletionMessageParam] = [
+        {"role": "tool", "tool_call_id": call_id, "content": KILLED_RESULT}
+        for call_id in open_calls
+    ]
+    open_calls.clear()
+    return closing

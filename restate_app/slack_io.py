@@ -142,11 +142,13 @@ class SlackPoster:
         """The task's status message, with its Stop button."""
         return await self.post(channel, thread_ts, text, [section(text), stop_button(thread_key)])
 
-    async def show_progress(self, channel: str, ts: str, text: str, thread_key: str) -> bool:
-        """Show the answer so far, unless the channel is busy (progress is cosmetic)."""
+    async def show_progress(
+        self, channel: str, ts: str, text: str, thread_key: str, markdown: bool = True
+    ) -> bool:
+        """Show the run so far, unless the channel is busy (progress is cosmetic)."""
         if not self._pacer.try_take(channel):
             return False
-        shown = to_mrkdwn(text)[-MAX_MESSAGE_CHARS:] + " …"
+        shown = (to_mrkdwn(text)[-MAX_MESSAGE_CHARS:] + " …") if markdown else text
         blocks = [section(shown), stop_button(thread_key)]
         try:
             await self._client.api_call(
@@ -170,22 +172,24 @@ class SlackPoster:
             except Exception as exc:
                 log.info("reaction_failed", method=method, error=str(exc))
 
-    async def interrupted(
-        self, channel: str, thread_ts: str, status_ts: str, partial: str, notice: str
-    ) -> str:
-        """Post the interruption notice and mark the status message; returns the notice's ts."""
-        marked = to_mrkdwn(partial.strip())[:MAX_MESSAGE_CHARS] or "…"
-        marked += "\n\n_(interrupted)_"
-        notice_ts, _ = await asyncio.gather(
-            self.post(channel, thread_ts, notice), self._mark(channel, status_ts, marked)
-        )
-        return notice_ts
-
-    async def _mark(self, channel: str, ts: str, text: str) -> None:
+    async def upload(
+        self, channel: str, thread_ts: str, content: str, filename: str, title: str
+    ) -> None:
+        """Upload a text file into the thread (Slack's two-step external upload)."""
+        await self._pacer.take(channel)
         try:
-            await self.update(channel, ts, text)
-        except Exception as exc:  # marking the old message is cosmetic; the notice is what counts
-            log.info("mark_interrupted_failed", error=str(exc))
+            await self._client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                content=content,
+                filename=filename,
+                title=title,
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            metrics.slack_api_error("files.upload", exc)
+            classified = classify_slack_error(exc, "files_upload_v2")
+            log.warning("slack_upload_failed", error=str(classified))
+            raise classified from exc
 
     async def start_stream(
         self, channel: str, thread_ts: str, team: str, user: str | None, markdown: str

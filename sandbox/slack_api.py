@@ -300,9 +300,11 @@ async def apply_fault(fault: Fault) -> tuple[int, JSON, dict[str, str]] | None:
 
 
 def all_methods() -> dict[str, Handler]:
-    from sandbox.slack_streaming import STREAMING_METHODS  # it builds on this module
+    # These modules build on this one, so they are imported here rather than at the top.
+    from sandbox.slack_files import FILE_METHODS
+    from sandbox.slack_streaming import STREAMING_METHODS
 
-    return {**METHODS, **STREAMING_METHODS}
+    return {**METHODS, **STREAMING_METHODS, **FILE_METHODS}
 
 
 async def dispatch(
@@ -355,4 +357,8 @@ async def handle_api(request: web.Request) -> web.Response:
 
 
 def register_api(app: web.Application) -> None:
+    """The Web API, and the file upload and download URLs its file methods hand out."""
+    from sandbox.slack_files import register_files  # it builds on this module
+
     app.router.add_route("*", "/api/{method}", handle_api)
+    register_files(app)

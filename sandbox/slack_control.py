@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from sandbox.control_common import json_error, read_model
+from sandbox.slack_files import content_response, shared_file_json
 from sandbox.slack_records import Fault
 from sandbox.slack_state import Channel
 from sandbox.workspace import WORKSPACE_KEY, Workspace
@@ -127,6 +128,32 @@ async def list_messages(request: web.Request) -> web.Response:
     return web.json_response({"messages": [ws.state.render_for_page(m) for m in messages]})
 
 
+async def list_files(request: web.Request) -> web.Response:
+    """Every reserved file in Slack's files.info shape, plus the sandbox's upload state."""
+    ws = request.app[WORKSPACE_KEY]
+    channel = request.query.get("channel")
+    found = []
+    for file in ws.state.files.values():
+        if channel is not None and channel not in {c for c, _ in file.shares}:
+            continue
+        info = shared_file_json(ws, file)
+        info["reserved_length"] = file.length
+        info["uploaded"] = file.data is not None
+        info["completed"] = file.completed
+        info["content_url"] = f"/_sandbox/files/{file.id}/content"
+        found.append(info)
+    return web.json_response({"files": found})
+
+
+async def file_content(request: web.Request) -> web.Response:
+    """A file's bytes for the page, which has no token for `url_private` (`?download=1`)."""
+    ws = request.app[WORKSPACE_KEY]
+    file = ws.state.files.get(request.match_info["file_id"])
+    if file is None or file.data is None:
+        raise json_error(404, "file_not_found")
+    return content_response(file, file.data, request.query.get("download") == "1")
+
+
 async def list_channels(request: web.Request) -> web.Response:
     ws = request.app[WORKSPACE_KEY]
     channels = []
@@ -229,6 +256,8 @@ def register_control(app: web.Application) -> None:
     add("GET", "/_sandbox/channels", list_channels)
     add("GET", "/_sandbox/users", list_users)
     add("GET", "/_sandbox/ephemerals", list_ephemerals)
+    add("GET", "/_sandbox/files", list_files)
+    add("GET", "/_sandbox/files/{file_id}/content", file_content)
     add("GET", "/_sandbox/config", get_config)
     add("POST", "/_sandbox/config", set_config)
     add("GET", "/_sandbox/faults", list_faults)

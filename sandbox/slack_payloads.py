@@ -77,6 +77,19 @@ def message_event(state: WorkspaceState, message: Message, channel: Channel) -> 
     return event
 
 
+def file_share_event(state: WorkspaceState, message: Message, channel: Channel) -> JSON:
+    """`message` with subtype `file_share`, sent when files.completeUploadExternal shares files.
+
+    Shaped like Slack's documented example (`files`, `upload`, `display_as_bot`, the sharer's
+    `user`), with the uploading bot's `bot_id`. It carries no `bot_profile`, so a bot that
+    ignores its own posts must recognise this one by `bot_id` or `user`.
+    """
+    event = message_event(state, message, channel)
+    event.pop("bot_profile", None)
+    event["subtype"] = "file_share"
+    return event
+
+
 def app_mention_event(state: WorkspaceState, message: Message) -> JSON:
     """The `app_mention` twin Slack sends for a channel message that mentions the bot."""
     event: JSON = {

@@ -1,4 +1,4 @@
-"""In-memory state of the sandbox Slack workspace: users, channels, messages and reactions.
+"""In-memory state of the sandbox Slack workspace: users, channels, messages, reactions, files.
 
 Messages are rendered in the JSON shapes Slack's Web API and Events API use, so every
 other sandbox module (Web API, event delivery, control API, page) shares one view.
@@ -67,10 +67,36 @@ class Message:
     edited: int = 0
     edited_ts: str | None = None
     reactions: dict[str, list[str]] = field(default_factory=dict)
+    # File objects as shared with this message (Slack's shape, rendered when it was shared).
+    files: list[JSON] = field(default_factory=list)
 
     @property
     def is_reply(self) -> bool:
         return self.thread_ts is not None and self.thread_ts != self.ts
+
+
+@dataclass
+class SlackFile:
+    """A file reserved by files.getUploadURLExternal; `data` is set once its bytes arrive."""
+
+    id: str
+    name: str
+    title: str
+    user: str
+    length: int
+    ticket: str
+    # Origin the uploader reached the workspace at; the file's URLs are built on it.
+    base_url: str
+    created: int
+    snippet_type: str | None = None
+    alt_txt: str | None = None
+    data: bytes | None = None
+    filetype: str = ""
+    pretty_type: str = ""
+    mimetype: str = ""
+    completed: bool = False
+    # Where it was shared, as (channel id, message ts).
+    shares: list[tuple[str, str]] = field(default_factory=list)
 
 
 def parse_channel_spec(spec: str) -> tuple[str, str]:
@@ -137,6 +163,7 @@ class WorkspaceState:
         }
         self.channels["D0ALICE"] = Channel("D0ALICE", "", is_im=True, im_user="U0ALICE")
         self.messages: dict[tuple[str, str], Message] = {}
+        self.files: dict[str, SlackFile] = {}
         self._last_ts_us = 0
 
     def next_ts(self) -> str:
@@ -207,6 +234,10 @@ class WorkspaceState:
         out["team"] = self.team_id
         if message.blocks is not None:
             out["blocks"] = message.blocks
+        if message.files:
+            out["files"] = message.files
+            out["upload"] = False
+            out["display_as_bot"] = False
         if message.edited_ts:
             out["edited"] = {"user": message.user, "ts": message.edited_ts}
         self._render_thread_fields(message, out)

@@ -16,6 +16,7 @@ from sandbox.slack_delivery import Deliverer
 from sandbox.slack_payloads import (
     app_mention_event,
     envelope,
+    file_share_event,
     message_changed_event,
     message_deleted_event,
     message_event,
@@ -76,8 +77,9 @@ class Workspace:
         await self.deliverer.close()
 
     def reset(self) -> None:
-        """Forget messages, records and faults (users and channels stay)."""
+        """Forget messages, files, records and faults (users and channels stay)."""
         self.state.messages.clear()
+        self.state.files.clear()
         self.records.clear()
         self.faults.clear()
         self.hub.publish("reset", {})
@@ -113,8 +115,14 @@ class Workspace:
         return message, envelopes
 
     def post_bot_message(
-        self, channel: Channel, text: str, blocks: list[JSON] | None, thread_ts: str | None
+        self,
+        channel: Channel,
+        text: str,
+        blocks: list[JSON] | None,
+        thread_ts: str | None,
+        files: list[JSON] | None = None,
     ) -> Message:
+        """Store a bot post (with `files`, a file share), publish it and echo its event."""
         message = self.state.add(
             Message(
                 channel=channel.id,
@@ -124,10 +132,12 @@ class Workspace:
                 bot_id=self.config.bot_id,
                 thread_ts=self.state.thread_root_ts(channel.id, thread_ts) if thread_ts else None,
                 blocks=blocks,
+                files=files or [],
             )
         )
         self._publish_posted(message)
-        self._echo(message_event(self.state, message, channel))
+        build = file_share_event if files else message_event
+        self._echo(build(self.state, message, channel))
         return message
 
     def update_message(

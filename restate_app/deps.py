@@ -1,0 +1,94 @@
+"""What the durable handlers need at run time: the shared clients and the operator's settings.
+
+Built once at start-up (`install`), read by the handlers (`deps()`): the handlers are declared
+at module level, as Restate's SDK examples do, so their dependencies cannot be arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.settings import AppSettings
+from restate_app.model_io import ModelClient
+from restate_app.session import Limits
+from restate_app.slack_io import SlackPoster
+from restate_app.tools.sandbox import SandboxConfig
+from restate_app.tools.workspace import Workspaces
+
+
+@dataclass(frozen=True)
+class Reactions:
+    """Emoji names for the triggering message, by task state (empty to skip one)."""
+
+    received: str
+    working: str
+    done: str
+    stopped: str
+    cancelled: str
+    failed: str
+
+    @classmethod
+    def from_settings(cls, settings: AppSettings) -> Reactions:
+        return cls(
+            received=settings.reaction_received,
+            working=settings.reaction_working,
+            done=settings.reaction_done,
+            stopped=settings.reaction_stopped,
+            cancelled=settings.reaction_cancelled,
+            failed=settings.reaction_failed,
+        )
+
+    def for_outcome(self, outcome: str) -> str:
+        return {
+            "completed": self.done,
+            "stopped": self.stopped,
+            "cancelled": self.cancelled,
+            "failed": self.failed,
+        }.get(outcome, "")
+
+
+@dataclass(frozen=True)
+class Repos:
+    """Which repository a session works on: `repo=NAME` in its first mention, else its
+    channel's (`CHANNEL_REPOS`), else `AGENT_REPO`."""
+
+    default: str | None
+    named: dict[str, str]
+    by_channel: dict[str, str]
+
+    def resolve(self, name: str | None, channel: str) -> str | None:
+        if name:
+            return self.named.get(name)
+        chosen = self.by_channel.get(channel)
+        return self.named.get(chosen) if chosen else self.default
+
+
+@dataclass(frozen=True)
+class Deps:
+    slack: SlackPoster
+    model: ModelClient
+    workspaces: Workspaces
+    sandbox: SandboxConfig
+    repos: Repos
+    reactions: Reactions
+    limits: Limits = Limits()
+    model_max_attempts: int = 4
+    slack_max_attempts: int = 4
+    cleanup_seconds: float = 10.0
+    max_steps: int = 30
+    # Answer with Slack's chat.startStream/appendStream/stopStream instead of message updates.
+    streaming: bool = False
+
+
+_installed: list[Deps] = []
+
+
+def install(value: Deps) -> None:
+    """Make `value` what every handler of this process uses."""
+    _installed[:] = [value]
+
+
+def deps() -> Deps:
+    if not _installed:
+        raise RuntimeError("restate_app.deps.install() was not called at start-up")
+    return _installed[0]

@@ -1,0 +1,531 @@
+"""The session's rules, as one pure function: `decide(session, event, now) -> Decision`.
+
+Every rule of the interruption protocol lives here and nowhere else: at most one running
+task; the conversation in Slack `ts` order; replies before the session's first mention kept
+for a while; the `interrupt`, `queue` and debounce policies; stops and resets; reports that
+are on time, late (their cleanup was overdue), stale or repeated; bounded history and queue;
+run records. `decide` never touches Slack or Restate: it returns the new session and the
+effects for `CodingAgent`'s handlers to carry out, in order.
+
+The protocol, for one interruption: a reply while a task runs records the reply, marks the
+task `cancelling` and asks for it to be cancelled and for a cleanup timer. The cancelled
+task's cleanup records what it did and reports once (`TaskEnded`); the report, or the timer
+if the cleanup is overdue, clears `cancelling`, and the replacement starts. The notice for
+the thread goes out with the report, because only the agent knows why it cancelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from common.contract import (
+    Cancelling,
+    CancelReasonKind,
+    IncomingMessage,
+    Notice,
+    NoticeKind,
+    RunningTask,
+    RunRecord,
+    Session,
+    TaskProgress,
+    TaskReport,
+    TaskRequest,
+    Timer,
+    Turn,
+    TurnKind,
+    parse_thread_key,
+)
+
+MAX_RUNS_KEPT = 50
+MAX_EARLY = 50
+EARLY_TTL = timedelta(minutes=2)
+PENDING = ""  # the task id of a task asked for but not yet named by Restate
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what a session keeps; the oldest entries go first, counted by one marker."""
+
+    max_turns: int = 200
+    max_bytes: int = 256_000
+    max_queued: int = 50
+    max_turn_bytes: int = 64_000
+    cleanup_wait: timedelta = timedelta(seconds=10)
+
+
+# ----------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    msg: IncomingMessage
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    timer: Timer
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    user_id: str
+    is_admin: bool = False
+    reset: bool = False
+
+
+@dataclass(frozen=True)
+class TaskStarted:
+    """Restate named the invocation of the task the last `StartTask` asked for."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
+class TaskEnded:
+    report: TaskReport
+
+
+@dataclass(frozen=True)
+class ProgressReported:
+    progress: TaskProgress
+
+
+Event = UserMessage | TimerFired | StopRequested | TaskStarted | TaskEnded | ProgressReported
+
+# ----------------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class StartTask:
+    """Send `CodingTask.run` with this request, then feed back `TaskStarted`."""
+
+    request: TaskRequest
+
+
+@dataclass(frozen=True)
+class CancelTask:
+    task_id: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Send `CodingAgent.timer` to this session after `delay`."""
+
+    timer: Timer
+    delay: timedelta
+
+
+@dataclass(frozen=True)
+class PostNotice:
+    """Send `CodingTask.notice`: tell the thread how a cancelled run ended."""
+
+    notice: Notice
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    """A run record is final (for metrics)."""
+
+    run: RunRecord
+
+
+Effect = StartTask | CancelTask | Schedule | PostNotice | RunEnded
+
+
+@dataclass
+class Decision:
+    session: Session
+    effects: list[Effect] = field(default_factory=list)
+    # What happened, in a word, for the handler's answer and the log.
+    note: str = ""
+    # The task this event started (named by Restate), and the one it cancelled.
+    task_id: str | None = None
+    cancelled: str | None = None
+
+
+# ----------------------------------------------------------------------------- decide
+
+
+def decide(session: Session, key: str, event: Event, now: float, limits: Limits) -> Decision:
+    """The session after `event`, and what to do about it. `session` is not modified."""
+    d = Decision(session.model_copy(deep=True))
+    match event:
+        case UserMessage(msg):
+            _message(d, key, msg, now, limits)
+        case TimerFired(timer):
+            _timer(d, timer, limits)
+        case StopRequested(user, is_admin, reset):
+            _stop(d, user, is_admin, reset, limits)
+        case TaskStarted(task_id):
+            _started(d, task_id)
+        case TaskEnded(report):
+            _ended(d, key, report, now, limits)
+        case ProgressReported(progress):
+            _progress(d.session, progress)
+    _maybe_start(d, key, now, limits)
+    if d.session.started:
+        d.session.updated_at = now
+    return d
+
+
+def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Limits) -> None:
+    s = d.session
+    turn = Turn(kind="user", text=msg.text, user_id=msg.user_id, ts=msg.ts)
+    if _seen(s, msg.ts):
+        d.note = "duplicate"
+        return
+    if not s.started and not (msg.mentions_bot or msg.is_dm):
+        if not s.early:
+            d.effects.append(Schedule(Timer(kind="forget_early"), EARLY_TTL))
+        insert_in_slack_order(s.early, turn)
+        del s.early[:-MAX_EARLY]
+        d.note = "no_session"
+        return
+    if not s.started:
+        s.channel_id, s.thread_ts = msg.channel_id, msg.thread_ts
+        s.started_by, s.created_at = msg.user_id, now
+        for early in s.early:
+            insert_in_slack_order(s.turns, early)
+        s.early = []
+    busy = s.running is not None or s.cancelling is not None
+    if msg.policy == "queue" and busy:
+        insert_in_slack_order(s.queued, turn)
+        bound_turns(s.queued, limits.max_queued, limits.max_bytes)
+        d.note = "queued"
+        return
+    insert_in_slack_order(s.turns, turn)
+    bound_turns(s.turns, limits.max_turns, limits.max_bytes)
+    s.pending_ts, s.pending_user = msg.ts, msg.user_id
+    if s.running is not None:
+        d.cancelled = s.running.task_id
+        run = s.run(s.running.task_id)
+        if run is not None:
+            run.interrupted_by_ts = msg.ts
+            if msg.received_at:
+                run.cancel_latency_ms = round(max(0.0, now - msg.received_at) * 1000, 1)
+        _cancel(d, "interrupt", msg.user_id, msg.ts, limits)
+        d.note = "interrupted"
+    if msg.debounce_seconds > 0:
+        s.debounce_generation += 1
+        s.debounce_open = True
+        timer = Timer(kind="debounce", generation=s.debounce_generation)
+        d.effects.append(Schedule(timer, timedelta(seconds=msg.debounce_seconds)))
+        d.note = d.note or "debounced"
+
+
+def _seen(s: Session, ts: str) -> bool:
+    """A message already in the session (a redelivery that Restate's idempotency missed)."""
+    return any(t.ts == ts and t.kind == "user" for t in (*s.turns, *s.queued, *s.early))
+
+
+def _cancel(
+    d: Decision, reason: CancelReasonKind, by: str | None, by_ts: str | None, limits: Limits
+) -> None:
+    s = d.session
+    assert s.running is not None
+    running = s.running
+    s.running = None
+    s.cancelling = Cancelling(
+        task_id=running.task_id,
+        reason=reason,
+        by_user=by,
+        by_ts=by_ts,
+        trigger_ts=running.trigger_ts,
+        status_ts=running.status_ts,
+    )
+    if reason == "interrupt":
+        s.interruptions += 1
+    d.effects.append(CancelTask(running.task_id))
+    timer = Timer(kind="cleanup", task_id=running.task_id)
+    d.effects.append(Schedule(timer, limits.cleanup_wait))
+
+
+def _timer(d: Decision, timer: Timer, limits: Limits) -> None:
+    s = d.session
+    if timer.kind == "debounce" and timer.generation == s.debounce_generation:
+        s.debounce_open = False
+    elif timer.kind == "forget_early" and not s.started:
+        s.early = []
+    elif timer.kind == "cleanup" and s.cancelling and s.cancelling.task_id == timer.task_id:
+        # The cleanup is overdue: go on without it; its report still counts when it comes.
+        s.late = [*s.late[-(MAX_RUNS_KEPT - 1) :], s.cancelling]
+        s.cancelling = None
+        d.note = "cleanup_overdue"
+        _release_queue(s, limits)
+
+
+def _stop(d: Decision, user: str, is_admin: bool, reset: bool, limits: Limits) -> None:
+    s = d.session
+    if not s.started:
+        d.note = "no_session"
+        return
+    if not is_admin and user not in s.participants():
+        d.note = "not_allowed"
+        return
+    # A pending run, a debounce window and queued turns all belong to the work being stopped.
+    s.pending_ts = s.pending_user = None
+    s.debounce_open = False
+    s.debounce_generation += 1
+    _merge_queue(s, limits)
+    if s.running is not None:
+        d.cancelled = s.running.task_id
+        _cancel(d, "stop", user, None, limits)
+        s.stops += 1
+        d.note = "stopped"
+    elif s.cancelling is not None:
+        # An interruption's restart is called off: its notice now says stopped.
+        s.cancelling.reason, s.cancelling.by_user = "stop", user
+        d.cancelled = s.cancelling.task_id
+        s.stops += 1
+        d.note = "stopped"
+    else:
+        d.note = "nothing_running"
+    if reset:
+        # Forget the conversation and the workspace; keep only what settles the stopped task.
+        d.session = Session(cancelling=s.cancelling, late=s.late)
+
+
+def _started(d: Decision, task_id: str) -> None:
+    s = d.session
+    if s.running is None or s.running.task_id != PENDING:
+        return
+    s.running.task_id = task_id
+    s.runs[-1].task_id = task_id
+    previous = s.runs[-2] if len(s.runs) > 1 else None
+    if previous is not None and previous.interrupted_by_ts and previous.replaced_by is None:
+        previous.replaced_by = task_id
+    d.task_id = task_id
+
+
+def _ended(d: Decision, key: str, report: TaskReport, now: float, limits: Limits) -> None:
+    s = d.session
+    if s.running is not None and s.running.task_id == report.task_id:
+        s.running = None
+        _record(d, report, now, limits, before_ts=None)
+        _release_queue(s, limits)
+        return
+    cancelling = s.cancelling if s.cancelling and s.cancelling.task_id == report.task_id else None
+    late = next((c for c in s.late if c.task_id == report.task_id), None)
+    if cancelling is None and late is None:
+        d.note = "stale_report"
+        return
+    if cancelling is not None:
+        s.cancelling = None
+    else:
+        s.late = [c for c in s.late if c.task_id != report.task_id]
+    how = cancelling or late
+    assert how is not None
+    if s.started:  # else: reset while the task was cleaning up; only the notice is left
+        _record(d, report, now, limits, before_ts=how.by_ts, late=late is not None)
+    if report.outcome in ("cancelled", "stopped"):
+        d.effects.append(PostNotice(_notice(key, how, report)))
+    _release_queue(s, limits)
+
+
+def _notice(key: str, how: Cancelling, report: TaskReport) -> Notice:
+    """The thread's notice for a cancelled run: only the agent knows why it cancelled."""
+    _team, channel, thread_ts = parse_thread_key(key)
+    kind: NoticeKind = "stopped" if how.reason == "stop" else "restarting"
+    if not report.model_started:
+        kind = "withdrawn"
+    return Notice(
+        kind=kind,
+        thread_key=key,
+        channel_id=channel,
+        thread_ts=thread_ts,
+        trigger_ts=how.trigger_ts,
+        status_ts=report.status_ts or how.status_ts,
+        by_user=how.by_user if how.reason == "stop" else None,
+        partial=report.text,
+    )
+
+
+def _record(
+    d: Decision,
+    report: TaskReport,
+    now: float,
+    limits: Limits,
+    before_ts: str | None,
+    late: bool = False,
+) -> None:
+    """Add what a finished task produced to the conversation and its run record.
+
+    The work of a cancelled task goes before the reply that interrupted it: that is when it
+    happened. A late report is history, not news: it does not change the last outcome."""
+    s = d.session
+    if report.workspace is not None:
+        s.workspace = report.workspace
+    if not late:
+        s.last_outcome = report.outcome
+    turn = _outcome_turn(report, limits)
+    if turn is not None:
+        at = next((i for i, t in enumerate(s.turns) if before_ts and t.ts == before_ts), None)
+        s.turns.insert(len(s.turns) if at is None else at, turn)
+        bound_turns(s.turns, limits.max_turns, limits.max_bytes)
+    run = s.run(report.task_id)
+    if run is not None:
+        run.outcome, run.ended_at = report.outcome, now
+        run.tokens = report.tokens or run.tokens
+        run.changes = report.changes or run.changes
+        d.effects.append(RunEnded(run.model_copy()))
+
+
+def _outcome_turn(report: TaskReport, limits: Limits) -> Turn | None:
+    if report.outcome == "failed":
+        return Turn(kind="error", text="The run failed.", task_id=report.task_id)
+    kind: TurnKind
+    if report.outcome == "completed":
+        kind = "answer"
+    elif report.text.strip() or report.work:
+        kind = "partial"
+    else:
+        return None
+    text = clip_text(report.text, limits.max_turn_bytes)
+    turn = Turn(kind=kind, text=text, task_id=report.task_id, work=report.work)
+    return bound_work(turn, limits.max_turn_bytes)
+
+
+def _progress(s: Session, progress: TaskProgress) -> None:
+    running = s.running
+    if progress.workspace is not None and _current(s, progress.task_id):
+        s.workspace = progress.workspace
+    if running is None or running.task_id != progress.task_id:
+        return
+    running.step, running.tokens = progress.step, progress.tokens
+    running.status_ts = progress.status_ts or running.status_ts
+    run = s.run(progress.task_id)
+    if run is not None:
+        run.tokens = progress.tokens
+        if not run.steps or run.steps[-1] != progress.step:
+            run.steps = [*run.steps[-99:], progress.step]
+        if progress.tool is not None:
+            run.tools = [*run.tools[-99:], progress.tool]
+
+
+def _current(s: Session, task_id: str) -> bool:
+    """The task is the session's latest: its workspace is the one to keep."""
+    return bool(s.runs) and s.runs[-1].task_id == task_id
+
+
+def _release_queue(s: Session, limits: Limits) -> None:
+    """When nothing runs any more, queued replies join the conversation and start a run."""
+    if s.running is None and s.cancelling is None and s.queued:
+        trigger = next((t for t in reversed(s.queued) if t.kind == "user"), None)
+        _merge_queue(s, limits)
+        if trigger is not None:
+            s.pending_ts, s.pending_user = trigger.ts, trigger.user_id
+
+
+def _merge_queue(s: Session, limits: Limits) -> None:
+    for turn in s.queued:
+        if turn.kind == "dropped" and s.turns and s.turns[0].kind == "dropped":
+            s.turns[0].dropped += turn.dropped
+            s.turns[0].text = _dropped_text(s.turns[0].dropped)
+        elif turn.kind == "dropped":
+            s.turns.insert(0, turn)
+        else:
+            insert_in_slack_order(s.turns, turn)
+    s.queued = []
+    bound_turns(s.turns, limits.max_turns, limits.max_bytes)
+
+
+def _maybe_start(d: Decision, key: str, now: float, limits: Limits) -> None:
+    s = d.session
+    if s.pending_ts is None or s.running is not None or s.cancelling is not None:
+        return
+    if s.debounce_open:
+        return
+    trigger_ts, trigger_user = s.pending_ts, s.pending_user
+    s.pending_ts = s.pending_user = None
+    request = TaskRequest(
+        thread_key=key,
+        channel_id=s.channel_id,
+        thread_ts=s.thread_ts,
+        trigger_ts=trigger_ts,
+        trigger_user=trigger_user,
+        turns=s.turns,
+        repo=s.repo,
+        workspace=s.workspace,
+    )
+    s.running = RunningTask(
+        task_id=PENDING, started_at=now, trigger_ts=trigger_ts, trigger_user=trigger_user
+    )
+    record = RunRecord(
+        task_id=PENDING, trigger_ts=trigger_ts, trigger_user=trigger_user, started_at=now
+    )
+    s.runs = [*s.runs[-(MAX_RUNS_KEPT - 1) :], record]
+    s.tasks_started += 1
+    d.effects.append(StartTask(request))
+
+
+# ----------------------------------------------------------------------------- turns
+
+
+def ts_key(ts: str | None) -> tuple[int, int]:
+    seconds, _, fraction = (ts or "0").partition(".")
+    try:
+        return int(seconds or 0), int(fraction or 0)
+    except ValueError:
+        return 0, 0
+
+
+def insert_in_slack_order(turns: list[Turn], turn: Turn) -> None:
+    """Add a user turn before the user turns of this exchange that Slack sent later.
+
+    Slack does not promise to deliver events in order; the conversation follows message ts.
+    The search stops at an answer or an earlier user turn: what was answered stays put.
+    """
+    at = len(turns)
+    for index in range(len(turns) - 1, -1, -1):
+        other = turns[index]
+        if other.kind in ("answer", "dropped") or (
+            other.kind == "user" and ts_key(other.ts) < ts_key(turn.ts)
+        ):
+            break
+        if other.kind == "user":
+            at = index
+    turns.insert(at, turn)
+
+
+def _dropped_text(count: int) -> str:
+    return f"[{count} earlier turns were dropped to keep this session's size bounded]"
+
+
+def bound_turns(turns: list[Turn], max_turns: int, max_bytes: int) -> None:
+    """Drop the oldest turns beyond the limits, leaving one marker that counts them."""
+    dropped = turns.pop(0).dropped if turns and turns[0].kind == "dropped" else 0
+    size = sum(t.size() for t in turns)
+    while turns and (len(turns) + 1 > max_turns or size > max_bytes):
+        size -= turns.pop(0).size()
+        dropped += 1
+    if dropped:
+        turns.insert(0, Turn(kind="dropped", text=_dropped_text(dropped), dropped=dropped))
+
+
+def clip_text(text: str, max_bytes: int) -> str:
+    """At most about `max_bytes` of `text`: its head and tail, with the cut said."""
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text
+    half = max_bytes // 2
+    head = data[:half].decode(errors="ignore")
+    tail = data[-half:].decode(errors="ignore")
+    return f"{head}\n[… {len(data) - 2 * half} bytes elided …]\n{tail}"
+
+
+def bound_work(turn: Turn, max_bytes: int) -> Turn:
+    """Keep a run's transcript within `max_bytes`: the oldest tool outputs are summarised
+    first, so the latest results (what the next run most needs) stay whole."""
+    work = [step.model_copy() for step in turn.work]
+    index = 0
+    while turn.model_copy(update={"work": work}).size() > max_bytes and index < len(work):
+        step = work[index]
+        if step.role == "tool" and len(step.text) > 200:
+            lines = step.text.count("\n") + 1
+            summary = f"[output of {step.name or 'tool'} elided ({lines} lines) to keep "
+            work[index] = step.model_copy(update={"text": summary + "the session bounded]"})
+        elif step.role == "assistant" and len(step.text) > 2000:
+            work[index] = step.model_copy(update={"text": clip_text(step.text, 2000)})
+        index += 1
+    return turn.model_copy(update={"work": work})

@@ -1,0 +1,237 @@
+"""What a run shows in its Slack thread: the status message with what the agent is doing now,
+the answer, and the notices of cancelled runs.
+
+Progress is cosmetic: it is paced and skipped when Slack is busy, never retried, and never
+fails the run. Notices and answers are durable steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import timedelta
+from typing import Any
+
+import restate
+import structlog
+from restate.exceptions import TerminalError
+
+from common.contract import ChangeSummary, Notice, TaskRequest, parse_thread_key
+from restate_app.deps import Deps
+from restate_app.mrkdwn import to_mrkdwn
+from restate_app.slack_io import MAX_MESSAGE_CHARS, SlackPoster
+from restate_app.tools.registry import ToolResult
+
+log = structlog.get_logger(__name__)
+
+STATUS_TEXT = ":hourglass_flowing_sand: Working on it…"
+CANCELLED_TEXT = ":leftwards_arrow_with_hook: Cancelled, restarting with the new message…"
+STOPPED_TEXT = ":octagonal_sign: Stopped{by}. Reply in this thread to start again."
+FAILED_TEXT = (
+    ":warning: Sorry, I could not finish this one: a service I depend on is not answering, "
+    "or the repository could not be prepared. Reply in this thread to try again."
+)
+DONE_TEXT = ":white_check_mark: Answered below."
+PROGRESS_INTERVAL_SECONDS = 1.0
+TICK_SECONDS = 5.0
+MAX_ACTIVITY_LINES = 6
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
+def change_line(changes: ChangeSummary | None) -> str:
+    """`*Changes:* 2 files, +10 −3: `a.py`, `b.py`` for the end of an answer."""
+    if changes is None or not changes.files:
+        return ""
+    names = ", ".join(f"`{name}`" for name in changes.files[:8])
+    more = f" and {len(changes.files) - 8} more" if len(changes.files) > 8 else ""
+    count = f"{len(changes.files)} file{'s' if len(changes.files) != 1 else ''}"
+    return f"*Changes:* {count}, +{changes.added} −{changes.removed}: {names}{more}"
+
+
+def _code(text: str) -> str:
+    return text.replace("`", "'")
+
+
+class StatusView:
+    """The status message of one run: the model's latest text and the tool activity, shown
+    about once a second (or streamed with Slack's streaming methods)."""
+
+    def __init__(self, slack: SlackPoster, req: TaskRequest) -> None:
+        self._slack, self._req = slack, req
+        self.status_ts: str | None = None
+        self._text = ""
+        self._lines: dict[str, str] = {}
+        self._since: dict[str, float] = {}
+        self._last = 0.0
+        self._stream: _SlackStream | None = None
+
+    async def post_status(self, deps: Deps) -> str:
+        req, reactions = self._req, deps.reactions
+        ts, _ = await asyncio.gather(
+            self._slack.post_status(req.channel_id, req.thread_ts, STATUS_TEXT, req.thread_key),
+            self._slack.react(
+                req.channel_id, req.trigger_ts, add=reactions.working, remove=reactions.received
+            ),
+        )
+        self.status_ts = ts
+        if deps.streaming:
+            self._stream = _SlackStream(self._slack, req)
+        return ts
+
+    async def show_text(self, text: str) -> None:
+        self._text = text
+        if self._stream is not None:
+            await self._stream.feed(text)
+            return
+        await self._refresh()
+
+    def tool_started(self, call_id: str, line: str) -> asyncio.Task[None]:
+        self._since[call_id] = time.monotonic()
+        self._lines[call_id] = f"▸ {line}"
+        self._lines = dict(list(self._lines.items())[-MAX_ACTIVITY_LINES:])
+        return asyncio.ensure_future(self._tick(call_id, line))
+
+    def tool_ended(self, call_id: str, result: ToolResult) -> None:
+        line = self._lines.get(call_id, "").removeprefix("▸ ")
+        mark = "✗" if result.is_error or (result.exit_code not in (None, 0)) else "✓"
+        exit_note = f" (exit {result.exit_code})" if result.exit_code not in (None, 0) else ""
+        self._lines[call_id] = f"{mark} {line}{exit_note}"
+
+    async def _tick(self, call_id: str, line: str) -> None:
+        """Keep the elapsed time of a long tool call current: ``Running `x` (12 s)``."""
+        await self._refresh(force=True)
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            seconds = int(time.monotonic() - self._since[call_id])
+            self._lines[call_id] = f"▸ {line} ({seconds} s)"
+            await self._refresh()
+
+    def render(self) -> str:
+        text = to_mrkdwn(self._text.strip())[-(MAX_MESSAGE_CHARS - 800) :]
+        activity = "\n".join(self._lines.values())
+        return "\n\n".join(part for part in (text, activity) if part) + " …"
+
+    async def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.status_ts is None or (not force and now - self._last < PROGRESS_INTERVAL_SECONDS):
+            return
+        req = self._req
+        if await self._slack.show_progress(
+            req.channel_id, self.status_ts, self.render(), req.thread_key, markdown=False
+        ):
+            self._last = now
+
+    async def finish(self, deps: Deps, status_ts: str | None, text: str, outcome: str) -> None:
+        """The status message becomes `text` (or `text` is posted), and the reaction says how
+        the run ended."""
+        req = self._req
+        if self._stream is not None and outcome == "completed":
+            await self._stream.finish(self._text)
+        if status_ts is not None:
+            await self._slack.update(req.channel_id, status_ts, text)
+        else:
+            await self._slack.post(req.channel_id, req.thread_ts, text)
+        await self._slack.react(
+            req.channel_id,
+            req.trigger_ts,
+            add=deps.reactions.for_outcome(outcome),
+            remove=deps.reactions.working,
+        )
+
+
+class _SlackStream:
+    """The run's text streamed with Slack's streaming methods (`SLACK_STREAMING`): started at
+    the first text, appended about once a second, stopped with the rest when the run is done."""
+
+    def __init__(self, slack: SlackPoster, req: TaskRequest) -> None:
+        self._slack, self._req = slack, req
+        self.ts: str | None = None
+        self._sent, self._last = 0, 0.0
+
+    async def feed(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_INTERVAL_SECONDS or len(text) <= self._sent:
+            return
+        self._last = now
+        try:
+            await self._push(text)
+        except Exception as exc:  # live text is cosmetic; `finish` still delivers the answer
+            log.info("stream_append_failed", error=str(exc))
+
+    async def _push(self, text: str) -> None:
+        req = self._req
+        if self.ts is None:
+            team = parse_thread_key(req.thread_key)[0]
+            self.ts = await self._slack.start_stream(
+                req.channel_id, req.thread_ts, team, req.trigger_user, text
+            )
+        elif len(text) > self._sent:
+            await self._slack.append_stream(req.channel_id, self.ts, text[self._sent :])
+        self._sent = len(text)
+
+    async def finish(self, text: str) -> None:
+        if self.ts is None or len(text) < self._sent:
+            self.ts, self._sent = None, 0
+            await self._push(text)
+        assert self.ts is not None
+        await self._slack.stop_stream(self._req.channel_id, self.ts, text[self._sent :])
+
+
+# ----------------------------------------------------------------------------- notices
+
+
+async def post_notice(ctx: restate.Context, deps: Deps, note: Notice) -> None:
+    """The notice of a cancelled run: its status message says what happened in place (so it
+    reads above the new run's messages) and its trigger's reaction says how it ended."""
+    budget = deps.cleanup_seconds
+
+    async def bounded() -> None:
+        await asyncio.wait_for(_notice(deps, note), timeout=budget)
+
+    options: restate.RunOptions[Any] = restate.RunOptions(
+        max_attempts=deps.slack_max_attempts,
+        initial_retry_interval=timedelta(seconds=1),
+        max_retry_interval=timedelta(seconds=30),
+    )
+    try:
+        await ctx.run_typed(f"post {note.kind} notice", bounded, options)
+    except TerminalError as err:
+        log.warning("notice_failed", kind=note.kind, error=err.message)
+
+
+async def _notice(deps: Deps, note: Notice) -> None:
+    slack, reactions = deps.slack, deps.reactions
+    outcome = "stopped" if note.kind == "stopped" else "cancelled"
+    if note.kind == "withdrawn":
+        # Cancelled before its first model call (a burst of replies): leave no trace.
+        if note.status_ts is not None:
+            await slack.delete(note.channel_id, note.status_ts)
+        await slack.react(note.channel_id, note.trigger_ts, remove=reactions.working)
+        return
+    if note.kind == "stopped":
+        by = f" by <@{note.by_user}>" if _SLACK_USER.fullmatch(note.by_user or "") else ""
+        head = STOPPED_TEXT.format(by=by)
+    else:
+        head = CANCELLED_TEXT
+    text = notice_text(head, note.partial)
+    if note.status_ts is not None:
+        await slack.update(note.channel_id, note.status_ts, text)
+    else:
+        await slack.post(note.channel_id, note.thread_ts, text)
+    await slack.react(
+        note.channel_id,
+        note.trigger_ts,
+        add=reactions.for_outcome(outcome),
+        remove=reactions.working,
+    )
+
+
+def notice_text(head: str, partial: str) -> str:
+    """The notice, with what the run was writing when it was cut off, marked as such."""
+    if not partial.strip():
+        return head
+    shown = to_mrkdwn(partial.strip())[: MAX_MESSAGE_CHARS - len(head) - 40]
+    quoted = "\n".join(f">{line}" for line in shown.splitlines())
+    return f"{head}\n{quoted}\n_(interrupted)_"
+
