@@ -26,6 +26,18 @@ def _mention_pattern(bot_user_id: str) -> re.Pattern[str]:
     return re.compile(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>")
 
 
+# `repo=NAME` in a mention picks the repository (one of `AGENT_REPOS`) for a new session.
+_REPO = re.compile(r"(?:^|\s)repo=([A-Za-z0-9_.-]{1,64})(?=\s|$)")
+
+
+def repo_choice(text: str) -> tuple[str | None, str]:
+    """The `repo=NAME` of a message, and the message without it."""
+    match = _REPO.search(text)
+    if match is None:
+        return None, text
+    return match.group(1), (text[: match.start()] + text[match.end() :]).strip()
+
+
 def _bounded(text: str) -> str:
     if len(text) <= MAX_TEXT_CHARS:
         return text
@@ -64,6 +76,7 @@ def to_incoming(
         thread_key(team_id, channel, thread_ts or ts)
     except ValueError:
         return Skip("malformed ids")
+    repo, text = repo_choice(pattern.sub("", text).strip()) if mentions else (None, text)
     return IncomingMessage(
         team_id=team_id,
         channel_id=channel,
@@ -71,6 +84,7 @@ def to_incoming(
         ts=ts,
         user_id=user,
         text=_bounded(pattern.sub("", text).strip()),
+        repo=repo,
         mentions_bot=mentions,
         is_dm=is_dm,
         received_at=received_at,

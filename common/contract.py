@@ -57,6 +57,8 @@ class IncomingMessage(BaseModel):
     text: str
     mentions_bot: bool = False
     is_dm: bool = False
+    # `repo=NAME` from the mention: the repository a new session works on.
+    repo: str | None = None
     policy: Literal["interrupt", "queue"] = "interrupt"
     debounce_seconds: float = Field(default=0.0, ge=0, le=60)
     received_at: float | None = Field(

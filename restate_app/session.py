@@ -185,6 +185,7 @@ def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Li
     if not s.started:
         s.channel_id, s.thread_ts = msg.channel_id, msg.thread_ts
         s.started_by, s.created_at = msg.user_id, now
+        s.repo = msg.repo
         for early in s.early:
             insert_in_slack_order(s.turns, early)
         s.early = []

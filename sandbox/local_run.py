@@ -60,7 +60,11 @@ def start(stack: Stack, config: dict[str, str]) -> list[str]:
             stack.env["SLACK_API_URL"] = stack.urls["slack_api"]
         if fake_model:
             stack.env["OPENAI_BASE_URL"] = stack.urls["model"]
+    for name in ("AGENT_REPO", "WORKSPACES_DIR"):
+        if config.get(name):
+            stack.env[name] = config[name]
     stack.start_restate_app()
+    lines.append(f"Repository sessions work on: {stack.env['AGENT_REPO']}")
     for name in ("DASHBOARD_HOST", "DASHBOARD_PORT"):
         if config.get(name):
             stack.env[name] = config[name]

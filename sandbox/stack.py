@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from sandbox.demo_repo import ensure_demo_repo
+
 ROOT = Path(__file__).resolve().parent.parent
 RESTATE_SERVER = ROOT / "node_modules" / ".bin" / "restate-server"
 _ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
@@ -178,9 +180,19 @@ class Stack:
             "OPENAI_BASE_URL": self.urls["model"],
         }
 
+    def workspace_env(self) -> dict[str, str]:
+        """Where sessions' workspaces live, and the demo repository as the repository they
+        work on, unless the environment (or `.env`) names one."""
+        env = {"WORKSPACES_DIR": str(self.workdir / "workspaces")}
+        if not (self.env.get("AGENT_REPO") or os.environ.get("AGENT_REPO")):
+            env["AGENT_REPO"] = str(ensure_demo_repo(self.workdir / "demo-repo"))
+        return env
+
     def start_restate_app(self, name: str = "restate_app") -> None:
         ready = self.workdir / f"{name}.ready"
         ready.unlink(missing_ok=True)
+        for key, value in self.workspace_env().items():
+            self.env.setdefault(key, value)
         env = {
             **self.env,
             "RESTATE_ADMIN_URL": self.urls["admin"],

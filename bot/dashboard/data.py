@@ -15,7 +15,7 @@ import structlog
 from bot.dashboard import app_metrics, queries, views
 from bot.forwarder import ForwardError, RestateForwarder
 from bot.restate_sql import RestateError, RestateSql
-from common.contract import AGENT_RESET, AGENT_STOP, StopRequest
+from common.contract import AGENT_RESET, AGENT_STOP, OUTCOMES, StopRequest
 
 log = structlog.get_logger(__name__)
 
@@ -138,7 +138,7 @@ class DashboardData:
 
 
 def _outcome_counts(stats: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    counts = {o: {"hour": 0, "day": 0} for o in queries.OUTCOMES}
+    counts: dict[str, dict[str, int]] = {o: {"hour": 0, "day": 0} for o in OUTCOMES}
     for row in stats:
         if row.get("outcome") in counts:
             counts[row["outcome"]] = {"hour": int(row.get("hour") or 0), "day": int(row["day"])}
@@ -155,7 +155,7 @@ def _percentiles(row: dict[str, Any], name: str) -> dict[str, float | None]:
 def _chart(rows: list[dict[str, Any]], now: float, span: int, bucket: int) -> dict[str, Any]:
     first = int((now - span) // bucket) * bucket + bucket
     slots = list(range(first, int(now) + 1, bucket))
-    series = {o: [0] * len(slots) for o in queries.OUTCOMES}
+    series = {o: [0] * len(slots) for o in OUTCOMES}
     index = {s: i for i, s in enumerate(slots)}
     for row in rows:
         i = index.get(int(row.get("slot") or 0))

@@ -15,11 +15,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.restate_sql import like_contains, literal
-from common.contract import AGENT_SERVICE, TASK_SERVICE
+from common.contract import (
+    AGENT_SERVICE,
+    OUTCOMES,
+    SESSION_STATE_KEY,
+    SESSION_STATES,
+    TASK_SERVICE,
+    state_sql,
+)
 
-SESSION_KEY = "session"
-STATES = ("idle", "working", "cancelling")
-OUTCOMES = ("completed", "cancelled", "stopped", "failed")
+STATES = SESSION_STATES
 MAX_PAGE = 100
 # Runs of sessions active within this many seconds feed the overview's counts and percentiles.
 DAY = 86_400
@@ -29,12 +34,10 @@ _INVOCATION_ID = re.compile(r"^inv_[0-9A-Za-z]{20,64}$")
 
 V = "value_utf8"
 SESSIONS = (
-    f"FROM state WHERE service_name = {literal(AGENT_SERVICE)} AND key = {literal(SESSION_KEY)}"
+    f"FROM state WHERE service_name = {literal(AGENT_SERVICE)} "
+    f"AND key = {literal(SESSION_STATE_KEY)}"
 )
-STATE_EXPR = (
-    f"CASE WHEN json_get_str({V}, 'cancelling') IS NOT NULL THEN 'cancelling' "
-    f"WHEN json_get_str({V}, 'running', 'task_id') IS NOT NULL THEN 'working' ELSE 'idle' END"
-)
+STATE_EXPR = state_sql(V)
 ACTIVITY_EXPR = f"json_get_float({V}, 'updated_at')"
 
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from common.contract import parse_thread_key
+from common.contract import derive_state, parse_thread_key
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,6 @@ def raw_runs(value: str) -> list[dict[str, Any]]:
     return [r for r in runs if isinstance(r, dict)]
 
 
-def session_state(raw: dict[str, Any]) -> str:
-    if raw.get("cancelling"):
-        return "cancelling"
-    return "working" if raw.get("running") else "idle"
-
-
 def detail(
     key: str,
     value: str,
@@ -91,7 +85,7 @@ def detail(
         "thread_ts": thread_ts,
         "thread_url": links.thread(channel, thread_ts),
         "started_by": raw.get("started_by"),
-        "state": session_state(raw),
+        "state": derive_state(raw),
         "created_at": raw.get("created_at"),
         "updated_at": raw.get("updated_at"),
         "tasks_started": int(raw.get("tasks_started") or 0),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.dashboard.conftest import SLOW_ANSWER, Dashboard, key_of, session_path
-from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, eventually
+from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, eventually, plan_step
 
 
 def test_every_api_call_needs_the_token(dashboard: Dashboard) -> None:
@@ -63,7 +63,7 @@ def test_a_mention_appears_in_the_sessions_list_and_can_be_found(
 def test_an_interrupted_run_is_paired_with_its_replacement(
     dashboard: Dashboard, harness: Harness
 ) -> None:
-    harness.script({"text": "plan for the release notes"}, SLOW_ANSWER)
+    harness.script(plan_step("plan for the release notes"), SLOW_ANSWER)
     ts = harness.post(f"{BOT_MENTION} draft the release notes")
     harness.streaming("plan for the release notes", chunks=8)
     harness.post("only the breaking changes, please", thread_ts=ts, user="U0BOB")
@@ -93,7 +93,7 @@ def test_an_interrupted_run_is_paired_with_its_replacement(
 def test_stop_needs_confirmation_then_stops_the_running_task(
     dashboard: Dashboard, harness: Harness
 ) -> None:
-    harness.script({"text": "plan S"}, SLOW_ANSWER)
+    harness.script(plan_step("plan S"), SLOW_ANSWER)
     ts = harness.post(f"{BOT_MENTION} rewrite the billing module")
     harness.streaming("plan S")
     path = session_path(ts)

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from sandbox.stack import ROOT, Stack
 from tests.dashboard.conftest import SLOW_ANSWER, key_of
-from tests.integration.harness import BOT_MENTION, Harness
+from tests.integration.harness import BOT_MENTION, Harness, plan_step
 
 DOCS = ROOT / "docs"
 WAIT_MS = 30_000
@@ -75,7 +75,7 @@ def test_a_sandbox_mention_appears_in_the_sessions_list(
 def test_an_interruption_shows_the_cancelled_run_beside_its_replacement(
     page: Page, stack: Stack, harness: Harness
 ) -> None:
-    harness.script({"text": "plan I"}, SLOW_ANSWER)
+    harness.script(plan_step("plan I"), SLOW_ANSWER)
     ts = harness.post(f"{BOT_MENTION} write the upgrade guide")
     harness.streaming("plan I")
     page.goto(session_url(stack, ts))
@@ -97,7 +97,7 @@ def test_an_interruption_shows_the_cancelled_run_beside_its_replacement(
 def test_stop_changes_the_state_and_marks_the_run_stopped(
     page: Page, stack: Stack, harness: Harness
 ) -> None:
-    harness.script({"text": "plan P"}, SLOW_ANSWER)
+    harness.script(plan_step("plan P"), SLOW_ANSWER)
     ts = harness.post(f"{BOT_MENTION} port the parser to Rust")
     harness.streaming("plan P")
     page.goto(session_url(stack, ts))

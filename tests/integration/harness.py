@@ -234,3 +234,9 @@ class Harness:
         )
         resp.raise_for_status()
         return list(resp.json()["rows"])
+
+
+def plan_step(text: str) -> dict[str, Any]:
+    """A scripted first model turn: `text` and one harmless tool call, so the run goes on to
+    a second model call whose request carries `text` (tests find that request by it)."""
+    return {"text": text, "tool_calls": [{"name": "list_files", "arguments": {}}]}

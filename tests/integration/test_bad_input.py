@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, envelope
+from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, envelope, plan_step
 
 
 def _mention(ts: str, text: str = f"{BOT_MENTION} hello", **extra: Any) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def test_unknown_event_types_and_commands_are_acknowledged(harness: Harness) -> 
 def test_a_huge_message_with_control_characters_and_emoji_is_bounded_and_kept(
     harness: Harness,
 ) -> None:
-    harness.script({"text": "plan"}, {"text": "ok"})
+    harness.script(plan_step("plan"), {"text": "ok"})
     text = f"{BOT_MENTION} fix \u0007 this 🚀 " + "y" * 100_000
     ts = harness.post(text)
     harness.idle_after(ts, tasks=1)

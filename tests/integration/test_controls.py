@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, envelope, eventually
+from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, envelope, eventually, plan_step
 
 
 def _slow(words: int = 300, delay: float = 0.05, prefix: str = "w") -> dict[str, object]:
@@ -10,7 +10,7 @@ def _slow(words: int = 300, delay: float = 0.05, prefix: str = "w") -> dict[str,
 
 
 def _start_slow_session(harness: Harness, request: str, channel: str = CHANNEL) -> str:
-    harness.script({"text": "plan " + request}, _slow())
+    harness.script(plan_step("plan " + request), _slow())
     ts = harness.post(f"{BOT_MENTION} {request}", channel=channel)
     harness.streaming("plan " + request)
     return ts
@@ -80,7 +80,7 @@ def test_status_in_a_thread_answers_privately_and_does_not_interrupt(harness: Ha
 
 
 def test_agent_status_lists_the_channel_and_details_a_thread_link(harness: Harness) -> None:
-    harness.script({"text": "plan"}, {"text": "Done."})
+    harness.script(plan_step("plan"), {"text": "Done."})
     ts = harness.post(f"{BOT_MENTION} tidy the imports")
     harness.idle_after(ts, tasks=1)
 
@@ -103,7 +103,7 @@ def test_agent_status_lists_the_channel_and_details_a_thread_link(harness: Harne
 
 
 def test_the_status_shortcut_answers_for_the_thread(harness: Harness) -> None:
-    harness.script({"text": "plan"}, {"text": "Shortcut answer."})
+    harness.script(plan_step("plan"), {"text": "Shortcut answer."})
     ts = harness.post(f"{BOT_MENTION} rename the flag")
     harness.idle_after(ts, tasks=1)
     before = len(harness.ephemerals())
@@ -117,7 +117,7 @@ def test_the_status_shortcut_answers_for_the_thread(harness: Harness) -> None:
 
 def test_queue_mode_answers_each_reply_in_order_without_cancelling(harness: Harness) -> None:
     ts = _start_slow_session(harness, "draft the RFC", channel="C0QUEUE")
-    harness.script({"text": "plan two"}, {"text": "Second answer."})
+    harness.script(plan_step("plan two"), {"text": "Second answer."})
     harness.post("also cover rollback", thread_ts=ts, channel="C0QUEUE")
     assert eventually(lambda: harness.status(ts, "C0QUEUE")["queued"] == 1, what="queued")
     status = harness.idle_after(ts, tasks=2, timeout=60, channel="C0QUEUE")
@@ -139,7 +139,7 @@ def test_a_burst_of_replies_in_the_debounce_window_starts_one_run(harness: Harne
 
 
 def test_reactions_track_the_state_and_progress_streams_into_the_status(harness: Harness) -> None:
-    harness.script({"text": "plan"}, {"text": "Use **bold** " + "word " * 60, "chunk_delay": 0.05})
+    harness.script(plan_step("plan"), {"text": "Use **bold** " + "word " * 60, "chunk_delay": 0.05})
     ts = harness.post(f"{BOT_MENTION} explain the cache")
     eventually(lambda: "hourglass_flowing_sand" in harness.reactions(ts), what="working reaction")
     harness.idle_after(ts, tasks=1)
@@ -154,7 +154,7 @@ def test_reactions_track_the_state_and_progress_streams_into_the_status(harness:
 
 def test_rate_limited_slack_calls_are_waited_out(harness: Harness) -> None:
     harness.fault("chat.postMessage", count=1, status=429, retry_after=1)
-    harness.script({"text": "plan"}, {"text": "After the rate limit."})
+    harness.script(plan_step("plan"), {"text": "After the rate limit."})
     ts = harness.post(f"{BOT_MENTION} reformat the config")
     assert harness.idle_after(ts, tasks=1)["last_outcome"] == "completed"
     assert any("After the rate limit." in t for t in harness.bot_texts(ts))

@@ -26,6 +26,7 @@ from tests.integration.harness import (
     Harness,
     eventually,
     open_harness,
+    plan_step,
 )
 
 T = TypeVar("T")
@@ -119,7 +120,7 @@ def test_killing_the_partition_leader_mid_stream_loses_nothing(
 ) -> None:
     h = harness
     # A change of leader re-runs the step in flight: every re-run gets the same answer.
-    h.script({"text": "plan: survive"}, _slow(150), *[{"text": ANSWER}] * 4)
+    h.script(plan_step("plan: survive"), _slow(150), *[{"text": ANSWER}] * 4)
     ts = h.post(f"{BOT_MENTION} make the migration survive a lost node")
     first = _streaming(h, "plan: survive")
 
@@ -143,7 +144,7 @@ def test_killing_the_partition_leader_mid_stream_loses_nothing(
     # first: it moves the partition once more, onto a replica set of live nodes only.
     eventually(cluster.settled, 60, "the partition's leadership to settle")
     h.http.delete(h.model + "/_model/script").raise_for_status()
-    h.script({"text": "plan: retries"}, _slow(150), {"text": "plan: both"})
+    h.script(plan_step("plan: retries"), _slow(150), plan_step("plan: both"))
     h.script(*[{"text": AFTER_INTERRUPT}] * 4)
     h.post("add retries", thread_ts=ts)
     _streaming(h, "plan: retries")

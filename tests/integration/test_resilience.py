@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.harness import BOT_MENTION, Harness, eventually
+from tests.integration.harness import BOT_MENTION, Harness, eventually, plan_step
 
 
 def _slow(words: int = 250, delay: float = 0.04) -> dict[str, object]:
@@ -16,7 +16,7 @@ def _slow(words: int = 250, delay: float = 0.04) -> dict[str, object]:
 
 
 def _streaming_session(harness: Harness, request: str) -> str:
-    harness.script({"text": "plan " + request}, _slow())
+    harness.script(plan_step("plan " + request), _slow())
     ts = harness.post(f"{BOT_MENTION} {request}")
     eventually(
         lambda: [
@@ -82,7 +82,7 @@ def test_sigterm_stops_the_bot_and_restate_app_gracefully(harness: Harness) -> N
         proc.stop(signal.SIGTERM, timeout=15)
         assert proc.popen.returncode == 0, f"{name} did not exit cleanly on SIGTERM"
         start()
-    harness.script({"text": "plan"}, {"text": "Back."})
+    harness.script(plan_step("plan"), {"text": "Back."})
     ts = harness.post(f"{BOT_MENTION} are you back?")
     assert harness.idle_after(ts, tasks=1)["last_outcome"] == "completed"
 
@@ -131,8 +131,8 @@ def test_fifty_threads_at_once_each_keep_their_messages(harness: Harness) -> Non
 @pytest.mark.parametrize(
     "script",
     [
-        [{"hang": 6}, {"text": "plan"}, {"text": "After a hang."}],
-        [{"text": "plan"}, {"text": "cut " * 50, "close_after": 3}, {"text": "After a cut."}],
+        [{"hang": 6}, plan_step("plan"), {"text": "After a hang."}],
+        [plan_step("plan"), {"text": "cut " * 50, "close_after": 3}, {"text": "After a cut."}],
     ],
     ids=["hang-past-timeout", "closed-mid-answer"],
 )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from playwright.sync_api import Browser, expect
 
-from tests.integration.harness import Harness
+from tests.integration.harness import Harness, plan_step
 
 
 def test_a_person_can_watch_the_answer_and_stop_it_from_the_page(
     browser: Browser, harness: Harness
 ) -> None:
     harness.script(
-        {"text": "plan"},
+        plan_step("plan"),
         {"text": " ".join(f"token{i}" for i in range(400)), "chunk_delay": 0.05},
     )
     context = browser.new_context(viewport={"width": 1300, "height": 850})

@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.stack import Stack
 from tests.conftest import product_env
-from tests.integration.harness import BOT_MENTION, Harness, eventually, open_harness
+from tests.integration.harness import BOT_MENTION, Harness, eventually, open_harness, plan_step
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def streaming_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harn
 def test_the_answer_streams_with_slacks_streaming_methods(streaming_harness: Harness) -> None:
     harness = streaming_harness
     words = " ".join(f"part{i}" for i in range(60))
-    harness.script({"text": "plan"}, {"text": words, "chunk_delay": 0.05})
+    harness.script(plan_step("plan"), {"text": words, "chunk_delay": 0.05})
     ts = harness.post(f"{BOT_MENTION} stream it")
     assert harness.idle_after(ts, tasks=1)["last_outcome"] == "completed"
     methods = {c["method"] for c in harness.calls("chat.startStream")}
@@ -45,7 +45,7 @@ def test_the_answer_streams_with_slacks_streaming_methods(streaming_harness: Har
 def test_an_interruption_closes_the_stream_and_restarts(streaming_harness: Harness) -> None:
     harness = streaming_harness
     harness.script(
-        {"text": "plan"}, {"text": " ".join(f"w{i}" for i in range(300)), "chunk_delay": 0.05}
+        plan_step("plan"), {"text": " ".join(f"w{i}" for i in range(300)), "chunk_delay": 0.05}
     )
     before = len(harness.calls("chat.appendStream"))
     ts = harness.post(f"{BOT_MENTION} long stream")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.integration.harness import BOT_MENTION, Harness, envelope, eventually
+from tests.integration.harness import BOT_MENTION, Harness, envelope, eventually, plan_step
 
 
 def _slow_answer(words: int = 200, delay: float = 0.05) -> dict[str, object]:
@@ -25,7 +25,7 @@ def test_a_mention_gets_an_answer_in_its_thread(harness: Harness) -> None:
 def test_a_reply_mid_stream_closes_the_stream_and_restarts_with_everything(
     harness: Harness,
 ) -> None:
-    harness.script({"text": "plan for the migration"}, _slow_answer())
+    harness.script(plan_step("plan for the migration"), _slow_answer())
     ts = harness.post(f"{BOT_MENTION} write the migration")
     first_answer = eventually(
         lambda: [
@@ -155,7 +155,7 @@ def test_a_model_failure_ends_in_a_friendly_message_and_the_next_reply_works(
     assert any("Sorry" in t for t in harness.bot_texts(ts))
     assert not any("Traceback" in t or "500" in t for t in harness.bot_texts(ts))
 
-    harness.script({"text": "plan"}, {"text": "Refactored."})
+    harness.script(plan_step("plan"), {"text": "Refactored."})
     harness.post("try again please", thread_ts=ts)
     status = harness.idle_after(ts, tasks=2)
     assert status["last_outcome"] == "completed"
@@ -163,7 +163,7 @@ def test_a_model_failure_ends_in_a_friendly_message_and_the_next_reply_works(
 
 
 def test_a_rate_limited_model_is_retried_after_its_retry_after(harness: Harness) -> None:
-    harness.script({"status": 429, "retry_after": 1}, {"text": "plan"}, {"text": "Answered."})
+    harness.script({"status": 429, "retry_after": 1}, plan_step("plan"), {"text": "Answered."})
     ts = harness.post(f"{BOT_MENTION} rename the module")
     status = harness.idle_after(ts, tasks=1)
     assert status["last_outcome"] == "completed"

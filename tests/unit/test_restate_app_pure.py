@@ -11,11 +11,10 @@ from restate.exceptions import RetryableError, TerminalError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from common.contract import TaskReport, Turn
-from restate_app.coding_agent import Session, record_outcome
-from restate_app.coding_task import report_from_error
+from common.contract import ToolCall, Turn, WorkStep
 from restate_app.errors import classify_model_error, classify_slack_error
-from restate_app.prompts import INTERRUPTED_PREFIX, answer_messages, plan_messages
+from restate_app.prompts import INTERRUPTED_PREFIX, KILLED_RESULT, conversation
+from restate_app.session import Limits, bound_turns, bound_work, insert_in_slack_order
 from restate_app.slack_io import split_for_slack
 
 
@@ -73,13 +72,45 @@ def test_interrupted_work_reaches_the_model_marked_as_interrupted() -> None:
         Turn(kind="user", text="use PostgreSQL", user_id="U2"),
         Turn(kind="error", text="The run failed."),
     ]
-    plan = plan_messages(turns)
-    contents = [str(m.get("content")) for m in plan]
+    messages = conversation(turns)
+    contents = [str(m.get("content")) for m in messages]
     assert INTERRUPTED_PREFIX + "ALTER TABLE" in contents
     assert not any("The run failed." in c for c in contents)
-    answer = answer_messages(turns, "the plan")
-    assert "the plan" in str(answer[0]["content"])
-    assert answer[-1] == {"role": "user", "content": "<@U2>: use PostgreSQL"}
+    assert messages[-1] == {"role": "user", "content": "<@U2>: use PostgreSQL"}
+
+
+def test_a_killed_command_and_a_dangling_tool_call_reach_the_model_closed() -> None:
+    """Every tool call of an interrupted run gets a result: its own, the killed command's
+    output so far, or a synthetic one, so the model API accepts the conversation."""
+    calls = [
+        ToolCall(id="c1", name="run_command", arguments='{"command": "sleep 60"}'),
+        ToolCall(id="c2", name="read_file", arguments='{"path": "a.py"}'),
+    ]
+    work = [
+        WorkStep(role="assistant", text="Running the tests.", tool_calls=calls),
+        WorkStep(role="tool", tool_call_id="c1", name="run_command", text="[killed] ok so far"),
+    ]
+    turns = [
+        Turn(kind="user", text="fix it", user_id="U1"),
+        Turn(kind="partial", text="", work=work),
+        Turn(kind="user", text="use zoneinfo", user_id="U1"),
+    ]
+    messages = conversation(turns)
+    roles = [m["role"] for m in messages]
+    assert roles == ["system", "user", "assistant", "tool", "tool", "assistant", "user"]
+    tool_results = {m.get("tool_call_id"): m.get("content") for m in messages[3:5]}
+    assert tool_results == {"c1": "[killed] ok so far", "c2": KILLED_RESULT}
+
+
+def test_a_transcript_over_its_bound_loses_its_oldest_outputs_first() -> None:
+    work = [
+        WorkStep(role="tool", tool_call_id=f"c{i}", name="read_file", text=f"{i}" * 5_000)
+        for i in range(6)
+    ]
+    turn = bound_work(Turn(kind="answer", text="done", work=work), 12_000)
+    assert turn.size() <= 12_000
+    assert "elided" in turn.work[0].text
+    assert turn.work[-1].text == "5" * 5_000
 
 
 def test_long_answers_are_split_on_breaks_within_the_limit() -> None:
@@ -89,42 +120,20 @@ def test_long_answers_are_split_on_breaks_within_the_limit() -> None:
     assert "".join(p.replace("\n", "") for p in parts) == text.replace("\n", "")
 
 
-def test_a_cancelled_task_report_survives_the_terminal_error() -> None:
-    report = TaskReport(task_id="inv_1", outcome="cancelled", text="partial")
-    assert report_from_error(TerminalError(report.model_dump_json(), 409), "inv_1") == report
-    cancelled_early = report_from_error(TerminalError("cancelled", 409), "inv_2")
-    assert cancelled_early is not None
-    assert cancelled_early.outcome == "cancelled"
-    assert report_from_error(TerminalError("boom", 500), "inv_3") is None
-
-
-def test_outcomes_become_turns() -> None:
-    session = Session()
-    record_outcome(session, TaskReport(task_id="a", outcome="cancelled", text=""))
-    record_outcome(session, TaskReport(task_id="b", outcome="cancelled", text="half"))
-    record_outcome(session, TaskReport(task_id="c", outcome="completed", text="done"))
-    assert [(t.kind, t.text) for t in session.turns] == [("partial", "half"), ("answer", "done")]
-    assert session.last_outcome == "completed"
-
-
 def test_history_is_bounded_with_one_marker_counting_what_was_dropped() -> None:
-    from restate_app.coding_agent import HistoryLimits, bound_history
-
     turns = [Turn(kind="user", text=f"message {i}", ts=f"1.{i:06d}") for i in range(30)]
-    limits = HistoryLimits(max_turns=10, max_bytes=10_000)
-    bound_history(turns, limits)
+    limits = Limits(max_turns=10, max_bytes=10_000)
+    bound_turns(turns, limits.max_turns, limits.max_bytes)
     assert len(turns) == 10
     assert turns[0].kind == "dropped"
     assert turns[0].dropped == 21
     turns.append(Turn(kind="answer", text="x" * 9_990))
-    bound_history(turns, limits)
+    bound_turns(turns, limits.max_turns, limits.max_bytes)
     assert turns[0].dropped > 21
     assert sum(len(t.text) for t in turns[1:]) <= 10_000
 
 
 def test_user_turns_follow_slack_order_even_when_delivered_out_of_order() -> None:
-    from restate_app.coding_agent import insert_in_slack_order
-
     turns = [Turn(kind="answer", text="a")]
     for ts in ("5.000002", "5.000001", "10.000000", "9.999999"):
         insert_in_slack_order(turns, Turn(kind="user", text=ts, ts=ts))
@@ -132,8 +141,6 @@ def test_user_turns_follow_slack_order_even_when_delivered_out_of_order() -> Non
 
 
 def test_late_user_turns_go_before_later_ones_even_past_partials() -> None:
-    from restate_app.coding_agent import insert_in_slack_order
-
     turns = [Turn(kind="user", text="root", ts="1.000001"), Turn(kind="answer", text="a")]
     insert_in_slack_order(turns, Turn(kind="user", text="r16", ts="2.000016"))
     turns.append(Turn(kind="partial", text="p16"))

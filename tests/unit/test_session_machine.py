@@ -61,7 +61,6 @@ class World:
 class SessionMachine(RuleBasedStateMachine):
     """Drives `decide` the way `CodingAgent._handle` does and checks the protocol's rules."""
 
-
     def __init__(self) -> None:
         super().__init__()
         self.session = Session()
@@ -179,7 +178,8 @@ class SessionMachine(RuleBasedStateMachine):
         allowed = admin or person in self.session.participants()
         d = self.apply(StopRequested(person, admin))
         if running is not None and allowed:
-            assert d.note == "stopped" and self.world.tasks[running.task_id].cancelled
+            assert d.note == "stopped"
+            assert self.world.tasks[running.task_id].cancelled
         if not allowed and self.session.started:
             assert d.note in ("not_allowed", "no_session")
             assert self.session.running == running
@@ -187,7 +187,8 @@ class SessionMachine(RuleBasedStateMachine):
     @rule()
     def reset(self) -> None:
         self.apply(StopRequested("U0ADMIN", is_admin=True, reset=True))
-        assert not self.session.turns and not self.session.queued
+        assert not self.session.turns
+        assert not self.session.queued
         assert self.session.running is None
         self.delivered = []
 
@@ -279,8 +280,11 @@ class SessionMachine(RuleBasedStateMachine):
             else:
                 self.apply(TimerFired(self.world.timers.pop(0)))
         s = self.session
-        assert s.running is None and s.cancelling is None and not s.late
-        assert not s.queued and s.pending_ts is None
+        assert s.running is None
+        assert s.cancelling is None
+        assert not s.late
+        assert not s.queued
+        assert s.pending_ts is None
         super().teardown()
 
 
