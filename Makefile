@@ -8,6 +8,9 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
+# The agent's commands run in bubblewrap; its search tool uses ripgrep.
+BWRAP := /usr/bin/bwrap
+RG := /usr/bin/rg
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install run test lint format typecheck unit lock clean bench
@@ -27,11 +30,11 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 ## run: the whole product locally (sandbox Slack and offline model unless .env says otherwise)
-run: install
+run: install $(BWRAP) $(RG)
 	$(VENV)/bin/python -m sandbox.local_run
 
 ## test: lint, types and every test, on a real Restate server
-test: install lint typecheck $(CHROMIUM)
+test: install lint typecheck $(CHROMIUM) $(BWRAP) $(RG)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The dashboard's browser tests drive Debian's Chromium through Playwright (never a browser
@@ -41,9 +44,17 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 
+$(BWRAP):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends bubblewrap
+
+$(RG):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ripgrep
+
 ## bench: measure interruption latency, acks and scale on loopback; writes docs/benchmarks.md
 BENCH_ARGS ?=
-bench: install
+bench: install $(BWRAP) $(RG)
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lint: install
@@ -58,7 +69,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 ## unit: the fast tests only (no Restate server)
-unit: install
+unit: install $(BWRAP) $(RG)
 	$(VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
 
 lock: $(UV)

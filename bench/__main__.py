@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import ack, interrupts, launch, machine, report, scale
+from bench import ack, interrupts, launch, machine, report, scale, tools
 from bench.clients import Control, SlackEvents, bench_channels
 from bench.launch import BenchStack
 
@@ -37,6 +37,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--scale-chunk-delay", type=float, default=0.5, help="model pace during the scale run")
     add("--sessions", type=int, default=4, help="sessions interrupted round robin per block")
     add("--channels", type=int, default=250, help="sandbox channels the sessions spread over")
+    add("--kills", type=int, default=20, help="replies that kill a running command")
+    add("--step-runs", type=int, default=5, help=f"runs of {tools.CALLS} tool calls each")
     add("--quick", action="store_true", help="tiny counts (seconds, not minutes)")
     add("--profile", type=Path, default=None, help="write pyinstrument reports here")
     add("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -46,6 +48,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.quick:
         args.interruptions, args.per_block, args.ack_seconds = 6, 3, 1.0
         args.scale_sessions, args.scale_seconds = min(args.scale_sessions, 20), 3
+        args.kills, args.step_runs = 3, 1
     return args
 
 
@@ -63,6 +66,8 @@ def settings_of(args: argparse.Namespace) -> dict[str, str]:
         "ack rates": f"{args.ack_rates} events/s, {args.ack_seconds:g} s each",
         "scale": f"{args.scale_sessions} sessions, {args.scale_seconds} s, "
         f"one chunk every {args.scale_chunk_delay * 1e3:.0f} ms per stream",
+        "tools": f"{args.kills} replies killing `sleep 600` in the sandbox; {args.step_runs} "
+        f"runs of {tools.CALLS} sandboxed `true` tool calls",
         "profiler": "pyinstrument (numbers not representative)" if args.profile else "off",
     }
 
@@ -79,6 +84,7 @@ async def measure(stack: BenchStack, args: argparse.Namespace) -> report.Results
             events, control, stack.urls["model"], args.chunk_delay, channels
         )
         inter = await interrupts.run(drivers, args.interruptions, args.per_block, args.sessions)
+        tooled = await tools.run(events, control, channels, args.kills, args.step_runs)
         rates = [int(r) for r in args.ack_rates.split(",") if r.strip()]
         acks = await ack.run(events, control, rates, args.ack_seconds, channels)
         scaled = None
@@ -93,7 +99,7 @@ async def measure(stack: BenchStack, args: argparse.Namespace) -> report.Results
                 args.scale_chunk_delay,
                 channels,
             )
-    return report.Results(machine.describe(), settings_of(args), inter, acks, scaled)
+    return report.Results(machine.describe(), settings_of(args), inter, acks, scaled, tooled)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,7 +27,12 @@ JSON = dict[str, object]
 
 # Long enough to outlast a round of the other sessions' interruptions.
 ANSWER_CHUNKS = 100
-SHORT_PLAN: JSON = {"chunks": ["1.", " read", " 2.", " fix"], "chunk_delay": 0}
+# A first model turn with one quick tool call: the long answer is the run's second model call.
+SHORT_PLAN: JSON = {
+    "chunks": ["1.", " read", " 2.", " fix"],
+    "chunk_delay": 0,
+    "tool_calls": [{"name": "list_files", "arguments": {}}],
+}
 _ids = itertools.count(1)
 
 

@@ -16,6 +16,7 @@ from bench.interrupts import InterruptResults
 from bench.scale import ScaleResult
 from bench.stats import Summary
 from bench.timeline import Outcome
+from bench.tools import ToolResults
 
 ANALYSIS_MARK = "<!-- analysis: kept when the tables are regenerated -->"
 
@@ -27,6 +28,7 @@ class Results:
     interrupts: InterruptResults | None
     acks: list[AckResult]
     scale: ScaleResult | None
+    tools: ToolResults | None = None
 
 
 def _f(value: float, digits: int = 1) -> str:
@@ -152,6 +154,31 @@ def scale_section(s: ScaleResult) -> list[str]:
     ]
 
 
+def tools_section(t: ToolResults) -> list[str]:
+    overhead = Summary(
+        n=t.step_ms.n,
+        p50=t.step_ms.p50 - t.sandboxed_ms.p50,
+        p95=t.step_ms.p95 - t.sandboxed_ms.p95,
+        p99=t.step_ms.p99 - t.sandboxed_ms.p99,
+        max=t.step_ms.max - t.sandboxed_ms.max,
+    )
+    rows = [
+        _row("reply sent to the bot → running command's process gone (ms)", t.kill_ms),
+        _row("tool call as a durable step, per call (ms)", t.step_ms),
+        _row("same sandboxed command run directly (ms)", t.sandboxed_ms),
+        _row("bare `true` subprocess, no sandbox (ms)", t.bare_ms),
+        _row("durable step overhead: step - direct (ms)", overhead),
+    ]
+    return [
+        "## Tools: a reply kills the running command; what a durable tool step costs",
+        "",
+        "A tool step includes handing the work tree to the command's uid, bubblewrap, and "
+        "recording the workspace's patch after a command that may change files.",
+        "",
+        *_table(LAT_HEADER, rows),
+    ]
+
+
 def render(results: Results) -> str:
     machine = [f"- **{k}**: {v}" for k, v in results.machine.items()]
     settings = [f"- {k}: {v}" for k, v in results.settings.items()]
@@ -159,6 +186,8 @@ def render(results: Results) -> str:
     lines += ["## Machine", "", *machine, "", "## Settings", "", *settings, ""]
     if results.interrupts is not None:
         lines += [*interrupt_section(results.interrupts), ""]
+    if results.tools is not None:
+        lines += [*tools_section(results.tools), ""]
     if results.acks:
         lines += [*ack_section(results.acks), ""]
     if results.scale is not None:

@@ -220,6 +220,8 @@ class TaskReport(BaseModel):
     model_started: bool = True
     workspace: WorkspaceRef | None = None
     changes: ChangeSummary | None = None
+    # What the cancellation killed, for people: "Running `pytest -q` (killed after 3.1 s)".
+    killed: list[str] = []
 
 
 NoticeKind = Literal["restarting", "stopped", "withdrawn"]
@@ -239,6 +241,7 @@ class Notice(BaseModel):
     status_ts: str | None = None
     by_user: str | None = None
     partial: str = ""
+    killed: list[str] = []
 
 
 class RunningTask(BaseModel):

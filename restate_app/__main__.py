@@ -15,7 +15,8 @@ from restate.server import install_shutdown_hook
 from common.logging import configure
 from common.runtime import bind_socket, stop_event, write_ready_file
 from common.settings import AppSettings, load_or_exit
-from restate_app.app import build_app, open_clients
+from restate_app.app import build_app, check_sandbox, keep_workspaces, open_clients
+from restate_app.deps import deps
 from restate_app.registration import register
 
 log = structlog.get_logger("restate_app")
@@ -46,9 +47,10 @@ async def _serve(settings: AppSettings) -> None:
     # loop): join its dispatcher so our stop still runs alongside its drain.
     install_shutdown_hook(asyncio.get_running_loop(), stop.set, signal.SIGTERM)
     async with open_clients(settings) as clients:
-        server = asyncio.create_task(
-            serve(build_app(settings, clients), config, shutdown_trigger=stop.wait)
-        )
+        app = build_app(settings, clients)
+        await asyncio.to_thread(check_sandbox, settings, deps())
+        housekeeping = asyncio.create_task(keep_workspaces(deps()))
+        server = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
         url = str(settings.restate_app_advertised_url or f"http://127.0.0.1:{port}").rstrip("/")
         if settings.restate_app_register:
             await register(str(settings.restate_admin_url), url)
@@ -60,6 +62,7 @@ async def _serve(settings: AppSettings) -> None:
             await asyncio.wait_for(server, timeout=config.graceful_timeout + 1)
         except TimeoutError:
             log.warning("restate_app_shutdown_forced")
+        housekeeping.cancel()
     log.info("restate_app_stopped")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 import aiohttp
 import openai
 import restate
+import structlog
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -28,8 +30,10 @@ from restate_app.metrics import metrics_route
 from restate_app.model_io import ModelClient
 from restate_app.session import Limits
 from restate_app.slack_io import SlackPoster
-from restate_app.tools.sandbox import SandboxConfig
+from restate_app.tools.sandbox import SandboxConfig, sandbox_problem
 from restate_app.tools.workspace import WorkspaceLimits, Workspaces
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,12 +113,36 @@ def build_deps(settings: AppSettings, clients: Clients) -> Deps:
     )
 
 
+async def keep_workspaces(deps: Deps, every: timedelta = timedelta(hours=1)) -> None:
+    """Remove idle workspaces now and then (bounded by age, count and disk); a removed one
+    is rebuilt from the session's state if its thread speaks again."""
+    while True:
+        try:
+            removed = await deps.workspaces.cleanup()
+            if removed:
+                log.info("workspaces_cleaned", removed=removed)
+        except Exception as exc:  # housekeeping must never take the process down
+            log.warning("workspace_cleanup_failed", error=str(exc))
+        await asyncio.sleep(every.total_seconds())
+
+
+def check_sandbox(settings: AppSettings, deps: Deps) -> None:
+    """Say loudly at start-up when commands run without a sandbox, or cannot run at all."""
+    if deps.sandbox.mode == "none":
+        log.warning(
+            "commands_run_without_sandbox",
+            detail="AGENT_SANDBOX=none: the agent's commands run unconfined on this host",
+        )
+        return
+    problem = sandbox_problem(deps.sandbox, Path(settings.workspaces_dir))
+    if problem is not None:
+        log.error("commands_disabled", reason=problem)
+
+
 def build_app(settings: AppSettings, clients: Clients) -> Any:
     """The ASGI app serving `CodingAgent` and `CodingTask`."""
     install(build_deps(settings, clients))
     keys = [k.strip() for k in settings.restate_identity_keys.split(",") if k.strip()]
-    services = restate.app(
-        [coding_agent, coding_task], protocol="bidi", identity_keys=keys or None
-    )
+    services = restate.app([coding_agent, coding_task], protocol="bidi", identity_keys=keys or None)
     routes = {"/metrics": metrics_route, **health_routes(str(settings.restate_admin_url))}
     return compose(services, routes=routes)

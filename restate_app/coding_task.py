@@ -50,7 +50,6 @@ from restate_app.slack_io import section, split_for_slack
 from restate_app.task_slack import (
     DONE_TEXT,
     FAILED_TEXT,
-    STATUS_TEXT,
     StatusView,
     change_line,
     post_notice,
@@ -217,6 +216,7 @@ class AgentRun:
         steps = [
             (f"tool {number}.{index} {call.name}", call) for index, call in enumerate(calls, 1)
         ]
+        self._progress(describe(calls[0].name, _arguments(calls[0])))
         if all(call.name in READ_ONLY_TOOLS for call in calls):
             futures = [self._tool_step(name, call) for name, call in steps]
             results = [await future for future in futures]
@@ -243,7 +243,7 @@ class AgentRun:
             ok=not result.is_error,
             killed=result.killed,
         )
-        self._progress(call.name, tool=record, workspace=step.workspace)
+        self._progress(record.summary, tool=record, workspace=step.workspace)
 
     async def _tool(self, call: ToolCall) -> ToolStep:
         """Run one tool call in the workspace; a cancellation kills what it started."""
@@ -305,6 +305,7 @@ class AgentRun:
             model_started=partial.model_started,
             status_ts=partial.status_ts,
             workspace=partial.workspace or self.ref,
+            killed=partial.killed_lines,
         )
 
     async def _partial(self) -> _Partial:
@@ -318,6 +319,7 @@ class AgentRun:
             if call.id not in answered
         ]
         killed = [self._killed_step(call) for call in pending]
+        lines = [self._killed_line(call) for call in pending]
         workspace = None
         if pending and self.ref is not None and any(c.name not in READ_ONLY_TOOLS for c in pending):
             with contextlib.suppress(Exception):
@@ -328,7 +330,14 @@ class AgentRun:
             model_started=self.tracker.started or bool(self.work),
             status_ts=self.status_ts or self.view.status_ts,
             workspace=workspace,
+            killed_lines=lines,
         )
+
+    def _killed_line(self, call: ToolCall) -> str:
+        started = self.started.get(call.id)
+        seconds = f" after {time.monotonic() - started:.1f} s" if started is not None else ""
+        verb = "killed" if call.name == "run_command" else "cut off"
+        return f"{describe(call.name, _arguments(call))} ({verb}{seconds})"
 
     def _killed_step(self, call: ToolCall) -> WorkStep:
         tracker = self.commands.get(call.id)
@@ -413,6 +422,7 @@ class AgentRun:
         status_ts: str | None = None,
         workspace: WorkspaceRef | None = None,
         changes: ChangeSummary | None = None,
+        killed: list[str] | None = None,
     ) -> TaskReport:
         return TaskReport(
             task_id=self.task_id,
@@ -424,6 +434,7 @@ class AgentRun:
             model_started=model_started,
             workspace=workspace or self.ref,
             changes=changes,
+            killed=killed or [],
         )
 
     def _report(self, report: TaskReport) -> None:
@@ -452,6 +463,7 @@ class _Partial(BaseModel):
     model_started: bool
     status_ts: str | None = None
     workspace: WorkspaceRef | None = None
+    killed_lines: list[str] = []
 
 
 def _arguments(call: ToolCall) -> dict[str, Any]:

@@ -6,7 +6,7 @@ at module level, as Restate's SDK examples do, so their dependencies cannot be a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.settings import AppSettings
 from restate_app.model_io import ModelClient
@@ -71,7 +71,7 @@ class Deps:
     sandbox: SandboxConfig
     repos: Repos
     reactions: Reactions
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
     model_max_attempts: int = 4
     slack_max_attempts: int = 4
     cleanup_seconds: float = 10.0

@@ -317,6 +317,9 @@ def _ended(d: Decision, key: str, report: TaskReport, now: float, limits: Limits
         s.late = [c for c in s.late if c.task_id != report.task_id]
     how = cancelling or late
     assert how is not None
+    if how.reason == "stop" and report.outcome == "cancelled":
+        # The task cannot tell a stop from an interruption; the agent can.
+        report = report.model_copy(update={"outcome": "stopped"})
     if s.started:  # else: reset while the task was cleaning up; only the notice is left
         _record(d, report, now, limits, before_ts=how.by_ts, late=late is not None)
     if report.outcome in ("cancelled", "stopped"):
@@ -339,6 +342,7 @@ def _notice(key: str, how: Cancelling, report: TaskReport) -> Notice:
         status_ts=report.status_ts or how.status_ts,
         by_user=how.by_user if how.reason == "stop" else None,
         partial=report.text,
+        killed=report.killed,
     )
 
 

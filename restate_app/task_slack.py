@@ -40,13 +40,13 @@ _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 def change_line(changes: ChangeSummary | None) -> str:
-    """`*Changes:* 2 files, +10 −3: `a.py`, `b.py`` for the end of an answer."""
+    """`*Changes:* 2 files, +10 -3: `a.py`, `b.py`` for the end of an answer."""
     if changes is None or not changes.files:
         return ""
     names = ", ".join(f"`{name}`" for name in changes.files[:8])
     more = f" and {len(changes.files) - 8} more" if len(changes.files) > 8 else ""
     count = f"{len(changes.files)} file{'s' if len(changes.files) != 1 else ''}"
-    return f"*Changes:* {count}, +{changes.added} −{changes.removed}: {names}{more}"
+    return f"*Changes:* {count}, +{changes.added} -{changes.removed}: {names}{more}"
 
 
 def _code(text: str) -> str:
@@ -214,7 +214,7 @@ async def _notice(deps: Deps, note: Notice) -> None:
         head = STOPPED_TEXT.format(by=by)
     else:
         head = CANCELLED_TEXT
-    text = notice_text(head, note.partial)
+    text = notice_text(head, note.partial, note.killed)
     if note.status_ts is not None:
         await slack.update(note.channel_id, note.status_ts, text)
     else:
@@ -227,11 +227,12 @@ async def _notice(deps: Deps, note: Notice) -> None:
     )
 
 
-def notice_text(head: str, partial: str) -> str:
-    """The notice, with what the run was writing when it was cut off, marked as such."""
+def notice_text(head: str, partial: str, killed: list[str] | None = None) -> str:
+    """The notice, with what the cancellation killed and what the run was writing when it
+    was cut off, marked as such."""
+    head = "\n".join([head, *(f"• {line}" for line in (killed or [])[:5])])
     if not partial.strip():
         return head
     shown = to_mrkdwn(partial.strip())[: MAX_MESSAGE_CHARS - len(head) - 40]
     quoted = "\n".join(f">{line}" for line in shown.splitlines())
     return f"{head}\n{quoted}\n_(interrupted)_"
-

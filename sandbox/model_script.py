@@ -1,12 +1,14 @@
 """What the offline model says: scripted answers for tests and a deterministic default.
 
-Also the OpenAI-shaped pieces that do not depend on HTTP: error bodies, token counts and
-splitting an answer into streamable chunks.
+Also the OpenAI-shaped pieces that do not depend on HTTP: error bodies, token counts,
+splitting an answer into streamable chunks, and OpenAI's checks of `tools` and of tool calls
+in the conversation.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +18,16 @@ JSON = dict[str, Any]
 LABEL = "(offline demo model)"
 _MENTION = re.compile(r"<[@#!][^>]*>")
 _CHUNK = re.compile(r"\s*\S+")
+_QUOTE_LIMIT = 400
+
+
+class ScriptToolCall(BaseModel):
+    """A scripted tool call; its id is generated when it is sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    arguments: JSON = Field(default_factory=dict)
 
 
 class ScriptItem(BaseModel):
@@ -30,6 +42,12 @@ class ScriptItem(BaseModel):
     retry_after: float | None = Field(default=None, ge=0)
     hang: float = Field(default=0.0, ge=0)
     close_after: int | None = Field(default=None, ge=0)
+    # With or without `text`/`chunks` (which then stream first), as OpenAI does.
+    tool_calls: list[ScriptToolCall] | None = None
+
+    def has_content(self) -> bool:
+        """Whether this item says what to answer (else the default answer is used)."""
+        return self.text is not None or self.chunks is not None or self.tool_calls is not None
 
 
 class ScriptIn(BaseModel):
@@ -42,8 +60,9 @@ class PaceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     chunk_delay: float = Field(ge=0)
-    # Pads unscripted (default) answers to at least this many chunks, so that streams last
-    # long enough to interrupt under load (the benchmarks use it); unchanged when omitted.
+    # Pads unscripted answers (the default answer, the demo agent's text) to at least this many
+    # chunks, so that streams last long enough to interrupt under load (the benchmarks use
+    # it); unchanged when omitted.
     min_chunks: int | None = Field(default=None, ge=0)
 
 
@@ -59,26 +78,55 @@ def content_text(message: JSON) -> str:
     return ""
 
 
+def user_texts(messages: list[JSON]) -> list[str]:
+    """The text of each user turn, without Slack mentions (and the colon after one)."""
+    return [
+        _MENTION.sub("", content_text(m)).strip().lstrip(":").strip()
+        for m in messages
+        if m.get("role") == "user"
+    ]
+
+
+def has_interrupted_partial(messages: list[JSON]) -> bool:
+    """Whether the conversation carries work of an interrupted run (a partial answer or a
+    tool result saying it was cut short)."""
+    for message in messages:
+        text = content_text(message).strip().lower()
+        if message.get("role") == "assistant" and text.startswith("[interrupted"):
+            return True
+        if message.get("role") == "tool" and "interrupt" in text[:300]:
+            return True
+    return False
+
+
+def quote(text: str, limit: int = _QUOTE_LIMIT) -> str:
+    """`text` as a Markdown block quote, cut at `limit` characters."""
+    cut = text if len(text) <= limit else text[:limit].rstrip() + "…"
+    return "\n".join(f"> {line}" if line else ">" for line in (cut or "(empty)").splitlines())
+
+
 def default_answer(messages: list[JSON]) -> str:
-    """A deterministic, clearly labelled answer derived from the conversation."""
-    user_turns = [m for m in messages if m.get("role") == "user"]
-    last_text = _MENTION.sub("", content_text(user_turns[-1]) if user_turns else "")
-    last = last_text.lstrip(" :").split()
-    snippet = " ".join(last[:6]) + ("…" if len(last) > 6 else "")
-    interrupted = any(
-        "interrupted" in content_text(m).lower() for m in messages if m.get("role") == "assistant"
-    )
+    """A deterministic, clearly labelled Markdown answer derived from the conversation."""
+    turns = user_texts(messages)
+    request = turns[-1] if turns else ""
     resume = (
         "An interrupted partial answer is in the conversation, so I continue from it."
-        if interrupted
-        else "Nothing was interrupted before this answer."
+        if has_interrupted_partial(messages)
+        else ""
     )
-    return (
-        f"{LABEL} You asked: “{snippet or 'nothing'}”. This is user turn {len(user_turns)}. "
-        f"{resume} Plan: first, read the relevant code; second, sketch a small change; "
-        "third, write it and run the tests. No real model was called, so treat this "
-        "as a placeholder answer."
-    )
+    lines = [
+        f"{LABEL} Here is how I would go about your request (user turn {len(turns)}):",
+        "",
+        quote(request or "nothing"),
+        "",
+        *([resume, ""] if resume else []),
+        "1. Read the code the request is about.",
+        "2. Sketch the smallest change that does it.",
+        "3. Make the change and run the tests.",
+        "",
+        "_No real model was called: this is a placeholder answer._",
+    ]
+    return "\n".join(lines)
 
 
 def pad_answer(text: str, min_chunks: int) -> str:
@@ -96,6 +144,14 @@ def split_chunks(text: str) -> list[str]:
     if len(consumed) < len(text):
         pieces.append(text[len(consumed) :])
     return pieces or [text]
+
+
+def group_chunks(pieces: list[str], most: int) -> list[str]:
+    """`pieces` joined into at most `most` consecutive groups of about equal size."""
+    if len(pieces) <= most:
+        return pieces
+    size = -(-len(pieces) // most)
+    return ["".join(pieces[i : i + size]) for i in range(0, len(pieces), size)]
 
 
 def prompt_tokens(messages: list[JSON]) -> int:
@@ -138,3 +194,160 @@ def error_body(
             "code": code if code is not None else default_code,
         }
     }
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why OpenAI would reject a request with 400, in the words of its error JSON."""
+
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+
+_JSON_TYPES: list[tuple[type, str]] = [
+    (bool, "a boolean"),
+    (str, "a string"),
+    (int, "an integer"),
+    (float, "a number"),
+    (list, "an array"),
+    (dict, "an object"),
+]
+
+
+def _json_type(value: Any) -> str:
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), "null")
+
+
+def _wrong_type(param: str, expected: str, value: Any) -> Problem:
+    got = _json_type(value)
+    message = f"Invalid type for '{param}': expected {expected}, but got {got} instead."
+    return Problem(message, param, "invalid_type")
+
+
+def _missing(param: str) -> Problem:
+    return Problem(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
+
+
+def tools_problem(tools: Any) -> Problem | None:
+    """What is wrong with a request's `tools`, if anything; only function tools are served."""
+    if tools is None:
+        return None
+    if not isinstance(tools, list):
+        return _wrong_type("tools", "an array", tools)
+    if not tools:
+        message = (
+            "Invalid 'tools': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead."
+        )
+        return Problem(message, "tools", "empty_array")
+    for index, tool in enumerate(tools):
+        problem = _tool_problem(f"tools[{index}]", tool)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _tool_problem(param: str, tool: Any) -> Problem | None:
+    if not isinstance(tool, dict):
+        return _wrong_type(param, "an object", tool)
+    if tool.get("type") != "function":
+        message = f"Invalid value: '{tool.get('type')}'. Supported values are: 'function'."
+        return Problem(message, f"{param}.type", "invalid_value")
+    function = tool.get("function")
+    if function is None:
+        return _missing(f"{param}.function")
+    if not isinstance(function, dict):
+        return _wrong_type(f"{param}.function", "an object", function)
+    name = function.get("name")
+    if name is None:
+        return _missing(f"{param}.function.name")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
+        message = (
+            f"Invalid '{param}.function.name': string does not match pattern. "
+            "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
+        )
+        return Problem(message, f"{param}.function.name", "invalid_value")
+    parameters = function.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        return _wrong_type(f"{param}.function.parameters", "an object", parameters)
+    return None
+
+
+def tool_names(tools: Any) -> list[str]:
+    """The names of the (already checked) function tools of a request."""
+    return [t["function"]["name"] for t in tools] if isinstance(tools, list) else []
+
+
+def tool_call_problem(messages: list[JSON]) -> Problem | None:
+    """OpenAI's rule: an assistant message's `tool_calls` are answered, each by a `tool`
+    message, right after it; a `tool` message answers a call of the message before it."""
+    asked: list[str] = []  # ids of the last assistant message with tool calls
+    unanswered: list[str] = []
+    asked_at = -1
+    for index, message in enumerate(messages):
+        if message["role"] == "tool":
+            problem = _tool_message_problem(index, message, asked)
+            if problem is not None:
+                return problem
+            unanswered = [i for i in unanswered if i != message["tool_call_id"]]
+            continue
+        if unanswered:
+            return _unanswered(asked_at, unanswered)
+        asked = []
+        if message["role"] == "assistant" and message.get("tool_calls"):
+            asked, problem = _asked_ids(index, message["tool_calls"])
+            if problem is not None:
+                return problem
+            unanswered, asked_at = list(asked), index
+    return _unanswered(asked_at, unanswered) if unanswered else None
+
+
+def _tool_message_problem(index: int, message: JSON, asked: list[str]) -> Problem | None:
+    if not asked:
+        text = (
+            "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+            "message with 'tool_calls'."
+        )
+        return Problem(text, f"messages.[{index}].role")
+    call_id = message.get("tool_call_id")
+    if not isinstance(call_id, str):
+        return _missing(f"messages.[{index}].tool_call_id")
+    if call_id not in asked:
+        text = (
+            f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in 'tool_calls' "
+            "of previous message."
+        )
+        return Problem(text, f"messages.[{index}].tool_call_id")
+    return None
+
+
+def _asked_ids(index: int, calls: Any) -> tuple[list[str], Problem | None]:
+    param = f"messages.[{index}].tool_calls"
+    if not isinstance(calls, list):
+        return [], _wrong_type(param, "an array", calls)
+    ids: list[str] = []
+    for number, call in enumerate(calls):
+        where = f"{param}.[{number}]"
+        if not isinstance(call, dict):
+            return [], _wrong_type(where, "an object", call)
+        function = call.get("function")
+        for key, value in (("id", call.get("id")), ("function", function)):
+            if value is None:
+                return [], _missing(f"{where}.{key}")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            return [], _missing(f"{where}.function.name")
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            return [], _wrong_type(f"{where}.function.arguments", "a string", arguments)
+        ids.append(str(call["id"]))
+    return ids, None
+
+
+def _unanswered(index: int, ids: list[str]) -> Problem:
+    text = (
+        "An assistant message with 'tool_calls' must be followed by tool messages responding "
+        "to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+        + ", ".join(ids)
+    )
+    return Problem(text, f"messages.[{index}].role")

@@ -1,8 +1,9 @@
 """Offline, OpenAI-compatible model server: `POST /v1/chat/completions` and `GET /v1/models`.
 
-It streams Server-Sent Events exactly as OpenAI's chat completions API does, slowly enough
-to interrupt, and records each request, including when the client hung up mid-stream.
-Tests script answers and failures through `/_model/...`.
+It streams Server-Sent Events exactly as OpenAI's chat completions API does (text and tool
+calls), slowly enough to interrupt, and records each request, including what it answered and
+when the client hung up mid-stream. Tests script answers and failures through `/_model/...`;
+unscripted requests that offer tools are worked by the demo agent (`sandbox.model_agent`).
 """
 
 from __future__ import annotations
@@ -18,15 +19,23 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.control_common import json_error, read_model
-from sandbox.model_records import RequestRecord, chunk_json, completion, delta_choice, usage_json
+from sandbox.model_records import (
+    Answer,
+    RequestRecord,
+    chunk_json,
+    completion,
+    compose,
+    delta_choice,
+    usage_json,
+)
 from sandbox.model_script import (
     PaceIn,
     ScriptIn,
     ScriptItem,
-    default_answer,
     error_body,
-    pad_answer,
-    split_chunks,
+    tool_call_problem,
+    tool_names,
+    tools_problem,
 )
 
 JSON = dict[str, Any]
@@ -141,6 +150,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         stream=bool(body.get("stream")),
     )
     server.requests.append(record)
+    problem = tools_problem(body.get("tools")) or tool_call_problem(body["messages"])
+    if problem is not None:
+        record.error = problem.message
+        record.finish("rejected", status=400)
+        return openai_error(400, message=problem.message, code=problem.code, param=problem.param)
+    if body.get("tool_choice") != "none":
+        record.tools = tool_names(body.get("tools"))
     item = server.script.popleft() if server.script else None
     record.scripted = item is not None
     try:
@@ -169,17 +185,18 @@ async def answer(
     if item.status is not None:
         record.finish("error", status=item.status)
         return openai_error(item.status, retry_after=item.retry_after)
-    text = item.text if item.text is not None else "".join(item.chunks or [])
-    if item.text is None and item.chunks is None:
-        text = pad_answer(default_answer(record.messages), server.min_chunks)
-    chunks = item.chunks if item.chunks is not None else split_chunks(text)
+    reply = compose(record, item, server.min_chunks)
+    record.answer_text, record.tool_calls = reply.text, reply.tool_calls
+    record.finish_reason = reply.finish_reason
+    deltas = reply.deltas()
     if not record.stream:
         record.finish("completed")
-        return web.json_response(completion(record, text, len(chunks)))
+        return web.json_response(completion(record, reply, len(deltas)))
     delay = item.chunk_delay if item.chunk_delay is not None else server.chunk_delay
     options = body.get("stream_options") or {}
     usage = bool(isinstance(options, dict) and options.get("include_usage"))
-    return await stream(request, server, record, chunks, delay, item.close_after, usage)
+    pacing = Pacing(delay, item.close_after, usage)
+    return await stream(request, server, record, reply, deltas, pacing)
 
 
 async def send_event(request: web.Request, resp: web.StreamResponse, data: JSON | str) -> bool:
@@ -206,47 +223,57 @@ async def sse_response(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """How a stream is paced and ended: delay per chunk, a cut, a usage chunk."""
+
+    delay: float
+    close_after: int | None
+    usage: bool
+
+
 async def stream(
     request: web.Request,
     server: ModelServer,
     record: RequestRecord,
-    chunks: list[str],
-    delay: float,
-    close_after: int | None,
-    usage: bool,
+    reply: Answer,
+    deltas: list[JSON],
+    pacing: Pacing,
 ) -> web.StreamResponse:
     """Stream the answer as chat.completion.chunk events, ending with `data: [DONE]`."""
     resp = await sse_response(request)
-    first = chunk_json(record, delta_choice({"role": "assistant", "content": ""}), usage)
+    first = chunk_json(record, delta_choice(reply.first_delta()), pacing.usage)
     if not await send_event(request, resp, first):
         return client_closed(record, resp)
-    for index, piece in enumerate(chunks):
-        if close_after is not None and index >= close_after:
+    for index, delta in enumerate(deltas):
+        if pacing.close_after is not None and index >= pacing.close_after:
             return aborted(request, record, resp)
-        interrupted = await pause(request, server, delay)
+        interrupted = await pause(request, server, pacing.delay)
         if interrupted == "client_closed":
             return client_closed(record, resp)
         if interrupted:
             return aborted(request, record, resp)
         if not await send_event(
-            request, resp, chunk_json(record, delta_choice({"content": piece}), usage)
+            request, resp, chunk_json(record, delta_choice(delta), pacing.usage)
         ):
             return client_closed(record, resp)
         now = time.time()
         record.chunks_sent += 1
         record.chunk_times.append(now)
         record.first_chunk_at = record.first_chunk_at or now
-    return await finish_stream(request, record, resp, len(chunks), usage)
+    return await finish_stream(request, record, resp, reply.finish_reason, len(deltas), pacing)
 
 
 async def finish_stream(
     request: web.Request,
     record: RequestRecord,
     resp: web.StreamResponse,
+    finish_reason: str,
     completion_tokens: int,
-    usage: bool,
+    pacing: Pacing,
 ) -> web.StreamResponse:
-    tail: list[JSON | str] = [chunk_json(record, delta_choice({}, "stop"), usage)]
+    usage = pacing.usage
+    tail: list[JSON | str] = [chunk_json(record, delta_choice({}, finish_reason), usage)]
     if usage:
         tail.append(
             chunk_json(record, [], False) | {"usage": usage_json(record, completion_tokens)}

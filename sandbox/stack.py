@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -103,6 +105,7 @@ class Stack:
     urls: dict[str, str] = field(default_factory=dict)
     quiet: bool = True
     restate_ports: dict[str, int] = field(default_factory=dict)
+    workspaces: Path | None = None
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
         log_path = self.workdir / f"{name}.log"
@@ -183,10 +186,19 @@ class Stack:
     def workspace_env(self) -> dict[str, str]:
         """Where sessions' workspaces live, and the demo repository as the repository they
         work on, unless the environment (or `.env`) names one."""
-        env = {"WORKSPACES_DIR": str(self.workdir / "workspaces")}
+        env = {"WORKSPACES_DIR": str(self._workspaces_dir())}
         if not (self.env.get("AGENT_REPO") or os.environ.get("AGENT_REPO")):
             env["AGENT_REPO"] = str(ensure_demo_repo(self.workdir / "demo-repo"))
         return env
+
+    def _workspaces_dir(self) -> Path:
+        """Sandboxed commands run as an unprivileged uid that must be able to reach the
+        workspaces: a test's private temporary folder would hide them, so they get a folder
+        of their own under the system's temporary directory (removed by `stop`)."""
+        if self.workspaces is None:
+            self.workspaces = Path(tempfile.mkdtemp(prefix="agent-workspaces-"))
+            self.workspaces.chmod(0o711)
+        return self.workspaces
 
     def start_restate_app(self, name: str = "restate_app") -> None:
         ready = self.workdir / f"{name}.ready"
@@ -244,3 +256,6 @@ class Stack:
         for proc in reversed(list(self.procs.values())):
             proc.stop()
         self.procs.clear()
+        if self.workspaces is not None:
+            shutil.rmtree(self.workspaces, ignore_errors=True)
+            self.workspaces = None

@@ -17,7 +17,6 @@ from typing import Literal
 from bot.restate_sql import like_contains, literal
 from common.contract import (
     AGENT_SERVICE,
-    OUTCOMES,
     SESSION_STATE_KEY,
     SESSION_STATES,
     TASK_SERVICE,

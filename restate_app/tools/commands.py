@@ -4,8 +4,9 @@ Each command is a fresh process in its own session. Its output (stdout and stder
 read as it comes into a tracker that keeps the head and the tail and counts the rest, so what
 a killed command printed stays readable. A timeout or a cancellation kills the whole process
 group (SIGTERM, then SIGKILL within a second); in bubblewrap that takes the sandbox's PID
-namespace, and everything in it, down with it. When the command's own process ends, whatever
-it left running in its group is killed too, so nothing outlives a command.
+namespace, and everything in it, down with it; a cancelled `run_command` re-raises only once
+those processes are gone. When the command's own process ends, whatever it left running in
+its group is killed too, so nothing outlives a command.
 
 Commands are at-least-once: a crash between a command's end and the journal write runs it
 again.
@@ -98,9 +99,7 @@ async def run_command(
     tracker.begin(command, config.max_output_bytes)
     identity = identity_for(config, ws_root)
     if identity is not None:
-        if problem := reach_problem(ws_root.parent):
-            raise SandboxError(problem)
-        await asyncio.to_thread(hand_over, ws_root, identity)
+        await asyncio.to_thread(_prepare, ws_root, identity)
     with _home(config, identity) as home:
         if config.mode == "bubblewrap":
             launch = bubblewrap_launch(config, ws_root, command, identity)
@@ -122,6 +121,13 @@ async def run_command(
         duration_seconds=time.monotonic() - started,
         output_bytes=tracker.output_bytes,
     )
+
+
+def _prepare(ws_root: Path, identity: Identity) -> None:
+    """Make the workspace the command's: reachable by its uid, its work tree owned by it."""
+    if problem := reach_problem(ws_root.parent):
+        raise SandboxError(problem)
+    hand_over(ws_root, identity)
 
 
 class _Watch(asyncio.SubprocessProtocol):
@@ -187,9 +193,8 @@ async def _supervise(
     except TimeoutError:
         tracker.timed_out = tracker.killed = True
         await _kill_group(pgid, proto)
-    except BaseException:
+    except BaseException:  # cancelled: _kill_group signals before its first await
         tracker.killed = True
-        _signal_group(pgid, signal.SIGTERM)  # at once, before anything else can wait
         await _kill_group(pgid, proto)
         raise
     # Whatever the command left running in its group goes with it.
@@ -204,18 +209,73 @@ async def _supervise(
 
 
 async def _kill_group(pgid: int, proto: _Watch) -> None:
-    """SIGTERM the group, SIGKILL it a second later at most. In bubblewrap, the group is
-    bwrap itself: its death kills the sandbox's init (--die-with-parent), and with it the
-    whole PID namespace, whatever session the command moved into."""
+    """SIGTERM the group, SIGKILL it a second later at most, and return only once the
+    command's children are gone too. In bubblewrap the group is bwrap itself, and its child
+    the sandbox's init: bwrap's death kills that init (--die-with-parent), and the init's
+    death the whole PID namespace, whatever session the command moved into."""
+    children = _child_pidfds(pgid)
     _signal_group(pgid, signal.SIGTERM)
     try:
-        await asyncio.wait_for(asyncio.shield(proto.exited), KILL_GRACE_SECONDS)
-    except TimeoutError:
-        pass
+        try:
+            await asyncio.wait_for(asyncio.shield(proto.exited), KILL_GRACE_SECONDS)
+        except TimeoutError:
+            pass
+        finally:
+            _signal_group(pgid, signal.SIGKILL)
+        for pidfd in children:
+            if not await _pidfd_exited(pidfd, KILL_GRACE_SECONDS):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                await _pidfd_exited(pidfd, KILL_GRACE_SECONDS)
     finally:
-        _signal_group(pgid, signal.SIGKILL)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(proto.exited), KILL_GRACE_SECONDS)
+        for pidfd in children:
+            os.close(pidfd)
+
+
+def _child_pidfds(pid: int) -> list[int]:
+    """pidfds of `pid`'s children, each checked to be its child once pinned by the pidfd, so
+    a reused pid can never be signalled."""
+    try:
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # no such process, or a kernel without the file: bwrap's own kill holds
+        return []
+    pidfds = []
+    for child in map(int, listed):
+        try:
+            pidfd = os.pidfd_open(child)
+        except OSError:
+            continue
+        if _parent_of(child) == pid:
+            pidfds.append(pidfd)
+        else:
+            os.close(pidfd)
+    return pidfds
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+async def _pidfd_exited(pidfd: int, seconds: float) -> bool:
+    """Wait (at most `seconds`) for the process behind `pidfd` to end; True when it did."""
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    loop.add_reader(pidfd, readable)
+    try:
+        await asyncio.wait_for(ended, seconds)
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(pidfd)
+    return True
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -260,6 +260,8 @@ async def search_ripgrep(root: Path, target: Path, pattern: str) -> tuple[list[s
     try:
         async with asyncio.timeout(SEARCH_SECONDS):
             matches, more, err = await _collect_matches(proc)
+    except TimeoutError:
+        raise ToolError(f"the search took longer than {SEARCH_SECONDS} s; narrow it") from None
     finally:
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -341,21 +343,24 @@ def _edit(target: Path, asked: str, old: str, new: str) -> str:
     except UnicodeDecodeError as exc:
         raise ToolError(f"{asked} is not UTF-8 text; rewrite it with write_file") from exc
     if _already_applied(text, old, new):
-        first = _line_of(text, text.index(new))
-        last = first + new.count("\n")
+        first, last = _span(text, text.index(new), new)
         return f"{asked} already contains this edit (lines {first}-{last}); nothing changed"
     count = text.count(old)
     if count != 1:
         raise ToolError(_no_unique_match(text, asked, old, new, count))
     at = text.index(old)
-    _write_atomic(target, (text[:at] + new + text[at + len(old) :]).encode())
-    edited = text[:at] + new
-    first = _line_of(edited, at)
-    last = max(first, _line_of(edited, len(edited)) - (1 if new.endswith("\n") else 0))
-    lines = (text[:at] + new + text[at + len(old) :]).splitlines()[first - 1 : last]
-    snippet = clip_lines(lines, MAX_SNIPPET_LINES)
+    updated = text[:at] + new + text[at + len(old) :]
+    _write_atomic(target, updated.encode())
+    first, last = _span(updated, at, new)
+    snippet = clip_lines(updated.splitlines()[first - 1 : last], MAX_SNIPPET_LINES)
     numbered = _numbered([(first + i, clip(s, MAX_LINE_CHARS)) for i, s in enumerate(snippet)])
     return f"Edited {asked}: lines {first}-{last} now read:\n{numbered}"
+
+
+def _span(text: str, at: int, piece: str) -> tuple[int, int]:
+    """The first and last line of `piece`, found at offset `at` of `text`."""
+    body = piece.removesuffix("\n")  # its last line's newline ends that line, starts none
+    return _line_of(text, at), _line_of(text, at + len(body))
 
 
 def _already_applied(text: str, old: str, new: str) -> bool:

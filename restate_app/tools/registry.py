@@ -97,7 +97,8 @@ TOOLS: tuple[Tool, ...] = (
     Tool(
         "run_command",
         "Run a shell command in the workspace root, in a sandbox: the workspace is "
-        "writable, the rest of the system read-only, no network. Use it for tests, linters, "
+        "writable, the rest of the system read-only, no network unless the operator allowed "
+        "it. Use it for tests, linters, "
         "builds. Answers the exit code and the output (long output is cut to its head and "
         "tail). A command can run again after a crash, so prefer idempotent ones.",
         (

@@ -1,20 +1,24 @@
 """How a command runs: the bubblewrap command line, the uid it runs as, its resource limits.
 
 In bubblewrap the command sees the workspace read-write at `/workspace` (its `.git` read-only,
-so nothing it does can plant configuration that our own git would act on), the system's
-`/usr` read-only, a minimal read-only `/etc`, private `/tmp`, `/proc` and `/dev`, no network
-unless the operator turns it on, and every namespace unshared, nested user namespaces too.
+so nothing it does can plant configuration that our own git would act on), a private `/tmp`,
+and nothing else writable: the system's `/usr` and a minimal `/etc` read-only, its own
+`/proc` and `/dev`, no network unless the operator turns it on, every namespace unshared and
+no nested user namespaces. Resource limits (CPU time, address space, file size, processes)
+are set between fork and exec and hold for everything the command starts.
 
 When this process is root, commands never run as root: each workspace's commands run as an
 unprivileged uid of their own (so `RLIMIT_NPROC` binds: it does not bind uid 0, not even
 mapped through a user namespace, and one session's fork bomb cannot starve another's), and
 the work tree is handed to that uid before each command. This needs the workspaces' parent
 directories to be searchable by other users (bubblewrap, running as that uid, resolves the
-workspace by path); `sandbox_problem` and `reach_problem` say when they are not.
+workspace by path); `sandbox_problem` and `reach_problem` say when they are not. When this
+process is not root, commands run as its own uid and the process limit counts its processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
@@ -73,7 +77,7 @@ class SandboxConfig:
         """The timeout of one command: the default, or what the model asked within bounds."""
         if requested is None or requested <= 0:
             return self.timeout_seconds
-        return min(float(requested), self.max_timeout_seconds)
+        return min(float(requested), max(self.max_timeout_seconds, self.timeout_seconds))
 
 
 @dataclass(frozen=True)
@@ -147,44 +151,51 @@ def bubblewrap_launch(
     config: SandboxConfig, ws_root: Path, command: str, identity: Identity | None
 ) -> Launch:
     """The bwrap command line for `command` in `ws_root`; the caller closes `pass_fds`."""
+    ws_root = ws_root.resolve()
     uid, gid = (identity.uid, identity.gid) if identity else (os.getuid(), os.getgid())
-    passwd = _data_fd(
-        f"root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:{uid}:{gid}:agent:/tmp:{shell()}\n"
-        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-    )
-    group = _data_fd(f"root:x:0:\nagent:x:{gid}:\nnogroup:x:65534:\n")
-    fds = [passwd, group]
-    argv = ["bwrap", *_system_binds(config)]
-    argv += ["--ro-bind-data", str(passwd), "/etc/passwd"]
-    argv += ["--ro-bind-data", str(group), "/etc/group"]
-    if not config.network:
-        fds.append(_data_fd(LOOPBACK_HOSTS))
-        argv += ["--ro-bind-data", str(fds[-1]), "/etc/hosts"]
+    etc_args, fds = _generated_etc(uid, gid, config.network)
+    argv = [shutil.which("bwrap") or "bwrap", *_system_binds(config), *etc_args]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", SANDBOX_TMP]
     argv += ["--bind", str(ws_root), SANDBOX_WORKSPACE]
     if (ws_root / ".git").exists():
         argv += ["--ro-bind", str(ws_root / ".git"), f"{SANDBOX_WORKSPACE}/.git"]
-    argv += ["--chdir", SANDBOX_WORKSPACE, "--unshare-all", "--unshare-user", "--disable-userns"]
+    # The sandbox's own root (a tmpfs holding the mount points, /etc among them) read-only too:
+    # only /workspace and /tmp take writes.
+    argv += ["--remount-ro", "/", "--chdir", SANDBOX_WORKSPACE]
+    argv += ["--unshare-all", "--unshare-user", "--disable-userns"]
     argv += ["--share-net"] if config.network else []
     argv += ["--uid", str(uid), "--gid", str(gid), "--hostname", "sandbox"]
     argv += ["--die-with-parent", "--new-session", "--clearenv"]
     for name, value in command_env(identity, SANDBOX_TMP).items():
         argv += ["--setenv", name, value]
     argv += ["--", shell(), "-c", command]
-    return Launch(
-        argv=argv,
-        env={},
-        cwd=ws_root,
-        identity=identity,
-        pass_fds=tuple(fds),
-        preexec=limits_preexec(config),
-    )
+    return Launch(argv, {}, ws_root, identity, tuple(fds), limits_preexec(config))
+
+
+def _generated_etc(uid: int, gid: int, network: bool) -> tuple[list[str], list[int]]:
+    """/etc/passwd and /etc/group naming only the sandbox's users (not the host's), and,
+    without the network, an /etc/hosts for localhost; as bwrap arguments and their fds."""
+    files = {
+        "/etc/passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        f"agent:x:{uid}:{gid}:agent:/tmp:{shell()}\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+        "/etc/group": f"root:x:0:\nagent:x:{gid}:\nnogroup:x:65534:\n",
+    }
+    if not network:
+        files["/etc/hosts"] = LOOPBACK_HOSTS
+    args: list[str] = []
+    fds: list[int] = []
+    for path, text in files.items():
+        fds.append(_data_fd(text))
+        args += ["--ro-bind-data", str(fds[-1]), path]
+    return args, fds
 
 
 def plain_launch(
     config: SandboxConfig, ws_root: Path, command: str, identity: Identity | None, home: Path
 ) -> Launch:
     """`command` without a sandbox (mode `none`): same limits, uid and bounds, host view."""
+    ws_root = ws_root.resolve()
     env = command_env(identity, str(home), os.environ.get("PATH", SYSTEM_PATH))
     return Launch(
         argv=[shell(), "-c", command],
@@ -225,13 +236,20 @@ def _data_fd(text: str) -> int:
 def hand_over(ws_root: Path, identity: Identity) -> None:
     """Give the work tree (not `.git`) to the command's uid, so it can write there; files
     written since the last command (by git or the file tools) belong to us."""
+    owner = (identity.uid, identity.gid)
     for dirpath, dirnames, filenames in os.walk(ws_root):
         if dirpath == str(ws_root):
             dirnames[:] = [d for d in dirnames if d != ".git"]
-        for name in (dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)):
-            st = os.lstat(name)
-            if (st.st_uid, st.st_gid) != (identity.uid, identity.gid):
-                os.lchown(name, identity.uid, identity.gid)
+            _give(dirpath, owner)
+        for name in dirnames + filenames:
+            _give(os.path.join(dirpath, name), owner)
+
+
+def _give(path: str, owner: tuple[int, int]) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        st = os.lstat(path)
+        if (st.st_uid, st.st_gid) != owner:
+            os.lchown(path, *owner)
 
 
 def reach_problem(path: Path) -> str | None:

@@ -98,7 +98,9 @@ class Workspaces:
     """The checkouts under `root`, one per thread key."""
 
     def __init__(self, root: Path, limits: WorkspaceLimits = WorkspaceLimits()) -> None:
-        self.root = root
+        # Absolute and without symlinks: git is called with --git-dir and safe.directory,
+        # which must name the checkout the way git sees it.
+        self.root = root.resolve()
         self.limits = limits
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_use: dict[str, int] = {}
@@ -463,18 +465,13 @@ def _tree_size(path: Path) -> int:
 
 
 def _remove_tree(path: Path) -> None:
-    """Remove `path`, also where a command left directories without write permission."""
-
-    def make_writable(func: object, failed: str, _exc: object) -> None:
-        parent = os.path.dirname(failed)
-        with contextlib.suppress(OSError):
-            os.chmod(parent, 0o700)
-            os.chmod(failed, 0o700)
-        with contextlib.suppress(FileNotFoundError):
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                shutil.rmtree(failed)
-            else:
-                os.unlink(failed)
-
-    if path.exists() or path.is_symlink():
-        shutil.rmtree(path, onerror=make_writable)
+    """Remove `path` if it exists; directories a command left read-only are opened first."""
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        for dirpath, _dirs, _files in os.walk(path):
+            with contextlib.suppress(OSError):
+                os.chmod(dirpath, 0o700)
+        shutil.rmtree(path, ignore_errors=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
 from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, envelope, eventually, plan_step
 
 
@@ -183,3 +187,38 @@ def test_slacks_agent_session_stop_button_stops_the_task(harness: Harness) -> No
     assert harness.deliver(stopped)["status"] == 200
     status = harness.idle_after(ts, tasks=1)
     assert status["last_outcome"] == "stopped"
+
+
+def test_a_thousand_queued_replies_stay_within_the_sessions_bounds(harness: Harness) -> None:
+    """The `queue` policy holds replies while a task runs: 1,000 of 2 kB each leave a stored
+    session and a next model request within the limits, with one marker counting the rest."""
+    slow = {"text": " ".join(f"w{i}" for i in range(3000)), "chunk_delay": 0.05}
+    harness.script(plan_step("plan the queue"), slow, *[{"text": "Read them all."}] * 5)
+    ts = harness.post(f"{BOT_MENTION} summarise what follows", channel="C0QUEUE")
+    harness.streaming("plan the queue")
+    body = "x" * 2_000
+
+    def reply(number: int) -> None:
+        with httpx.Client(timeout=60) as http:
+            message = {"channel": "C0QUEUE", "user": "U0BOB", "text": f"reply {number} {body}"}
+            resp = http.post(
+                f"{harness.workspace}/_sandbox/messages", json={**message, "thread_ts": ts}
+            )
+            resp.raise_for_status()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(reply, range(1000)))
+    peak = harness.status(ts, "C0QUEUE")
+    assert 0 < peak["queued"] <= 50
+    # Stop the long task (the queue joins the conversation), then ask once more.
+    harness.post("stop", thread_ts=ts, user="U0ALICE", channel="C0QUEUE")
+    harness.idle_after(ts, tasks=1, timeout=60, channel="C0QUEUE")
+    harness.post("now summarise the replies", thread_ts=ts, channel="C0QUEUE")
+    status = harness.idle_after(ts, tasks=2, timeout=120, channel="C0QUEUE")
+    turns = harness.turns(ts, "C0QUEUE")
+    assert status["turns"] <= 200
+    assert sum(len(t["text"].encode()) for t in turns if t["kind"] != "dropped") <= 256_000
+    assert [t["kind"] for t in turns].count("dropped") == 1
+    last = harness.requests_mentioning("now summarise the replies")[-1]["messages"]
+    assert len(last) <= 201
+    assert sum("earlier turns were dropped" in str(m.get("content")) for m in last) == 1

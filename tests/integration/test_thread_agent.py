@@ -12,7 +12,7 @@ def _slow_answer(words: int = 200, delay: float = 0.05) -> dict[str, object]:
 
 
 def test_a_mention_gets_an_answer_in_its_thread(harness: Harness) -> None:
-    harness.script({"text": "1. read the code\n2. fix it"}, {"text": "Here is the **fix**."})
+    harness.script(plan_step("1. read the code\n2. fix it"), {"text": "Here is the **fix**."})
     ts = harness.post(f"{BOT_MENTION} please fix the flaky test")
 
     status = harness.idle_after(ts, tasks=1)

@@ -1,10 +1,12 @@
-"""The offline model, driven by the real openai AsyncOpenAI client and by raw HTTP."""
+"""The offline model, driven by the real openai AsyncOpenAI client and by raw HTTP: text and
+tool calls, OpenAI's checks of tools and tool messages, the request log and the script API."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -13,7 +15,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from openai import AsyncStream
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat import (
+    ChatCompletionChunk,
+    ChatCompletionMessageParam,
+    ChatCompletionToolParam,
+)
 
 from sandbox.model_server import MODEL_KEY, ModelConfig, create_model_app
 
@@ -258,10 +264,28 @@ async def test_default_answer_is_deterministic_labelled_and_derived(
     assert answers[0] == answers[1]
     text = answers[0] or ""
     assert text.startswith("(offline demo model)")
-    assert "also update the docs please, thanks…" in text
+    assert "\n> also update the docs please, thanks a lot\n" in text
     assert "user turn 2" in text
-    assert "interrupted" in text
-    assert 40 <= len(text.split()) <= 60
+    assert "An interrupted partial answer is in the conversation" in text
+    assert "\n1. " in text
+    assert 40 <= len(text.split()) <= 80
+
+
+async def test_default_answer_claims_no_partial_that_is_not_there(
+    llm: openai.AsyncOpenAI,
+) -> None:
+    long_request = "please " + "really " * 200 + "refactor"
+    history: list[ChatCompletionMessageParam] = [
+        *USER,
+        {"role": "assistant", "content": "Done, nothing was interrupted."},
+        {"role": "user", "content": long_request},
+    ]
+    done = await llm.chat.completions.create(model="demo", messages=history)
+    text = done.choices[0].message.content or ""
+    assert "interrupted partial" not in text
+    assert "> please really really" in text
+    assert "refactor" not in text  # quoted up to a bound
+    assert "…" in text
 
 
 async def test_pace_sets_the_default_chunk_delay(llm: openai.AsyncOpenAI, model: Client) -> None:
@@ -295,3 +319,271 @@ async def test_bad_requests_get_openai_errors(llm: openai.AsyncOpenAI) -> None:
 async def test_models_are_listed(llm: openai.AsyncOpenAI) -> None:
     models = [m.id async for m in llm.models.list()]
     assert models == ["sandbox-demo-model"]
+
+
+# ----------------------------------------------------------------------------- tool calls
+
+TOOLS: list[ChatCompletionToolParam] = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"The {name} tool.",
+            "parameters": {"type": "object", "properties": {}},
+        },
+    }
+    for name in ("list_files", "read_file", "edit_file", "run_command", "show_diff")
+]
+READ = {"name": "read_file", "arguments": {"path": "dates.py", "start_line": 1, "end_line": 40}}
+RUN = {"name": "run_command", "arguments": {"command": "python3 -m unittest -v"}}
+
+
+@dataclass
+class Collected:
+    """A streamed turn put back together the way a client accumulates deltas."""
+
+    text: str = ""
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    finish_reason: str | None = None
+    chunks: list[ChatCompletionChunk] = field(default_factory=list)
+
+
+async def collect(stream: AsyncStream[ChatCompletionChunk]) -> Collected:
+    out = Collected()
+    async for chunk in stream:
+        out.chunks.append(chunk)
+        if not chunk.choices:
+            continue
+        choice = chunk.choices[0]
+        out.text += choice.delta.content or ""
+        for delta in choice.delta.tool_calls or []:
+            slot = out.calls.setdefault(
+                delta.index, {"id": None, "name": "", "arguments": "", "fragments": 0}
+            )
+            slot["id"] = delta.id or slot["id"]
+            if delta.function is not None:
+                slot["name"] += delta.function.name or ""
+                slot["arguments"] += delta.function.arguments or ""
+                slot["fragments"] += bool(delta.function.arguments)
+        out.finish_reason = choice.finish_reason or out.finish_reason
+    return out
+
+
+async def test_tool_calls_stream_as_openai_deltas_after_the_text(
+    llm: openai.AsyncOpenAI, model: Client
+) -> None:
+    await script(model, {"text": "Let me look at the code.", "tool_calls": [READ, RUN]})
+    stream = await llm.chat.completions.create(
+        model="demo", messages=USER, tools=TOOLS, stream=True
+    )
+    got = await collect(stream)
+    assert got.text == "Let me look at the code."
+    assert got.finish_reason == "tool_calls"
+    assert [c["name"] for c in got.calls.values()] == ["read_file", "run_command"]
+    assert [json.loads(c["arguments"]) for c in got.calls.values()] == [
+        READ["arguments"],
+        RUN["arguments"],
+    ]
+    ids = [c["id"] for c in got.calls.values()]
+    assert all(i.startswith("call_") for i in ids)
+    assert len(set(ids)) == 2
+    assert all(c["fragments"] > 1 for c in got.calls.values())
+    first = got.chunks[0].choices[0].delta
+    assert (first.role, first.content) == ("assistant", "")
+    [record] = await requests_log(model)
+    assert record["tool_calls"] == [
+        {
+            "id": ids[0],
+            "type": "function",
+            "function": {"name": "read_file", "arguments": json.dumps(READ["arguments"])},
+        },
+        {
+            "id": ids[1],
+            "type": "function",
+            "function": {"name": "run_command", "arguments": json.dumps(RUN["arguments"])},
+        },
+    ]
+    assert record["answer_text"] == "Let me look at the code."
+    assert record["finish_reason"] == "tool_calls"
+    assert record["tools"] == ["list_files", "read_file", "edit_file", "run_command", "show_diff"]
+    assert record["chunks_sent"] == len(got.chunks) - 2
+
+
+async def test_the_openai_stream_helper_assembles_the_tool_calls(
+    llm: openai.AsyncOpenAI, model: Client
+) -> None:
+    await script(model, {"tool_calls": [RUN]})
+    async with llm.chat.completions.stream(model="demo", messages=USER, tools=TOOLS) as stream:
+        final = await stream.get_final_completion()
+    message = final.choices[0].message
+    assert final.choices[0].finish_reason == "tool_calls"
+    assert message.content is None
+    [call] = message.tool_calls or []
+    assert call.type == "function"
+    assert call.function.name == "run_command"
+    assert json.loads(call.function.arguments) == RUN["arguments"]
+
+
+async def test_tool_call_chunks_on_the_wire(model: Client) -> None:
+    await script(model, {"tool_calls": [{"name": "show_diff"}]})
+    body = {"model": "demo", "messages": USER, "tools": TOOLS, "stream": True}
+    resp = await model.post(
+        "/v1/chat/completions", json=body, headers={"Authorization": "Bearer k"}
+    )
+    events = (await resp.read()).decode().split("\n\n")
+    assert events[-2:] == ["data: [DONE]", ""]
+    chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-2]]
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas[0] == {"role": "assistant", "content": None}
+    [header] = deltas[1]["tool_calls"]
+    assert header == {
+        "index": 0,
+        "id": header["id"],
+        "type": "function",
+        "function": {"name": "show_diff", "arguments": ""},
+    }
+    assert deltas[2] == {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}
+    assert deltas[-1] == {}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+async def test_a_non_streaming_answer_carries_message_tool_calls(
+    llm: openai.AsyncOpenAI, model: Client
+) -> None:
+    await script(model, {"tool_calls": [READ]})
+    done = await llm.chat.completions.create(model="demo", messages=USER, tools=TOOLS)
+    choice = done.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    [call] = choice.message.tool_calls or []
+    assert call.type == "function"
+    assert (call.function.name, json.loads(call.function.arguments)) == (
+        "read_file",
+        READ["arguments"],
+    )
+    assert call.id.startswith("call_")
+
+
+def _asked(*ids: str) -> ChatCompletionMessageParam:
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": "show_diff", "arguments": "{}"}}
+            for i in ids
+        ],
+    }
+
+
+def _answered(call_id: str) -> ChatCompletionMessageParam:
+    return {"role": "tool", "tool_call_id": call_id, "content": "killed by interruption"}
+
+
+async def test_dangling_tool_calls_are_rejected_like_openai(
+    llm: openai.AsyncOpenAI, model: Client
+) -> None:
+    await script(model, {"text": "kept for the next valid request"})
+    messages = [*USER, _asked("call_a", "call_b"), _answered("call_a"), *USER]
+    with pytest.raises(openai.BadRequestError) as info:
+        await llm.chat.completions.create(model="demo", messages=messages, tools=TOOLS)
+    assert info.value.message.endswith(
+        "An assistant message with 'tool_calls' must be followed by tool messages responding "
+        "to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+        "call_b"
+    )
+    assert info.value.param == "messages.[1].role"
+    [record] = await requests_log(model)
+    assert (record["outcome"], record["status"]) == ("rejected", 400)
+    assert "call_b" in record["error"]
+    closed = [*USER, _asked("call_a", "call_b"), _answered("call_a"), _answered("call_b")]
+    done = await llm.chat.completions.create(model="demo", messages=closed, tools=TOOLS)
+    assert done.choices[0].message.content == "kept for the next valid request"
+
+
+@pytest.mark.parametrize(
+    ("messages", "param", "says"),
+    [
+        ([*USER, _answered("call_x")], "messages.[1].role", "must be a response to a preceeding"),
+        (
+            [*USER, _asked("call_a"), _answered("call_zzz")],
+            "messages.[2].tool_call_id",
+            "'tool_call_id' of 'call_zzz' not found",
+        ),
+        ([*USER, _asked("call_a"), _answered("call_a"), _answered("call_a")], None, None),
+        ([*USER, _asked("call_a")], "messages.[1].role", "did not have response messages"),
+    ],
+)
+async def test_tool_messages_must_answer_the_calls_just_before(
+    llm: openai.AsyncOpenAI,
+    messages: list[ChatCompletionMessageParam],
+    param: str | None,
+    says: str | None,
+) -> None:
+    if says is None:
+        await llm.chat.completions.create(model="demo", messages=messages, tools=TOOLS)
+        return
+    with pytest.raises(openai.BadRequestError) as info:
+        await llm.chat.completions.create(model="demo", messages=messages, tools=TOOLS)
+    assert info.value.param == param
+    assert says in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("tools", "param", "code"),
+    [
+        ("list_files", "tools", "invalid_type"),
+        ([], "tools", "empty_array"),
+        (["list_files"], "tools[0]", "invalid_type"),
+        ([{"type": "retrieval"}], "tools[0].type", "invalid_value"),
+        ([{"type": "function"}], "tools[0].function", "missing_required_parameter"),
+        ([{"type": "function", "function": {"name": "a b"}}], "tools[0].function.name", None),
+    ],
+)
+async def test_tools_must_be_function_tools(
+    model: Client, tools: Any, param: str, code: str | None
+) -> None:
+    body = {"model": "demo", "messages": USER, "tools": tools}
+    resp = await model.post(
+        "/v1/chat/completions", json=body, headers={"Authorization": "Bearer k"}
+    )
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", param)
+    assert error["code"] == (code or "invalid_value")
+
+
+async def test_script_tool_calls_need_a_valid_name(model: Client) -> None:
+    body = {"responses": [{"tool_calls": [{"name": "not a name", "arguments": {}}]}]}
+    resp = await model.post("/_model/script", json=body)
+    assert resp.status == 400
+
+
+async def test_unscripted_requests_with_tools_get_the_demo_agent_deterministically(
+    llm: openai.AsyncOpenAI, model: Client
+) -> None:
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": "<@U0ALICE>: please fix the failing test"}
+    ]
+    turns = [
+        await collect(
+            await llm.chat.completions.create(
+                model="demo", messages=messages, tools=TOOLS, stream=True
+            )
+        )
+        for _ in range(2)
+    ]
+    assert turns[0].text == turns[1].text
+    assert turns[0].text.startswith("(offline demo model) I'll look at the files")
+    assert turns[0].calls == turns[1].calls
+    [call] = turns[0].calls.values()
+    assert (call["name"], call["arguments"]) == ("list_files", "{}")
+    records = await requests_log(model)
+    assert [r["scripted"] for r in records] == [False, False]
+
+
+async def test_tool_choice_none_gets_a_text_answer(llm: openai.AsyncOpenAI) -> None:
+    done = await llm.chat.completions.create(
+        model="demo", messages=USER, tools=TOOLS, tool_choice="none"
+    )
+    assert done.choices[0].message.tool_calls is None
+    assert (done.choices[0].message.content or "").startswith("(offline demo model)")
