@@ -13,7 +13,7 @@ BWRAP := /usr/bin/bwrap
 RG := /usr/bin/rg
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install run test lint format typecheck unit lock clean bench
+.PHONY: install run test lint format typecheck unit lock clean bench screenshots
 
 install: $(VENV)/.synced node_modules/.installed
 
@@ -51,6 +51,10 @@ $(BWRAP):
 $(RG):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ripgrep
+
+## screenshots: refresh the README's dashboard images (docs/*.png) from the browser tests
+screenshots: install $(CHROMIUM) $(BWRAP) $(RG)
+	SCREENSHOT_DIR=docs $(VENV)/bin/pytest tests/dashboard/test_browser.py $(PYTEST_ARGS)
 
 ## bench: measure interruption latency, acks and scale on loopback; writes docs/benchmarks.md
 BENCH_ARGS ?=

@@ -64,13 +64,21 @@ def by_token(records: Iterable[JSON]) -> dict[str, list[JSON]]:
     return index
 
 
-def notices_by_thread(calls: Iterable[JSON]) -> dict[str, list[float]]:
-    """When each "cancelled, restarting" notice reached Slack, per thread."""
+def notices_by_thread(posts: Iterable[JSON], updates: Iterable[JSON]) -> dict[str, list[float]]:
+    """When each "cancelled, restarting" notice reached Slack, per thread: posted, or written
+    in place over the cancelled run's status message (found by the ts its post returned)."""
     out: dict[str, list[float]] = defaultdict(list)
-    for call in calls:
-        args = call.get("args") or {}
+    thread_of: dict[str, str] = {}
+    for call in posts:
+        args, response = call.get("args") or {}, call.get("response") or {}
+        if response.get("ts"):
+            thread_of[str(response["ts"])] = str(args.get("thread_ts"))
         if NOTICE_MARK in str(args.get("text", "")):
             out[str(args.get("thread_ts"))].append(float(call["wall"]))
+    for call in updates:
+        args = call.get("args") or {}
+        if NOTICE_MARK in str(args.get("text", "")) and str(args.get("ts")) in thread_of:
+            out[thread_of[str(args.get("ts"))]].append(float(call["wall"]))
     for walls in out.values():
         walls.sort()
     return out
@@ -101,8 +109,9 @@ async def harvest(
 ) -> list[Outcome]:
     """Fetch the logs once and resolve every interruption against them."""
     requests = by_token(await control.model_requests(since=since))
-    calls = await control.slack_calls("chat.postMessage") if with_notices else []
-    notices = notices_by_thread(calls)
+    posts = await control.slack_calls("chat.postMessage") if with_notices else []
+    updates = await control.slack_calls("chat.update") if with_notices else []
+    notices = notices_by_thread(posts, updates)
     return [resolve(item, requests, notices) for item in items]
 
 

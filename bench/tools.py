@@ -50,6 +50,13 @@ def _find(marker: str) -> psutil.Process | None:
     return None
 
 
+def _children(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return list(proc.children(recursive=True))
+    except psutil.Error:
+        return []
+
+
 def _alive(proc: psutil.Process) -> bool:
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
@@ -70,23 +77,31 @@ async def _until(check: Callable[[], T | None], seconds: float, what: str) -> T:
 async def kill_latency(events: SlackEvents, control: Control, channel: str) -> float:
     """Reply sent to the bot → the running command's process gone (ms)."""
     marker = f"bench-kill-{next(_ids)}-{time.time_ns()}"
-    await control.script(
-        {
-            "tool_calls": [
-                {"name": "run_command", "arguments": {"command": f"sleep 600 # {marker}"}}
-            ]
-        },
-        {"text": "ok"},
-    )
+    # Two commands, so the shell stays (a single one would be exec'd, losing the marker).
+    command = {"name": "run_command", "arguments": {"command": f"sleep 600; echo {marker}"}}
+    await control.script({"tool_calls": [command]}, {"text": "ok"})
     root = await events.mention(channel, f"{marker} run the long suite")
     for event in root.events:
         await events.send(event)
-    found = await _until(lambda: _find(marker), 30, "the command to start")
+    shell = await _until(lambda: _find(marker), 30, "the command to start")
+    group = [shell, *await _until(lambda: _children(shell), 30, "the command's sleep")]
     reply = await events.reply(root, f"{marker} stop that")
     sent_at = (await events.send(reply.events[0])).sent_at
-    await _until(lambda: not _alive(found), 30, "the command to be killed")
+    await _until(lambda: not any(map(_alive, group)), 30, "the command to be killed")
     gone = time.time()
+    await _settled(control, f"{marker} stop that")
     return (gone - sent_at) * 1000
+
+
+async def _settled(control: Control, text: str) -> None:
+    """Wait for the replacement run's model request, so it cannot take the next script."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        requests = await control.model_requests()
+        if any(text in str(r.get("messages")) and r.get("finished_at") for r in requests):
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"no model request for {text!r}")
 
 
 async def step_overhead(events: SlackEvents, control: Control, channel: str) -> list[float]:

@@ -89,11 +89,36 @@ def detail_text(status: SessionStatus, link: str | None = None, now: float | Non
         + (f" · queued replies: {status.queued}" if status.queued else "")
     )
     lines.append(f"Last task: {status.last_outcome or 'none finished yet'}")
+    lines += run_lines(status)
     if status.started_by:
         lines.append(
             f"Started by <@{status.started_by}>, last activity {_ago(status.updated_at, now)}"
         )
     return "\n".join(lines)
+
+
+MAX_TOOL_LINES = 8
+
+
+def run_lines(status: SessionStatus) -> list[str]:
+    """The latest run's tool steps (what, how long, how it ended) and what it changed."""
+    run = status.last_run
+    if run is None:
+        return []
+    lines = []
+    for tool in run.tools[-MAX_TOOL_LINES:]:
+        mark = ":scissors:" if tool.killed else ":white_check_mark:" if tool.ok else ":x:"
+        code = f", exit {tool.exit_code}" if tool.exit_code not in (None, 0) else ""
+        lines.append(f"{mark} {tool.summary} ({tool.seconds:.1f} s{code})")
+    if len(run.tools) > MAX_TOOL_LINES:
+        lines.insert(0, f"… {len(run.tools) - MAX_TOOL_LINES} earlier tool steps")
+    if lines:
+        lines.insert(0, "*Latest run's tool steps:*")
+    changes = run.changes
+    if changes is not None and changes.files:
+        shown = ", ".join(f"`{name}`" for name in changes.files[:5])
+        lines.append(f"*Changes:* +{changes.added} -{changes.removed} in {shown}")
+    return lines
 
 
 def list_text(

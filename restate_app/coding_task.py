@@ -20,7 +20,7 @@ import contextlib
 import json
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import restate
 import structlog
@@ -127,6 +127,8 @@ class AgentRun:
         self.recorded_call = 0
         self.tokens = 0
         self.status_ts: str | None = None
+        self.status: restate.RestateDurableFuture[str] | None = None
+        self.problem: str | None = None
         self.view = StatusView(deps.slack, req)
 
     # ------------------------------------------------------------------ the run
@@ -140,7 +142,7 @@ class AgentRun:
                 self._report(report)
                 raise TerminalError("cancelled", 409) from None
             log.warning("task_failed", error=err.message)
-            report = await self._failed()
+            report = await self._failed(self.problem or FAILED_TEXT)
             self._report(report)
             raise TerminalError("the run failed", 500) from None
         report = await self._completed(text)
@@ -150,32 +152,42 @@ class AgentRun:
 
     async def _work(self) -> str:
         ctx, slack_opts = self.ctx, _opts(self.deps.slack_max_attempts)
-        status = ctx.run_typed("post status", self.view.post_status, slack_opts, self.deps)
-        prepared = await ctx.run_typed("prepare workspace", self._prepare, _opts(3))
-        if prepared.problem:
-            raise TerminalError(prepared.problem, 500)
-        self.ref = prepared.workspace
+        self.status = ctx.run_typed("post status", self.view.post_status, slack_opts, self.deps)
+        repo = self.ref.repo if self.ref else self.deps.repos.resolve(self.req.repo, self._channel)
+        if repo is None and self.req.repo:
+            known = ", ".join(f"`{name}`" for name in sorted(self.deps.repos.named)) or "none"
+            self._fail(f"I know no repository called `{self.req.repo}` (known: {known})")
+        # The workspace is prepared while the first model call streams: a restart's model
+        # request never waits for git. Without a repository the agent talks, without tools.
+        preparing = None
+        if repo is not None:
+            preparing = ctx.run_typed("prepare workspace", self._prepare, _opts(3), repo)
         for number in range(1, self.deps.max_steps + 1):
-            completion = await self._call_model(number, with_tools=True)
+            completion = await self._call_model(number, with_tools=repo is not None)
             if self.status_ts is None:
-                self.status_ts = await status
+                self.status_ts = await self.status
+            if preparing is not None:
+                prepared, preparing = await preparing, None
+                if prepared.problem:
+                    self._fail(prepared.problem)
+                self.ref = prepared.workspace
             if not completion.tool_calls:
                 return completion.text
             await self._run_tools(number, completion.tool_calls)
         final = await self._call_model(self.deps.max_steps + 1, with_tools=False)
         return final.text
 
-    async def _prepare(self) -> Prepared:
+    def _fail(self, problem: str) -> NoReturn:
+        self.problem = f":warning: Sorry, {problem}. Reply in this thread to try again."
+        raise TerminalError(problem, 500)
+
+    async def _prepare(self, repo: str) -> Prepared:
         """Open the thread's workspace (made at its first run, rebuilt where missing)."""
-        repo = self.ref.repo if self.ref else self.deps.repos.resolve(self.req.repo, self._channel)
-        if repo is None:
-            name = self.req.repo or "(none configured)"
-            return Prepared(problem=f"no repository named {name}")
         try:
             ws = await self.deps.workspaces.open(self.req.thread_key, self.ref, repo)
         except WorkspaceError as exc:
             log.warning("workspace_failed", error=str(exc))
-            return Prepared(problem="the repository could not be checked out")
+            return Prepared(problem="I could not check out the repository")
         return Prepared(workspace=ws.ref)
 
     @property
@@ -254,7 +266,11 @@ class AgentRun:
         self.started[call.id] = time.monotonic()
         activity = self.view.tool_started(call.id, describe(call.name, _arguments(call)))
         try:
-            ws = await self._workspace()
+            try:
+                ws = await self._workspace()
+            except WorkspaceError as exc:
+                failed = ToolResult(content=f"error: {exc}", is_error=True, changes_files=False)
+                return ToolStep(result=failed)
             result = await call_tool(
                 ws,
                 self.deps.workspaces,
@@ -274,7 +290,8 @@ class AgentRun:
             self.inflight.discard(current)
 
     async def _workspace(self) -> Workspace:
-        assert self.ref is not None
+        if self.ref is None:
+            raise WorkspaceError("this session has no repository to work on")
         return await self.deps.workspaces.open(self.req.thread_key, self.ref, self.ref.repo)
 
     # ------------------------------------------------------------------ endings
@@ -353,8 +370,11 @@ class AgentRun:
             text = "[not finished: the run was interrupted before this tool call completed]"
         return WorkStep(role="tool", text=text, tool_call_id=call.id, name=call.name, killed=True)
 
-    async def _failed(self) -> TaskReport:
+    async def _failed(self, text: str) -> TaskReport:
         """Say sorry in the thread, in place of the status message when there is one."""
+        if self.status_ts is None and self.status is not None:
+            with contextlib.suppress(TerminalError):
+                self.status_ts = await self.status
         with contextlib.suppress(TerminalError):
             await self.ctx.run_typed(
                 "post failure notice",
@@ -362,7 +382,7 @@ class AgentRun:
                 _opts(2),
                 self.deps,
                 self.status_ts,
-                FAILED_TEXT,
+                text,
                 "failed",
             )
         return self._make_report("failed", "")

@@ -94,6 +94,7 @@ def detail(
         "last_outcome": raw.get("last_outcome"),
         "running": raw.get("running"),
         "queued": len(raw.get("queued") or []),
+        "workspace": raw.get("workspace"),
         "turns": turns,
         "runs": runs,
         "replacements": replacements(runs),

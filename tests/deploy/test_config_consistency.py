@@ -57,12 +57,16 @@ def _env_reads(tree: ast.AST) -> set[str]:
     return names
 
 
+# Set by the system, not by an operator: passed through to the agent's commands.
+SYSTEM_VARIABLES = frozenset({"PATH", "USER", "HOME"})
+
+
 def code_variables() -> set[str]:
     names = {f.upper() for cls in _settings_classes() for f in cls.model_fields}
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
             names |= _env_reads(ast.parse(path.read_text()))
-    return names
+    return names - SYSTEM_VARIABLES
 
 
 def required(role: str) -> set[str]:

@@ -56,7 +56,30 @@
       el("td", {}, badge("o", r.outcome || "running"), r.restate_status && r.restate_status !== "completed" ? ` (${r.restate_status})` : ""),
       el("td", {}, clock(r.started_at)), el("td", {}, clock(r.ended_at)),
       el("td", { class: "num" }, num(r.duration_s, 1, " s")), el("td", { class: "num" }, r.tokens),
-      el("td", { class: "steps" }, (r.steps || []).join(" → ")))));
+      el("td", { class: "steps" }, ...toolSteps(r)))));
+  }
+
+  // Each tool call of a run: what it did, how long it took, how it ended.
+  function toolSteps(r) {
+    const tools = r.tools || [];
+    if (!tools.length) return [(r.steps || []).join(" → ") || "—"];
+    return tools.map((t) => el("div", { class: `tool ${t.ok ? "ok" : "failed"}`, dataset: { tool: t.name } },
+      `${t.killed ? "✂" : t.ok ? "✓" : "✗"} ${t.summary} · ${num(t.seconds, 1, " s")}`,
+      t.exit_code !== null && t.exit_code !== undefined ? ` · exit ${t.exit_code}` : ""));
+  }
+
+  function workspace(s) {
+    const w = s.workspace;
+    const box = document.getElementById("workspace");
+    if (!w) { box.replaceChildren(el("p", { class: "muted" }, "No workspace yet.")); return; }
+    const lines = (w.patch || "").split("\n").slice(0, 400);
+    const diff = el("pre", { class: "diff", id: "diff" }, ...lines.map((line) => el("span", {
+      class: line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : "",
+    }, `${line}\n`)));
+    box.replaceChildren(
+      el("div", { class: "muted" }, `${w.repo} @ ${(w.base_commit || "").slice(0, 12)}`,
+        w.patch_truncated ? " · the patch was over its bound and is not shown whole" : ""),
+      w.patch ? diff : el("p", { class: "muted" }, "No changes yet."));
   }
 
   function invocations(s) {
@@ -74,7 +97,7 @@
     document.getElementById("title").textContent = `Session ${s.channel_id} · ${s.thread_ts}`;
     facts(s);
     document.getElementById("turns").replaceChildren(...s.turns.map(turn));
-    pairs(s); runs(s); invocations(s);
+    pairs(s); runs(s); workspace(s); invocations(s);
   }
 
   async function act(action, question) {

@@ -1,0 +1,192 @@
+"""The session machine's rules, one scenario each, as a newcomer would read them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from common.contract import IncomingMessage, Session, TaskReport, Timer, Turn
+from restate_app.session import (
+    CancelTask,
+    Decision,
+    Event,
+    Limits,
+    PostNotice,
+    Schedule,
+    StartTask,
+    StopRequested,
+    TaskEnded,
+    TaskStarted,
+    TimerFired,
+    UserMessage,
+    decide,
+)
+
+KEY = "T0:C0:100.000001"
+LIMITS = Limits(cleanup_wait=timedelta(seconds=10))
+
+
+class Thread:
+    """Drives `decide` as `CodingAgent` does: each `StartTask` is named `inv_N` at once."""
+
+    def __init__(self) -> None:
+        self.session, self.now, self.started = Session(), 1000.0, 0
+        self.effects: list[object] = []
+
+    def __call__(self, event: Event) -> Decision:
+        self.now += 1
+        d = decide(self.session, KEY, event, self.now, LIMITS)
+        self.effects = list(d.effects)
+        for effect in d.effects:
+            if isinstance(effect, StartTask):
+                self.started += 1
+                more = decide(d.session, KEY, TaskStarted(f"inv_{self.started}"), self.now, LIMITS)
+                d.session = more.session
+        self.session = d.session
+        return d
+
+    def say(self, ts: str, text: str, **kw: object) -> Decision:
+        fields: dict[str, object] = {
+            "team_id": "T0",
+            "channel_id": "C0",
+            "thread_ts": "100.000001",
+            "ts": ts,
+            "user_id": "U1",
+            "text": text,
+        }
+        return self(UserMessage(IncomingMessage.model_validate(fields | kw)))
+
+    def of(self, kind: type) -> list[object]:
+        return [e for e in self.effects if isinstance(e, kind)]
+
+
+def test_a_mention_starts_a_task_with_the_conversation() -> None:
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    (start,) = t.of(StartTask)
+    assert isinstance(start, StartTask)
+    assert [turn.text for turn in start.request.turns] == ["fix the bug"]
+    assert t.session.running is not None
+    assert t.session.running.task_id == "inv_1"
+
+
+def test_a_reply_cancels_then_the_report_starts_the_replacement_and_the_notice() -> None:
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    d = t.say("100.000002", "use zoneinfo")
+    assert d.cancelled == "inv_1"
+    assert t.of(CancelTask) == [CancelTask("inv_1")]
+    assert [s.timer.kind for s in t.of(Schedule) if isinstance(s, Schedule)] == ["cleanup"]
+    assert not t.of(StartTask)
+    assert t.session.state == "cancelling"
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="half a plan")))
+    (start,) = t.of(StartTask)
+    assert isinstance(start, StartTask)
+    kinds = [(turn.kind, turn.text) for turn in start.request.turns]
+    assert kinds == [("user", "fix the bug"), ("partial", "half a plan"), ("user", "use zoneinfo")]
+    (notice,) = t.of(PostNotice)
+    assert isinstance(notice, PostNotice)
+    assert notice.notice.kind == "restarting"
+
+
+def test_an_overdue_cleanup_does_not_hold_the_thread_and_its_late_report_still_counts() -> None:
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    t.say("100.000002", "use zoneinfo")
+    t(TimerFired(Timer(kind="cleanup", task_id="inv_1")))
+    assert t.of(StartTask)
+    assert t.session.running is not None
+    assert t.session.running.task_id == "inv_2"
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="late words")))
+    assert [turn.text for turn in t.session.turns] == ["fix the bug", "late words", "use zoneinfo"]
+    assert t.session.running.task_id == "inv_2", "the late report must not clear the new task"
+    assert t.of(PostNotice)
+
+
+def test_a_stop_cancels_without_restarting_and_says_who() -> None:
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    d = t(StopRequested("U1"))
+    assert d.note == "stopped"
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled")))
+    assert not t.of(StartTask)
+    (notice,) = t.of(PostNotice)
+    assert isinstance(notice, PostNotice)
+    assert (notice.notice.kind, notice.notice.by_user) == ("stopped", "U1")
+    assert t.session.last_outcome == "stopped"
+
+
+def test_only_participants_and_admins_may_stop() -> None:
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    assert t(StopRequested("U9")).note == "not_allowed"
+    assert t(StopRequested("U9", is_admin=True)).note == "stopped"
+
+
+def test_a_burst_in_the_debounce_window_starts_one_run() -> None:
+    t = Thread()
+    t.say("100.000001", "start", mentions_bot=True, debounce_seconds=2)
+    assert not t.of(StartTask)
+    for i in range(2, 6):
+        t.say(f"100.00000{i}", f"detail {i}", debounce_seconds=2)
+    t(TimerFired(Timer(kind="debounce", generation=1)))
+    assert not t.of(StartTask), "an old window's timer starts nothing"
+    t(TimerFired(Timer(kind="debounce", generation=t.session.debounce_generation)))
+    (start,) = t.of(StartTask)
+    assert isinstance(start, StartTask)
+    assert len(start.request.turns) == 5
+    assert t.started == 1
+
+
+def test_the_queue_policy_waits_for_the_task_then_runs_once_with_every_reply() -> None:
+    t = Thread()
+    t.say("100.000001", "start", mentions_bot=True, policy="queue")
+    t.say("100.000003", "second", policy="queue")
+    t.say("100.000002", "first", policy="queue")
+    assert [turn.text for turn in t.session.queued] == ["first", "second"]
+    assert not t.of(CancelTask)
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="completed", text="done")))
+    (start,) = t.of(StartTask)
+    assert isinstance(start, StartTask)
+    texts = [turn.text for turn in start.request.turns]
+    assert texts == ["start", "done", "first", "second"]
+
+
+def test_replies_before_the_mention_join_the_session_in_order() -> None:
+    t = Thread()
+    assert t.say("100.000003", "early reply").note == "no_session"
+    t.say("100.000002", "the mention", mentions_bot=True)
+    assert [turn.text for turn in t.session.turns] == ["the mention", "early reply"]
+
+
+def test_reset_forgets_the_conversation_but_still_settles_the_task() -> None:
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    t(StopRequested("U0ADMIN", is_admin=True, reset=True))
+    assert t.session.turns == []
+    assert t.session.cancelling is not None
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="x")))
+    assert t.session.cancelling is None
+    assert t.session.turns == []
+    assert t.of(PostNotice)
+
+
+def test_a_run_cancelled_before_its_first_model_call_leaves_no_trace() -> None:
+    t = Thread()
+    t.say("100.000001", "fix", mentions_bot=True)
+    t.say("100.000002", "and more")
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", model_started=False)))
+    (notice,) = t.of(PostNotice)
+    assert isinstance(notice, PostNotice)
+    assert notice.notice.kind == "withdrawn"
+    assert [turn.kind for turn in t.session.turns] == ["user", "user"]
+
+
+def test_answers_and_transcripts_are_bounded_too() -> None:
+    t = Thread()
+    t.say("100.000001", "write a lot", mentions_bot=True)
+    huge = "x" * (LIMITS.max_turn_bytes * 3)
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="completed", text=huge)))
+    answer = t.session.turns[-1]
+    assert answer.kind == "answer"
+    assert answer.size() <= LIMITS.max_turn_bytes + 100
+    assert isinstance(answer, Turn)
