@@ -36,6 +36,13 @@ from common.contract import (
     TurnKind,
     parse_thread_key,
 )
+from restate_app.turns import (
+    bound_turns,
+    bound_work,
+    clip_text,
+    dropped_text,
+    insert_in_slack_order,
+)
 
 MAX_RUNS_KEPT = 50
 MAX_EARLY = 50
@@ -426,7 +433,7 @@ def _merge_queue(s: Session, limits: Limits) -> None:
     for turn in s.queued:
         if turn.kind == "dropped" and s.turns and s.turns[0].kind == "dropped":
             s.turns[0].dropped += turn.dropped
-            s.turns[0].text = _dropped_text(s.turns[0].dropped)
+            s.turns[0].text = dropped_text(s.turns[0].dropped)
         elif turn.kind == "dropped":
             s.turns.insert(0, turn)
         else:
@@ -462,75 +469,3 @@ def _maybe_start(d: Decision, key: str, now: float, limits: Limits) -> None:
     s.runs = [*s.runs[-(MAX_RUNS_KEPT - 1) :], record]
     s.tasks_started += 1
     d.effects.append(StartTask(request))
-
-
-# ----------------------------------------------------------------------------- turns
-
-
-def ts_key(ts: str | None) -> tuple[int, int]:
-    seconds, _, fraction = (ts or "0").partition(".")
-    try:
-        return int(seconds or 0), int(fraction or 0)
-    except ValueError:
-        return 0, 0
-
-
-def insert_in_slack_order(turns: list[Turn], turn: Turn) -> None:
-    """Add a user turn before the user turns of this exchange that Slack sent later.
-
-    Slack does not promise to deliver events in order; the conversation follows message ts.
-    The search stops at an answer or an earlier user turn: what was answered stays put.
-    """
-    at = len(turns)
-    for index in range(len(turns) - 1, -1, -1):
-        other = turns[index]
-        if other.kind in ("answer", "dropped") or (
-            other.kind == "user" and ts_key(other.ts) < ts_key(turn.ts)
-        ):
-            break
-        if other.kind == "user":
-            at = index
-    turns.insert(at, turn)
-
-
-def _dropped_text(count: int) -> str:
-    return f"[{count} earlier turns were dropped to keep this session's size bounded]"
-
-
-def bound_turns(turns: list[Turn], max_turns: int, max_bytes: int) -> None:
-    """Drop the oldest turns beyond the limits, leaving one marker that counts them."""
-    dropped = turns.pop(0).dropped if turns and turns[0].kind == "dropped" else 0
-    size = sum(t.size() for t in turns)
-    while turns and (len(turns) + 1 > max_turns or size > max_bytes):
-        size -= turns.pop(0).size()
-        dropped += 1
-    if dropped:
-        turns.insert(0, Turn(kind="dropped", text=_dropped_text(dropped), dropped=dropped))
-
-
-def clip_text(text: str, max_bytes: int) -> str:
-    """At most about `max_bytes` of `text`: its head and tail, with the cut said."""
-    data = text.encode()
-    if len(data) <= max_bytes:
-        return text
-    half = max_bytes // 2
-    head = data[:half].decode(errors="ignore")
-    tail = data[-half:].decode(errors="ignore")
-    return f"{head}\n[… {len(data) - 2 * half} bytes elided …]\n{tail}"
-
-
-def bound_work(turn: Turn, max_bytes: int) -> Turn:
-    """Keep a run's transcript within `max_bytes`: the oldest tool outputs are summarised
-    first, so the latest results (what the next run most needs) stay whole."""
-    work = [step.model_copy() for step in turn.work]
-    index = 0
-    while turn.model_copy(update={"work": work}).size() > max_bytes and index < len(work):
-        step = work[index]
-        if step.role == "tool" and len(step.text) > 200:
-            lines = step.text.count("\n") + 1
-            summary = f"[output of {step.name or 'tool'} elided ({lines} lines) to keep "
-            work[index] = step.model_copy(update={"text": summary + "the session bounded]"})
-        elif step.role == "assistant" and len(step.text) > 2000:
-            work[index] = step.model_copy(update={"text": clip_text(step.text, 2000)})
-        index += 1
-    return turn.model_copy(update={"work": work})

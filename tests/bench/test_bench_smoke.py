@@ -25,6 +25,8 @@ TINY = [
     "--ack-seconds=1",
     "--scale-sessions=8",
     "--scale-seconds=2",
+    "--kills=2",
+    "--step-runs=1",
 ]
 
 
@@ -35,7 +37,8 @@ def test_a_tiny_benchmark_run_writes_its_tables_and_loses_nothing(tmp_path: Path
     assert done.returncode == 0, done.stderr[-3000:]
 
     text = report.read_text()
-    for heading in ("## Machine", "## Interruption latency", "## Ack latency", "## Scale"):
+    headings = ("## Machine", "## Interruption latency", "## Tools", "## Ack latency", "## Scale")
+    for heading in headings:
         assert heading in text
     results = json.loads(raw.read_text())
     assert len(results["interrupts"]["product"]) == 3
@@ -43,3 +46,4 @@ def test_a_tiny_benchmark_run_writes_its_tables_and_loses_nothing(tmp_path: Path
         assert (rate["lost"], rate["duplicated"], rate["non_2xx"]) == (0, 0, 0)
         assert rate["min_tasks"] == rate["max_tasks"] == 1
     assert results["scale"]["interruptions"] > 0
+    assert results["tools"]["kill_ms"]["n"] == 2

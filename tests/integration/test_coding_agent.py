@@ -187,3 +187,18 @@ def test_the_demo_repository_gets_fixed_and_a_reply_mid_test_continues_from_the_
     requests = harness.requests_mentioning("use zoneinfo instead")
     assert any("killed by the interruption" in r for r in _tool_results(requests[0]))
     assert json.dumps(status["workspace"]).count("dates.py") >= 1
+
+
+def test_a_reply_during_the_plan_keeps_the_plan(harness: Harness) -> None:
+    """The first model call (where the model plans) is cut mid-stream: what it had written
+    reaches the next run, marked as interrupted."""
+    plan = "Plan: first read dates.py, then " + " ".join(f"step{i}" for i in range(300))
+    harness.script({"text": plan, "chunk_delay": 0.05}, {"text": "Following the new plan."})
+    ts = harness.post(f"{BOT_MENTION} plan the refactor")
+    harness.streaming("plan the refactor", chunks=8)
+    harness.post("plan it for zoneinfo instead", thread_ts=ts)
+    harness.idle_after(ts, tasks=2)
+    after = harness.requests_mentioning("plan it for zoneinfo instead")[0]["messages"]
+    kept = [str(m["content"]) for m in after if m["role"] == "assistant"]
+    assert any("[interrupted" in text and "Plan: first read dates.py" in text for text in kept)
+    assert [t["kind"] for t in harness.turns(ts)] == ["user", "partial", "user", "answer"]

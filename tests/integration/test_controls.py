@@ -190,13 +190,13 @@ def test_slacks_agent_session_stop_button_stops_the_task(harness: Harness) -> No
 
 
 def test_a_thousand_queued_replies_stay_within_the_sessions_bounds(harness: Harness) -> None:
-    """The `queue` policy holds replies while a task runs: 1,000 of 2 kB each leave a stored
+    """The `queue` policy holds replies while a task runs: 1,000 of 1 kB each leave a stored
     session and a next model request within the limits, with one marker counting the rest."""
     slow = {"text": " ".join(f"w{i}" for i in range(3000)), "chunk_delay": 0.05}
     harness.script(plan_step("plan the queue"), slow, *[{"text": "Read them all."}] * 5)
     ts = harness.post(f"{BOT_MENTION} summarise what follows", channel="C0QUEUE")
     harness.streaming("plan the queue")
-    body = "x" * 2_000
+    body = "x" * 1_000
 
     def reply(number: int) -> None:
         with httpx.Client(timeout=60) as http:
@@ -208,7 +208,7 @@ def test_a_thousand_queued_replies_stay_within_the_sessions_bounds(harness: Harn
             )
             resp.raise_for_status()
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(reply, range(1000)))
     eventually(
         lambda: harness.status(ts, "C0QUEUE")["queued"] == 50,

@@ -14,8 +14,9 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from common.contract import ToolCall, Turn, WorkStep
 from restate_app.errors import classify_model_error, classify_slack_error
 from restate_app.prompts import INTERRUPTED_PREFIX, KILLED_RESULT, conversation
-from restate_app.session import Limits, bound_turns, bound_work, insert_in_slack_order
+from restate_app.session import Limits
 from restate_app.slack_io import split_for_slack
+from restate_app.turns import bound_turns, bound_work, insert_in_slack_order
 
 
 def _slack_error(status: int, error: str, headers: dict[str, str] | None = None) -> SlackApiError:
