@@ -224,6 +224,13 @@ class TaskReport(BaseModel):
     killed: list[str] = []
 
 
+class Settle(BaseModel):
+    """Ask `CodingTask.settle` to wait for a cancelled task's end on the agent's behalf."""
+
+    task_id: str
+    thread_key: str
+
+
 NoticeKind = Literal["restarting", "stopped", "withdrawn"]
 
 

@@ -19,6 +19,7 @@ from common.contract import (
     MessageAck,
     Session,
     SessionStatus,
+    Settle,
     StopAck,
     StopRequest,
     TaskProgress,
@@ -127,8 +128,10 @@ async def _handle(ctx: restate.ObjectContext, event: Event) -> Decision:
             ctx.set(SESSION_STATE_KEY, d.session)
         else:
             ctx.clear(SESSION_STATE_KEY)
-        if d.note:
-            log.info(f"session_{d.note}", task=d.task_id)
+        if d.note in ("stale_report", "duplicate"):
+            log.debug(f"session_{d.note}", task=d.task_id)
+        elif d.note:
+            log.info(f"session_{d.note}", task=d.task_id, cancelled=d.cancelled)
         return d
 
 
@@ -142,6 +145,7 @@ async def _perform(ctx: restate.ObjectContext, effect: object) -> Event | None:
             return TaskStarted(task_id)
         case CancelTask(task_id):
             ctx.cancel_invocation(task_id)
+            ctx.service_send(coding_task.settle, Settle(task_id=task_id, thread_key=ctx.key()))
             log.info("task_cancel_requested", task=task_id)
         case Schedule(fired, delay):
             ctx.object_send(timer, ctx.key(), fired, send_delay=delay)

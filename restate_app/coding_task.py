@@ -32,6 +32,7 @@ from common.contract import (
     TASK_SERVICE,
     ChangeSummary,
     Notice,
+    Settle,
     TaskOutcome,
     TaskProgress,
     TaskReport,
@@ -56,7 +57,7 @@ from restate_app.task_slack import (
 )
 from restate_app.tools.commands import CommandTracker
 from restate_app.tools.registry import TOOL_SCHEMAS, ToolResult, call_tool, describe
-from restate_app.tools.workspace import Workspace, WorkspaceError
+from restate_app.tools.workspace import Workspace, WorkspaceError, summary_of
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +80,20 @@ async def run(ctx: restate.Context, req: TaskRequest) -> TaskReport:
     task_id = ctx.request().id
     with bound_contextvars(thread=req.thread_key, invocation=task_id):
         return await AgentRun(ctx, deps(), req, task_id).run()
+
+
+@coding_task.handler()
+async def settle(ctx: restate.Context, req: Settle) -> None:
+    """Wait for a cancelled task to end, then report it as cancelled before it did anything.
+
+    A task cancelled before Restate ever ran it ends without running our code, so it never
+    reports: this is its report. A task that did run reported itself before it ended, so
+    this one reaches the agent after it and changes nothing there (a settled task's reports
+    are ignored)."""
+    with contextlib.suppress(TerminalError):
+        await ctx.attach_invocation(req.task_id)
+    report = TaskReport(task_id=req.task_id, outcome="cancelled", model_started=False)
+    ctx.object_send(coding_agent.task_ended, req.thread_key, report)
 
 
 @coding_task.handler()
@@ -129,6 +144,8 @@ class AgentRun:
         self.status_ts: str | None = None
         self.status: restate.RestateDurableFuture[str] | None = None
         self.problem: str | None = None
+        # Whether this process has checked the workspace against `ref` in this run.
+        self.synced = False
         self.view = StatusView(deps.slack, req)
 
     # ------------------------------------------------------------------ the run
@@ -184,7 +201,8 @@ class AgentRun:
     async def _prepare(self, repo: str) -> Prepared:
         """Open the thread's workspace (made at its first run, rebuilt where missing)."""
         try:
-            ws = await self.deps.workspaces.open(self.req.thread_key, self.ref, repo)
+            ws = await self.deps.workspaces.open(self.req.thread_key, self.ref, repo, sync=True)
+            self.synced = True
         except WorkspaceError as exc:
             log.warning("workspace_failed", error=str(exc))
             return Prepared(problem="I could not check out the repository")
@@ -290,9 +308,15 @@ class AgentRun:
             self.inflight.discard(current)
 
     async def _workspace(self) -> Workspace:
+        """The workspace, checked against the recorded changes once per process: a step
+        replayed elsewhere after a crash may find an older checkout there."""
         if self.ref is None:
             raise WorkspaceError("this session has no repository to work on")
-        return await self.deps.workspaces.open(self.req.thread_key, self.ref, self.ref.repo)
+        ws = await self.deps.workspaces.open(
+            self.req.thread_key, self.ref, self.ref.repo, sync=not self.synced
+        )
+        self.synced = True
+        return ws
 
     # ------------------------------------------------------------------ endings
     async def _stop_inflight(self) -> None:
@@ -389,7 +413,11 @@ class AgentRun:
 
     async def _completed(self, text: str) -> TaskReport:
         changes: ChangeSummary | None = None
-        if self.ref is not None:
+        # The patch is recorded after every step that may change files: read it, no git.
+        stat = summary_of(self.ref.patch) if self.ref and not self.ref.patch_truncated else None
+        if stat is not None:
+            changes = ChangeSummary(files=stat.files, added=stat.added, removed=stat.removed)
+        elif self.ref is not None:
             changes = await self.ctx.run_typed(
                 "summarise changes",
                 self._changes,

@@ -183,19 +183,17 @@ class _SlackStream:
 
 async def post_notice(ctx: restate.Context, deps: Deps, note: Notice) -> None:
     """The notice of a cancelled run: its status message says what happened in place (so it
-    reads above the new run's messages) and its trigger's reaction says how it ended."""
-    budget = deps.cleanup_seconds
+    reads above the new run's messages) and its trigger's reaction says how it ended.
 
-    async def bounded() -> None:
-        await asyncio.wait_for(_notice(deps, note), timeout=budget)
-
+    Its own invocation, off the restart path: it may wait for a busy channel as long as it
+    takes, and a repeat rewrites the same text."""
     options: restate.RunOptions[Any] = restate.RunOptions(
         max_attempts=deps.slack_max_attempts,
         initial_retry_interval=timedelta(seconds=1),
         max_retry_interval=timedelta(seconds=30),
     )
     try:
-        await ctx.run_typed(f"post {note.kind} notice", bounded, options)
+        await ctx.run_typed(f"post {note.kind} notice", _notice, options, deps, note)
     except TerminalError as err:
         log.warning("notice_failed", kind=note.kind, error=err.message)
 

@@ -88,6 +88,23 @@ class DiffStat(BaseModel):
         return len(self.files)
 
 
+def summary_of(patch: str) -> DiffStat | None:
+    """Files changed and lines added and removed, read from a patch's text (no git); None
+    when the patch has binary hunks, whose lines only git can count."""
+    if "\nGIT binary patch\n" in patch:
+        return None
+    files: list[str] = []
+    added = removed = 0
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            files.append(line.rsplit(" b/", 1)[-1])
+        elif line.startswith("+") and not line.startswith("+++"):
+            added += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            removed += 1
+    return DiffStat(files=files, added=added, removed=removed)
+
+
 def directory_name(key: str) -> str:
     """A safe, readable directory name for a thread key such as `T0:C0:1700000000.000100`."""
     slug = re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-")[:60] or "ws"
@@ -105,15 +122,24 @@ class Workspaces:
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_use: dict[str, int] = {}
 
-    async def open(self, key: str, ref: WorkspaceRef | None, repo: str) -> Workspace:
+    async def open(
+        self, key: str, ref: WorkspaceRef | None, repo: str, sync: bool = False
+    ) -> Workspace:
         """The thread's checkout: cloned from `repo` on its first run (`ref` None), reused
-        when it is on disk with `ref`'s base commit, else rebuilt from `ref`."""
+        when it is on disk with `ref`'s base commit, else rebuilt from `ref`. With `sync`, a
+        checkout on disk whose changes are not `ref`'s (another replica worked on the thread
+        since, or a run here was cut off) is rebuilt too."""
         path = self.root / directory_name(key)
         async with self._lock(key):
             if ref is None:
                 ref = await self._create(path, repo)
             elif await _base_of(path) != ref.base_commit:
                 await self._rebuild(path, ref)
+            elif sync and not ref.patch_truncated:
+                current = await self.patch(Workspace(key=key, root=path, ref=ref))
+                if current.patch != ref.patch:
+                    log.info("workspace_out_of_date", workspace=path.name)
+                    await self._rebuild(path, ref)
             _touch(path)
         return Workspace(key=key, root=path, ref=ref)
 

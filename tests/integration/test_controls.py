@@ -13,8 +13,10 @@ def _slow(words: int = 300, delay: float = 0.05, prefix: str = "w") -> dict[str,
     return {"text": " ".join(f"{prefix}{i}" for i in range(words)), "chunk_delay": delay}
 
 
-def _start_slow_session(harness: Harness, request: str, channel: str = CHANNEL) -> str:
-    harness.script(plan_step("plan " + request), _slow())
+def _start_slow_session(
+    harness: Harness, request: str, channel: str = CHANNEL, words: int = 300
+) -> str:
+    harness.script(plan_step("plan " + request), _slow(words))
     ts = harness.post(f"{BOT_MENTION} {request}", channel=channel)
     harness.streaming("plan " + request)
     return ts
@@ -120,7 +122,7 @@ def test_the_status_shortcut_answers_for_the_thread(harness: Harness) -> None:
 
 
 def test_queue_mode_answers_each_reply_in_order_without_cancelling(harness: Harness) -> None:
-    ts = _start_slow_session(harness, "draft the RFC", channel="C0QUEUE")
+    ts = _start_slow_session(harness, "draft the RFC", channel="C0QUEUE", words=80)
     harness.script(plan_step("plan two"), {"text": "Second answer."})
     harness.post("also cover rollback", thread_ts=ts, channel="C0QUEUE")
     assert eventually(lambda: harness.status(ts, "C0QUEUE")["queued"] == 1, what="queued")

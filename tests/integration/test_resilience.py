@@ -106,6 +106,8 @@ def test_twenty_replies_in_two_seconds_are_each_kept_once_in_order(harness: Harn
 
 
 def test_fifty_threads_at_once_each_keep_their_messages(harness: Harness) -> None:
+    # Short answers: this is about messages, not about the demo agent's tool runs.
+    harness.script(*[{"text": "Answered."}] * 200)
     roots = [harness.post(f"{BOT_MENTION} thread {i:02d}") for i in range(50)]
     for i, ts in enumerate(roots):
         harness.post(f"follow-up {i:02d}", thread_ts=ts)
@@ -166,12 +168,12 @@ def test_a_slack_that_does_not_answer_is_waited_for_then_retried(harness: Harnes
 
 def test_a_slack_outage_during_the_notice_never_holds_up_the_restart(harness: Harness) -> None:
     ts = _streaming_session(harness, "survive slack")
-    harness.fault("chat.postMessage", count=2, delay=20)
-    harness.fault("chat.update", count=2, delay=20)
+    harness.fault("chat.postMessage", count=2, delay=8)
+    harness.fault("chat.update", count=2, delay=8)
     harness.post("change of plan", thread_ts=ts)
     status = harness.idle_after(ts, tasks=2, timeout=120)
     assert status["interruptions"] == 1
-    slow = [c["wall"] + c["duration"] for c in harness.calls("chat.update") if c["duration"] > 19]
+    slow = [c["wall"] + c["duration"] for c in harness.calls("chat.update") if c["duration"] > 7]
     replacement = harness.requests_mentioning("change of plan")[0]
     assert replacement["received_at"] < min(slow)
     assert [t for t in harness.bot_texts(ts) if "Cancelled, restarting" in t]

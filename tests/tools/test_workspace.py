@@ -18,6 +18,7 @@ from restate_app.tools.workspace import (
     WorkspaceRef,
     Workspaces,
     directory_name,
+    summary_of,
 )
 from tests.tools.conftest import git
 
@@ -235,3 +236,32 @@ async def test_a_relative_workspaces_directory_works(
     (ws.root / "new.txt").write_text("x\n")
     assert "new.txt" in (await workspaces.patch(ws)).patch
     assert ws.root.is_absolute()
+
+
+async def test_a_checkout_that_is_not_the_recorded_state_is_rebuilt_when_synced(
+    workspaces: Workspaces, ws: Workspace, thread_key: str
+) -> None:
+    """Another replica worked on the thread since: the checkout here is older than the
+    session's recorded changes, and opening it with `sync` brings it up to date."""
+    (ws.root / "src/dates.py").write_text("recorded\n")
+    recorded = await workspaces.patch(ws)
+    (ws.root / "src/dates.py").write_text("stale, from an older run\n")
+    unsynced = await workspaces.open(thread_key, recorded, recorded.repo)
+    assert (unsynced.root / "src/dates.py").read_text() == "stale, from an older run\n"
+    synced = await workspaces.open(thread_key, recorded, recorded.repo, sync=True)
+    assert (synced.root / "src/dates.py").read_text() == "recorded\n"
+
+
+async def test_the_change_summary_is_read_from_the_patch_as_git_counts_it(
+    workspaces: Workspaces, ws: Workspace
+) -> None:
+    (ws.root / "src/util.py").write_text("VALUE = 2\n\n\ndef helper():\n    return VALUE\n")
+    (ws.root / "added.txt").write_text("one\ntwo\n")
+    (ws.root / "README.md").unlink()
+    from_patch = summary_of((await workspaces.patch(ws)).patch)
+    from_git = await workspaces.diff_stat(ws)
+    assert from_patch is not None
+    assert sorted(from_patch.files) == sorted(from_git.files)
+    assert (from_patch.added, from_patch.removed) == (from_git.added, from_git.removed)
+    (ws.root / "data/new.bin").write_bytes(bytes(range(256)))
+    assert summary_of((await workspaces.patch(ws)).patch) is None, "binary hunks: ask git"
