@@ -172,7 +172,7 @@ class TaskProgress(BaseModel):
     step: str
     tokens: int = 0
     status_ts: str | None = None
-    tool: ToolRecord | None = None
+    tools: list[ToolRecord] = []
     # After a step that may have changed files: the workspace as it is now.
     workspace: WorkspaceRef | None = None
 
@@ -222,6 +222,8 @@ class TaskReport(BaseModel):
     changes: ChangeSummary | None = None
     # What the cancellation killed, for people: "Running `pytest -q` (killed after 3.1 s)".
     killed: list[str] = []
+    # Sent by `CodingTask.settle`, not by the task: the task ended, it may never have run.
+    stand_in: bool = False
 
 
 class Settle(BaseModel):
@@ -274,6 +276,8 @@ class Cancelling(BaseModel):
     by_ts: str | None = None
     trigger_ts: str = ""
     status_ts: str | None = None
+    # The session was reset since: the task's report settles it but joins no conversation.
+    forgotten: bool = False
 
 
 class RunRecord(BaseModel):

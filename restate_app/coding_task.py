@@ -62,7 +62,8 @@ from restate_app.tools.workspace import Workspace, WorkspaceError, summary_of
 log = structlog.get_logger(__name__)
 
 READ_ONLY_TOOLS = frozenset({"list_files", "read_file", "search", "show_diff"})
-KILL_WAIT_SECONDS = 2.0
+# A command's kill takes at most about 3 s (SIGTERM, a second's grace, SIGKILL, reaping).
+KILL_WAIT_SECONDS = 4.0
 
 coding_task = restate.Service(
     TASK_SERVICE,
@@ -87,12 +88,14 @@ async def settle(ctx: restate.Context, req: Settle) -> None:
     """Wait for a cancelled task to end, then report it as cancelled before it did anything.
 
     A task cancelled before Restate ever ran it ends without running our code, so it never
-    reports: this is its report. A task that did run reported itself before it ended, so
-    this one reaches the agent after it and changes nothing there (a settled task's reports
-    are ignored)."""
+    reports: this stands in for its report. A task that did run reported itself before it
+    ended, so this one reaches the agent after it and changes nothing there; should it come
+    first, the agent treats it like an overdue cleanup and still takes the task's own."""
     with contextlib.suppress(TerminalError):
         await ctx.attach_invocation(req.task_id)
-    report = TaskReport(task_id=req.task_id, outcome="cancelled", model_started=False)
+    report = TaskReport(
+        task_id=req.task_id, outcome="cancelled", model_started=False, stand_in=True
+    )
     ctx.object_send(coding_agent.task_ended, req.thread_key, report)
 
 
@@ -150,10 +153,16 @@ class AgentRun:
 
     # ------------------------------------------------------------------ the run
     async def run(self) -> TaskReport:
+        text: str | None = None
         try:
             text = await self._work()
+            report = await self._completed(text)
         except TerminalError as err:
             await self._stop_inflight()
+            if err.status_code == 409 and text is not None:
+                # Cancelled while posting an answer the model had finished: it is an answer.
+                self._report(self._make_report("completed", text, work=self._answer_work()))
+                raise TerminalError("cancelled", 409) from None
             if err.status_code == 409:
                 report = await self._cancelled()
                 self._report(report)
@@ -162,7 +171,6 @@ class AgentRun:
             report = await self._failed(self.problem or FAILED_TEXT)
             self._report(report)
             raise TerminalError("the run failed", 500) from None
-        report = await self._completed(text)
         self._report(report)
         log.info("task_completed", chars=len(text), tokens=self.tokens, steps=len(self.work))
         return report
@@ -180,7 +188,7 @@ class AgentRun:
         if repo is not None:
             preparing = ctx.run_typed("prepare workspace", self._prepare, _opts(3), repo)
         for number in range(1, self.deps.max_steps + 1):
-            completion = await self._call_model(number, with_tools=repo is not None)
+            completion = await self._call_model(number, tools=repo is not None)
             if self.status_ts is None:
                 self.status_ts = await self.status
             if preparing is not None:
@@ -191,7 +199,7 @@ class AgentRun:
             if not completion.tool_calls:
                 return completion.text
             await self._run_tools(number, completion.tool_calls)
-        final = await self._call_model(self.deps.max_steps + 1, with_tools=False)
+        final = await self._call_model(self.deps.max_steps + 1, tools=False, last=True)
         return final.text
 
     def _fail(self, problem: str) -> NoReturn:
@@ -212,25 +220,27 @@ class AgentRun:
     def _channel(self) -> str:
         return self.req.channel_id
 
-    async def _call_model(self, number: int, with_tools: bool) -> Completion:
+    async def _call_model(self, number: int, tools: bool, last: bool = False) -> Completion:
         messages = conversation(self.req.turns) + work_messages(self.work)
-        if not with_tools:
+        if last:
             messages.append({"role": "user", "content": STEP_LIMIT_INSTRUCTION})
-        self._progress(f"model call {number}")
         completion: Completion = await self.ctx.run_typed(
             f"call model {number}",
             self._stream,
             _opts(self.deps.model_max_attempts),
             messages=messages,
-            with_tools=with_tools,
+            with_tools=tools,
             number=number,
         )
         self.recorded_call = number
         self.tokens += completion.chunks
-        self.work.append(
-            WorkStep(role="assistant", text=completion.text, tool_calls=completion.tool_calls)
-        )
+        calls = _unique_ids(completion.tool_calls, number, {c.id for c in self._calls()})
+        completion = completion.model_copy(update={"tool_calls": calls})
+        self.work.append(WorkStep(role="assistant", text=completion.text, tool_calls=calls))
         return completion
+
+    def _calls(self) -> list[ToolCall]:
+        return [call for step in self.work for call in step.tool_calls]
 
     async def _stream(self, messages: Any, with_tools: bool, number: int) -> Completion:
         self.streaming_call = number
@@ -252,13 +262,15 @@ class AgentRun:
             results = [await future for future in futures]
         else:
             results = [await self._tool_step(name, call) for name, call in steps]
-        for call, step in zip(calls, results, strict=True):
-            self._record_tool(call, step)
+        records = [self._record_tool(call, step) for call, step in zip(calls, results, strict=True)]
+        # One progress report per model turn: each is a turn of the agent's exclusive queue.
+        changed = next((s.workspace for s in reversed(results) if s.workspace), None)
+        self._progress(records[-1].summary, tools=records, workspace=changed)
 
     def _tool_step(self, name: str, call: ToolCall) -> restate.RestateDurableFuture[ToolStep]:
         return self.ctx.run_typed(name, self._tool, _opts(3), call)
 
-    def _record_tool(self, call: ToolCall, step: ToolStep) -> None:
+    def _record_tool(self, call: ToolCall, step: ToolStep) -> ToolRecord:
         result = step.result
         self.work.append(
             WorkStep(role="tool", text=result.content, tool_call_id=call.id, name=call.name)
@@ -273,7 +285,7 @@ class AgentRun:
             ok=not result.is_error,
             killed=result.killed,
         )
-        self._progress(record.summary, tool=record, workspace=step.workspace)
+        return record
 
     async def _tool(self, call: ToolCall) -> ToolStep:
         """Run one tool call in the workspace; a cancellation kills what it started."""
@@ -424,7 +436,14 @@ class AgentRun:
                 restate.RunOptions(max_attempts=3, type_hint=ChangeSummary),
             )
         await self._post_answer(text, changes)
-        return self._make_report("completed", text, work=self.work, changes=changes)
+        return self._make_report("completed", text, work=self._answer_work(), changes=changes)
+
+    def _answer_work(self) -> list[WorkStep]:
+        """The run's steps without its last model turn: that is the answer's own text."""
+        last = self.work[-1] if self.work else None
+        if last is not None and last.role == "assistant" and not last.tool_calls:
+            return self.work[:-1]
+        return self.work
 
     async def _changes(self) -> ChangeSummary:
         stat = await self.deps.workspaces.diff_stat(await self._workspace())
@@ -490,14 +509,17 @@ class AgentRun:
         self.ctx.object_send(coding_agent.task_ended, self.req.thread_key, report)
 
     def _progress(
-        self, step: str, tool: ToolRecord | None = None, workspace: WorkspaceRef | None = None
+        self,
+        step: str,
+        tools: list[ToolRecord] | None = None,
+        workspace: WorkspaceRef | None = None,
     ) -> None:
         update = TaskProgress(
             task_id=self.task_id,
             step=step,
             tokens=self.tokens,
             status_ts=self.status_ts,
-            tool=tool,
+            tools=tools or [],
             workspace=workspace,
         )
         self.ctx.object_send(coding_agent.progress, self.req.thread_key, update)
@@ -512,6 +534,17 @@ class _Partial(BaseModel):
     status_ts: str | None = None
     workspace: WorkspaceRef | None = None
     killed_lines: list[str] = []
+
+
+def _unique_ids(calls: list[ToolCall], number: int, taken: set[str]) -> list[ToolCall]:
+    """Tool call ids unique within the run: the model's own, unless missing or repeated."""
+    unique = []
+    for index, call in enumerate(calls, 1):
+        if not call.id or call.id in taken:
+            call = call.model_copy(update={"id": f"call_{number}_{index}"})
+        taken.add(call.id)
+        unique.append(call)
+    return unique
 
 
 def _arguments(call: ToolCall) -> dict[str, Any]:

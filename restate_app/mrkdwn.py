@@ -6,7 +6,8 @@ import re
 
 _FENCE = re.compile(r"```.*?(?:```|$)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
-_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
+# No `<`, `>` or `|` in a URL: Slack would read what follows as markup (`<!channel>`).
+_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s<>|]+)\)")
 _BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _ITALIC = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
 _STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
@@ -14,8 +15,12 @@ _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _BULLET = re.compile(r"^(\s*)[-*+]\s+", re.MULTILINE)
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """Text Slack shows as it is: no mentions, links or channel pings made of it."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_escape = escape
 
 
 def _convert_prose(text: str) -> str:

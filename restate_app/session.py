@@ -256,11 +256,17 @@ def _timer(d: Decision, timer: Timer, limits: Limits) -> None:
     elif timer.kind == "forget_early" and not s.started:
         s.early = []
     elif timer.kind == "cleanup" and s.cancelling and s.cancelling.task_id == timer.task_id:
-        # The cleanup is overdue: go on without it; its report still counts when it comes.
-        s.late = [*s.late[-(MAX_RUNS_KEPT - 1) :], s.cancelling]
-        s.cancelling = None
-        d.note = "cleanup_overdue"
-        _release_queue(s, limits)
+        _overdue(d, limits)
+
+
+def _overdue(d: Decision, limits: Limits) -> None:
+    """Go on without the cancelled task's cleanup; its report still counts when it comes."""
+    s = d.session
+    assert s.cancelling is not None
+    s.late = [*s.late[-(MAX_RUNS_KEPT - 1) :], s.cancelling]
+    s.cancelling = None
+    d.note = "cleanup_overdue"
+    _release_queue(s, limits)
 
 
 def _stop(d: Decision, user: str, is_admin: bool, reset: bool, limits: Limits) -> None:
@@ -290,8 +296,13 @@ def _stop(d: Decision, user: str, is_admin: bool, reset: bool, limits: Limits) -
     else:
         d.note = "nothing_running"
     if reset:
-        # Forget the conversation and the workspace; keep only what settles the stopped task.
-        d.session = Session(cancelling=s.cancelling, late=s.late)
+        # Forget the conversation and the workspace; keep only what settles the stopped task,
+        # marked so that its report never joins a session started after the reset.
+        forget = {"forgotten": True}
+        d.session = Session(
+            cancelling=s.cancelling.model_copy(update=forget) if s.cancelling else None,
+            late=[c.model_copy(update=forget) for c in s.late],
+        )
 
 
 def _started(d: Decision, task_id: str) -> None:
@@ -315,6 +326,14 @@ def _ended(d: Decision, key: str, report: TaskReport, now: float, limits: Limits
         return
     cancelling = s.cancelling if s.cancelling and s.cancelling.task_id == report.task_id else None
     late = next((c for c in s.late if c.task_id == report.task_id), None)
+    if report.stand_in:
+        # Restate says the task ended; it may never have run, or its own report may still be
+        # on its way: go on as if its cleanup were overdue, and let its report count later.
+        if cancelling is not None:
+            _overdue(d, limits)
+        else:
+            d.note = "stale_report"
+        return
     if cancelling is None and late is None:
         d.note = "stale_report"
         return
@@ -327,7 +346,7 @@ def _ended(d: Decision, key: str, report: TaskReport, now: float, limits: Limits
     if how.reason == "stop" and report.outcome == "cancelled":
         # The task cannot tell a stop from an interruption; the agent can.
         report = report.model_copy(update={"outcome": "stopped"})
-    if s.started:  # else: reset while the task was cleaning up; only the notice is left
+    if not how.forgotten:  # else: reset while it was cleaning up; only the notice is left
         _record(d, report, now, limits, before_ts=how.by_ts, late=late is not None)
     if report.outcome in ("cancelled", "stopped"):
         d.effects.append(PostNotice(_notice(key, how, report)))
@@ -366,9 +385,9 @@ def _record(
     The work of a cancelled task goes before the reply that interrupted it: that is when it
     happened. A late report is history, not news: it does not change the last outcome."""
     s = d.session
-    if report.workspace is not None:
-        s.workspace = report.workspace
     if not late:
+        # A late report's workspace is older than the replacement's: never go back to it.
+        s.workspace = report.workspace or s.workspace
         s.last_outcome = report.outcome
     turn = _outcome_turn(report, limits)
     if turn is not None:
@@ -411,8 +430,7 @@ def _progress(s: Session, progress: TaskProgress) -> None:
         run.tokens = progress.tokens
         if not run.steps or run.steps[-1] != progress.step:
             run.steps = [*run.steps[-99:], progress.step]
-        if progress.tool is not None:
-            run.tools = [*run.tools[-99:], progress.tool]
+        run.tools = [*run.tools, *progress.tools][-100:]
 
 
 def _current(s: Session, task_id: str) -> bool:

@@ -19,7 +19,7 @@ from restate.exceptions import TerminalError
 
 from common.contract import ChangeSummary, Notice, TaskRequest, parse_thread_key
 from restate_app.deps import Deps
-from restate_app.mrkdwn import to_mrkdwn
+from restate_app.mrkdwn import escape, to_mrkdwn
 from restate_app.slack_io import MAX_MESSAGE_CHARS, SlackPoster
 from restate_app.tools.registry import ToolResult
 
@@ -43,14 +43,10 @@ def change_line(changes: ChangeSummary | None) -> str:
     """`*Changes:* 2 files, +10 -3: `a.py`, `b.py`` for the end of an answer."""
     if changes is None or not changes.files:
         return ""
-    names = ", ".join(f"`{name}`" for name in changes.files[:8])
+    names = ", ".join(f"`{escape(name)}`" for name in changes.files[:8])
     more = f" and {len(changes.files) - 8} more" if len(changes.files) > 8 else ""
     count = f"{len(changes.files)} file{'s' if len(changes.files) != 1 else ''}"
     return f"*Changes:* {count}, +{changes.added} -{changes.removed}: {names}{more}"
-
-
-def _code(text: str) -> str:
-    return text.replace("`", "'")
 
 
 class StatusView:
@@ -88,6 +84,7 @@ class StatusView:
 
     def tool_started(self, call_id: str, line: str) -> asyncio.Task[None]:
         self._since[call_id] = time.monotonic()
+        line = escape(line)
         self._lines[call_id] = f"▸ {line}"
         self._lines = dict(list(self._lines.items())[-MAX_ACTIVITY_LINES:])
         return asyncio.ensure_future(self._tick(call_id, line))
@@ -228,7 +225,7 @@ async def _notice(deps: Deps, note: Notice) -> None:
 def notice_text(head: str, partial: str, killed: list[str] | None = None) -> str:
     """The notice, with what the cancellation killed and what the run was writing when it
     was cut off, marked as such."""
-    head = "\n".join([head, *(f"• {line}" for line in (killed or [])[:5])])
+    head = "\n".join([head, *(f"• {escape(line)}" for line in (killed or [])[:5])])
     if not partial.strip():
         return head
     shown = to_mrkdwn(partial.strip())[: MAX_MESSAGE_CHARS - len(head) - 40]

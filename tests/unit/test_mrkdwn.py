@@ -24,3 +24,20 @@ from restate_app.mrkdwn import to_mrkdwn
 )
 def test_markdown_is_converted(markdown: str, mrkdwn: str) -> None:
     assert to_mrkdwn(markdown) == mrkdwn
+
+
+def test_a_link_cannot_smuggle_a_channel_ping_into_slack() -> None:
+    out = to_mrkdwn("[docs](http://a.io/x><!channel>) and <!here> and <@U123>")
+    assert "<!channel>" not in out
+    assert "<!here>" not in out
+    assert "<@U123>" not in out
+
+
+def test_tool_lines_and_file_names_shown_in_slack_are_escaped() -> None:
+    from common.contract import ChangeSummary
+    from restate_app.task_slack import change_line, notice_text
+
+    line = change_line(ChangeSummary(files=["<!channel>.py"], added=1, removed=0))
+    assert "<!channel>" not in line
+    notice = notice_text("Cancelled", "", ["Running `echo <!here>` (killed after 1.0 s)"])
+    assert "<!here>" not in notice

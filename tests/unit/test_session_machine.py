@@ -57,6 +57,9 @@ class World:
     notices: dict[str, int] = field(default_factory=dict)
     runs_ended: dict[str, int] = field(default_factory=dict)
 
+    def live(self) -> list[Task]:
+        return list(self.tasks.values())
+
 
 class SessionMachine(RuleBasedStateMachine):
     """Drives `decide` the way `CodingAgent._handle` does and checks the protocol's rules."""
@@ -211,6 +214,19 @@ class SessionMachine(RuleBasedStateMachine):
         if running is not None and running.task_id != task.id:
             assert self.session.running is not None
             assert self.session.running.task_id == running.task_id, "a stale report cleared"
+
+    @rule(data=st.data())
+    @precondition(lambda self: any(t.cancelled and not t.reported for t in self.world.live()))
+    def stand_in_report(self, data: st.DataObject) -> None:
+        """`settle`'s report for a cancelled task, even before the task's own (which still
+        comes): the restart goes on, and nothing the task did is lost."""
+        live = [t for t in self.world.tasks.values() if t.cancelled and not t.reported]
+        task = data.draw(st.sampled_from(live))
+        report = TaskReport(
+            task_id=task.id, outcome="cancelled", model_started=False, stand_in=True
+        )
+        self.apply(TaskEnded(report))
+        assert self.session.cancelling is None or self.session.cancelling.task_id != task.id
 
     @rule(data=st.data())
     @precondition(lambda self: any(t.reported for t in self.world.tasks.values()))

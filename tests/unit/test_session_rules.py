@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from common.contract import IncomingMessage, Session, TaskReport, Timer, Turn
+from common.contract import (
+    IncomingMessage,
+    Session,
+    TaskProgress,
+    TaskReport,
+    Timer,
+    Turn,
+    WorkspaceRef,
+)
 from restate_app.session import (
     CancelTask,
     Decision,
     Event,
     Limits,
     PostNotice,
+    ProgressReported,
     Schedule,
     StartTask,
     StopRequested,
@@ -190,3 +199,41 @@ def test_answers_and_transcripts_are_bounded_too() -> None:
     assert answer.kind == "answer"
     assert answer.size() <= LIMITS.max_turn_bytes + 100
     assert isinstance(answer, Turn)
+
+
+def test_a_stand_in_report_before_the_tasks_own_does_not_lose_its_work() -> None:
+    """`settle` reports a cancelled task that never ran; should it come before the task's own
+    report, the restart goes on and the task's own report still joins the conversation."""
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    t.say("100.000002", "use zoneinfo")
+    stand_in = TaskReport(task_id="inv_1", outcome="cancelled", model_started=False, stand_in=True)
+    t(TaskEnded(stand_in))
+    assert t.of(StartTask)
+    assert not t.of(PostNotice)
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="half done")))
+    assert [turn.text for turn in t.session.turns] == ["fix the bug", "half done", "use zoneinfo"]
+    assert t.of(PostNotice)
+
+
+def test_a_late_report_never_takes_the_workspace_back() -> None:
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    t.say("100.000002", "use zoneinfo")
+    t(TimerFired(Timer(kind="cleanup", task_id="inv_1")))
+    new = WorkspaceRef(repo="r", base_commit="b", patch="new")
+    t(ProgressReported(TaskProgress(task_id="inv_2", step="edit", workspace=new)))
+    old = WorkspaceRef(repo="r", base_commit="b", patch="old")
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="x", workspace=old)))
+    assert t.session.workspace == new
+
+
+def test_after_a_reset_the_stopped_tasks_report_joins_no_new_session() -> None:
+    t = Thread()
+    t.say("100.000001", "old topic", mentions_bot=True)
+    t(StopRequested("U0ADMIN", is_admin=True, reset=True))
+    t.say("100.000005", "new topic", mentions_bot=True)
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="old partial")))
+    assert [turn.text for turn in t.session.turns] == ["new topic"]
+    assert t.session.running is not None
+    assert t.of(PostNotice), "the old run's status message is still told it stopped"
