@@ -148,10 +148,14 @@ class _SlackStream:
 
     async def feed(self, text: str) -> None:
         now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL_SECONDS or len(text) <= self._sent:
+        if now - self._last < PROGRESS_INTERVAL_SECONDS or len(text) == self._sent:
             return
         self._last = now
         try:
+            if self.ts is not None and len(text) < self._sent:
+                # A new model turn: its text gets a stream of its own.
+                await self._slack.stop_stream(self._req.channel_id, self.ts)
+                self.ts, self._sent = None, 0
             await self._push(text)
         except Exception as exc:  # live text is cosmetic; `finish` still delivers the answer
             log.info("stream_append_failed", error=str(exc))
@@ -168,11 +172,16 @@ class _SlackStream:
         self._sent = len(text)
 
     async def finish(self, text: str) -> None:
-        if self.ts is None or len(text) < self._sent:
+        req = self._req
+        if self.ts is not None and len(text) < self._sent:
+            # An earlier model turn's text (a plan before tool calls) streamed here: close that
+            # stream as it stands, and stream the answer on its own.
+            await self._slack.stop_stream(req.channel_id, self.ts)
             self.ts, self._sent = None, 0
+        if self.ts is None:
             await self._push(text)
         assert self.ts is not None
-        await self._slack.stop_stream(self._req.channel_id, self.ts, text[self._sent :])
+        await self._slack.stop_stream(req.channel_id, self.ts, text[self._sent :])
 
 
 # ----------------------------------------------------------------------------- notices
