@@ -96,7 +96,7 @@ def fixed_answer(
         f"**Tests:** `{TEST_COMMAND}` now passes: {passed}.{was}",
     ]
     if diff_shown:
-        lines += ["", "The diff above has the whole change."]
+        lines += ["", "The whole change is in the diff attached to this thread."]
     return "\n".join(lines)
 
 
