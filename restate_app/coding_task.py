@@ -64,6 +64,8 @@ log = structlog.get_logger(__name__)
 READ_ONLY_TOOLS = frozenset({"list_files", "read_file", "search", "show_diff"})
 # A command's kill takes at most about 3 s (SIGTERM, a second's grace, SIGKILL, reaping).
 KILL_WAIT_SECONDS = 4.0
+# How long a cancelled run waits for its status post still in flight, to find and remove it.
+STATUS_POST_GRACE_SECONDS = 2.0
 
 coding_task = restate.Service(
     TASK_SERVICE,
@@ -381,7 +383,7 @@ class AgentRun:
             text=self.tracker.text if self.streaming_call > self.recorded_call else "",
             killed=killed,
             model_started=self.tracker.started or bool(self.work),
-            status_ts=self.status_ts or self.view.status_ts,
+            status_ts=self.status_ts or await self.view.posted_ts(STATUS_POST_GRACE_SECONDS),
             workspace=workspace,
             killed_lines=lines,
         )

@@ -8,6 +8,7 @@ fails the run. Notices and answers are durable steps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from datetime import timedelta
@@ -61,19 +62,34 @@ class StatusView:
         self._since: dict[str, float] = {}
         self._last = 0.0
         self._stream: _SlackStream | None = None
+        self.posting = False
+        self.posted = asyncio.Event()
 
     async def post_status(self, deps: Deps) -> str:
         req, reactions = self._req, deps.reactions
-        ts, _ = await asyncio.gather(
-            self._slack.post_status(req.channel_id, req.thread_ts, STATUS_TEXT, req.thread_key),
-            self._slack.react(
-                req.channel_id, req.trigger_ts, add=reactions.working, remove=reactions.received
-            ),
-        )
-        self.status_ts = ts
+        self.posting = True
+        try:
+            ts, _ = await asyncio.gather(
+                self._slack.post_status(req.channel_id, req.thread_ts, STATUS_TEXT, req.thread_key),
+                self._slack.react(
+                    req.channel_id, req.trigger_ts, add=reactions.working, remove=reactions.received
+                ),
+            )
+            self.status_ts = ts
+        finally:
+            # Posted or given up: nobody waits for it any longer.
+            self.posted.set()
         if deps.streaming:
             self._stream = _SlackStream(self._slack, req)
         return ts
+
+    async def posted_ts(self, grace: float) -> str | None:
+        """The status message's ts, waiting a little for a post still on its way (a cancel
+        that lands during "post status" must not leave "Working on it…" behind)."""
+        if self.status_ts is None and self.posting:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.posted.wait(), grace)
+        return self.status_ts
 
     async def show_text(self, text: str) -> None:
         self._text = text
