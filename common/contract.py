@@ -224,6 +224,8 @@ class TaskReport(BaseModel):
     killed: list[str] = []
     # Sent by `CodingTask.settle`, not by the task: the task ended, it may never have run.
     stand_in: bool = False
+    # When the task recorded it (unix seconds, journaled by the task), where it knows.
+    ended_at: float | None = None
 
 
 class Settle(BaseModel):

@@ -113,8 +113,10 @@ async def _handle(ctx: restate.ObjectContext, event: Event) -> Decision:
     """Load, decide, carry out the effects (each may feed an event back), save."""
     with bound_contextvars(thread=ctx.key(), invocation=ctx.request().id):
         session = await ctx.get(SESSION_STATE_KEY, type_hint=Session) or Session()
-        # One clock read per handler: each is a journal entry and a round trip.
-        now = await ctx.time()
+        # One clock read per handler, and none where the event brings a time that is already
+        # durable (a cancelled task's journaled report): each read is a journal entry and a
+        # round trip, and this one would sit on the restart path.
+        now = _event_time(event) or await ctx.time()
         limits = deps().limits
         d = decide(session, ctx.key(), event, now, limits)
         pending = list(d.effects)
@@ -133,6 +135,10 @@ async def _handle(ctx: restate.ObjectContext, event: Event) -> Decision:
         elif d.note:
             log.info(f"session_{d.note}", task=d.task_id, cancelled=d.cancelled)
         return d
+
+
+def _event_time(event: Event) -> float | None:
+    return event.report.ended_at if isinstance(event, TaskEnded) else None
 
 
 async def _perform(ctx: restate.ObjectContext, effect: object) -> Event | None:

@@ -361,6 +361,7 @@ class AgentRun:
             status_ts=partial.status_ts,
             workspace=partial.workspace or self.ref,
             killed=partial.killed_lines,
+            ended_at=partial.recorded_at or None,
         )
 
     async def _partial(self) -> _Partial:
@@ -386,6 +387,7 @@ class AgentRun:
             status_ts=self.status_ts or await self.view.posted_ts(STATUS_POST_GRACE_SECONDS),
             workspace=workspace,
             killed_lines=lines,
+            recorded_at=time.time(),
         )
 
     def _killed_line(self, call: ToolCall) -> str:
@@ -492,6 +494,7 @@ class AgentRun:
         workspace: WorkspaceRef | None = None,
         changes: ChangeSummary | None = None,
         killed: list[str] | None = None,
+        ended_at: float | None = None,
     ) -> TaskReport:
         return TaskReport(
             task_id=self.task_id,
@@ -504,6 +507,7 @@ class AgentRun:
             workspace=workspace or self.ref,
             changes=changes,
             killed=killed or [],
+            ended_at=ended_at,
         )
 
     def _report(self, report: TaskReport) -> None:
@@ -536,6 +540,7 @@ class _Partial(BaseModel):
     status_ts: str | None = None
     workspace: WorkspaceRef | None = None
     killed_lines: list[str] = []
+    recorded_at: float = 0.0
 
 
 def _unique_ids(calls: list[ToolCall], number: int, taken: set[str]) -> list[ToolCall]:
