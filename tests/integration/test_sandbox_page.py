@@ -19,6 +19,7 @@ def test_a_person_can_watch_the_answer_and_stop_it_from_the_page(
         page = context.new_page()
         page.set_default_timeout(30_000)
         page.goto(harness.workspace + "/")
+        expect(page.locator("#conn")).to_have_text("live")
         page.fill("#channel-input", "@agent summarise the incident from the page")
         page.press("#channel-input", "Enter")
         page.locator("#channel-list").get_by_text("summarise the incident").first.click()
