@@ -15,15 +15,13 @@ from common.contract import (
     AGENT_MESSAGE,
     AGENT_SERVICE,
     AGENT_STOP,
-    SESSION_STATE_KEY,
     IncomingMessage,
-    Session,
-    SessionStatus,
     StopAck,
     StopRequest,
     message_idempotency_key,
     thread_key,
 )
+from common.session_state import SESSION_STATE_KEY, Session, SessionStatus
 
 log = structlog.get_logger(__name__)
 

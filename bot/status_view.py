@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from common.contract import Session, SessionStatus, parse_thread_key
+from common.contract import parse_thread_key
+from common.session_state import Session, SessionStatus
 
 PAGE_SIZE = 10
 _PERMALINK = re.compile(

@@ -13,20 +13,16 @@ from structlog.contextvars import bound_contextvars
 
 from common.contract import (
     AGENT_SERVICE,
-    SESSION_STATE_KEY,
-    History,
     IncomingMessage,
     MessageAck,
-    Session,
-    SessionStatus,
     Settle,
     StopAck,
     StopRequest,
     TaskProgress,
     TaskReport,
     Timer,
-    session_status,
 )
+from common.session_state import SESSION_STATE_KEY, History, Session, SessionStatus, session_status
 from restate_app import coding_task, metrics
 from restate_app.deps import deps
 from restate_app.session import (

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from datetime import timedelta
 from typing import Any, NoReturn
 
 import restate
 import structlog
-from pydantic import BaseModel
 from restate.exceptions import TerminalError
 from structlog.contextvars import bound_contextvars
 
@@ -55,13 +53,21 @@ from restate_app.task_slack import (
     change_line,
     post_notice,
 )
+from restate_app.task_steps import (
+    READ_ONLY_TOOLS,
+    Partial,
+    Prepared,
+    ToolStep,
+    arguments_of,
+    step_options,
+    unique_ids,
+)
 from restate_app.tools.commands import CommandTracker
 from restate_app.tools.registry import TOOL_SCHEMAS, ToolResult, call_tool, describe
 from restate_app.tools.workspace import Workspace, WorkspaceError, summary_of
 
 log = structlog.get_logger(__name__)
 
-READ_ONLY_TOOLS = frozenset({"list_files", "read_file", "search", "show_diff"})
 # A command's kill takes at most about 3 s (SIGTERM, a second's grace, SIGKILL, reaping).
 KILL_WAIT_SECONDS = 4.0
 # How long a cancelled run waits for its status post still in flight, to find and remove it.
@@ -106,28 +112,6 @@ async def notice(ctx: restate.Context, note: Notice) -> None:
     """Tell the thread how a cancelled run ended (sent by the agent, exactly once)."""
     with bound_contextvars(thread=note.thread_key):
         await post_notice(ctx, deps(), note)
-
-
-def _opts(max_attempts: int) -> restate.RunOptions[Any]:
-    return restate.RunOptions(
-        max_attempts=max_attempts,
-        initial_retry_interval=timedelta(milliseconds=500),
-        retry_interval_factor=2.0,
-        max_retry_interval=timedelta(seconds=10),
-    )
-
-
-class ToolStep(BaseModel):
-    """What one tool step returns, and so what its journal entry holds."""
-
-    result: ToolResult
-    # The workspace after the step, when the step changed it.
-    workspace: WorkspaceRef | None = None
-
-
-class Prepared(BaseModel):
-    workspace: WorkspaceRef | None = None
-    problem: str | None = None
 
 
 class AgentRun:
@@ -178,7 +162,7 @@ class AgentRun:
         return report
 
     async def _work(self) -> str:
-        ctx, slack_opts = self.ctx, _opts(self.deps.slack_max_attempts)
+        ctx, slack_opts = self.ctx, step_options(self.deps.slack_max_attempts)
         self.status = ctx.run_typed("post status", self.view.post_status, slack_opts, self.deps)
         repo = self.ref.repo if self.ref else self.deps.repos.resolve(self.req.repo, self._channel)
         if repo is None and self.req.repo:
@@ -188,7 +172,7 @@ class AgentRun:
         # request never waits for git. Without a repository the agent talks, without tools.
         preparing = None
         if repo is not None:
-            preparing = ctx.run_typed("prepare workspace", self._prepare, _opts(3), repo)
+            preparing = ctx.run_typed("prepare workspace", self._prepare, step_options(3), repo)
         for number in range(1, self.deps.max_steps + 1):
             completion = await self._call_model(number, tools=repo is not None)
             if self.status_ts is None:
@@ -229,14 +213,14 @@ class AgentRun:
         completion: Completion = await self.ctx.run_typed(
             f"call model {number}",
             self._stream,
-            _opts(self.deps.model_max_attempts),
+            step_options(self.deps.model_max_attempts),
             messages=messages,
             with_tools=tools,
             number=number,
         )
         self.recorded_call = number
         self.tokens += completion.chunks
-        calls = _unique_ids(completion.tool_calls, number, {c.id for c in self._calls()})
+        calls = unique_ids(completion.tool_calls, number, {c.id for c in self._calls()})
         completion = completion.model_copy(update={"tool_calls": calls})
         self.work.append(WorkStep(role="assistant", text=completion.text, tool_calls=calls))
         return completion
@@ -258,7 +242,7 @@ class AgentRun:
         steps = [
             (f"tool {number}.{index} {call.name}", call) for index, call in enumerate(calls, 1)
         ]
-        self._progress(describe(calls[0].name, _arguments(calls[0])))
+        self._progress(describe(calls[0].name, arguments_of(calls[0])))
         if all(call.name in READ_ONLY_TOOLS for call in calls):
             futures = [self._tool_step(name, call) for name, call in steps]
             results = [await future for future in futures]
@@ -270,7 +254,7 @@ class AgentRun:
         self._progress(records[-1].summary, tools=records, workspace=changed)
 
     def _tool_step(self, name: str, call: ToolCall) -> restate.RestateDurableFuture[ToolStep]:
-        return self.ctx.run_typed(name, self._tool, _opts(3), call)
+        return self.ctx.run_typed(name, self._tool, step_options(3), call)
 
     def _record_tool(self, call: ToolCall, step: ToolStep) -> ToolRecord:
         result = step.result
@@ -281,7 +265,7 @@ class AgentRun:
             self.ref = step.workspace
         record = ToolRecord(
             name=call.name,
-            summary=describe(call.name, _arguments(call)),
+            summary=describe(call.name, arguments_of(call)),
             seconds=round(result.duration_seconds, 3),
             exit_code=result.exit_code,
             ok=not result.is_error,
@@ -296,7 +280,7 @@ class AgentRun:
         self.inflight.add(current)
         tracker = self.commands.setdefault(call.id, CommandTracker())
         self.started[call.id] = time.monotonic()
-        activity = self.view.tool_started(call.id, describe(call.name, _arguments(call)))
+        activity = self.view.tool_started(call.id, describe(call.name, arguments_of(call)))
         try:
             try:
                 ws = await self._workspace()
@@ -344,8 +328,8 @@ class AgentRun:
             await asyncio.wait(running, timeout=KILL_WAIT_SECONDS)
 
     async def _cancelled(self) -> TaskReport:
-        partial: _Partial = await self.ctx.run_typed(
-            "record partial", self._partial, restate.RunOptions(type_hint=_Partial)
+        partial: Partial = await self.ctx.run_typed(
+            "record partial", self._partial, restate.RunOptions(type_hint=Partial)
         )
         log.info(
             "task_cancelled",
@@ -364,7 +348,7 @@ class AgentRun:
             ended_at=partial.recorded_at or None,
         )
 
-    async def _partial(self) -> _Partial:
+    async def _partial(self) -> Partial:
         """What the cancelled run had in flight: text being streamed, commands killed."""
         answered = {s.tool_call_id for s in self.work if s.role == "tool"}
         pending = [
@@ -380,7 +364,7 @@ class AgentRun:
         if pending and self.ref is not None and any(c.name not in READ_ONLY_TOOLS for c in pending):
             with contextlib.suppress(Exception):
                 workspace = await self.deps.workspaces.patch(await self._workspace())
-        return _Partial(
+        return Partial(
             text=self.tracker.text if self.streaming_call > self.recorded_call else "",
             killed=killed,
             model_started=self.tracker.started or bool(self.work),
@@ -394,7 +378,7 @@ class AgentRun:
         started = self.started.get(call.id)
         seconds = f" after {time.monotonic() - started:.1f} s" if started is not None else ""
         verb = "killed" if call.name == "run_command" else "cut off"
-        return f"{describe(call.name, _arguments(call))} ({verb}{seconds})"
+        return f"{describe(call.name, arguments_of(call))} ({verb}{seconds})"
 
     def _killed_step(self, call: ToolCall) -> WorkStep:
         tracker = self.commands.get(call.id)
@@ -419,7 +403,7 @@ class AgentRun:
             await self.ctx.run_typed(
                 "post failure notice",
                 self.view.finish,
-                _opts(2),
+                step_options(2),
                 self.deps,
                 self.status_ts,
                 text,
@@ -456,7 +440,7 @@ class AgentRun:
     async def _post_answer(self, text: str, changes: ChangeSummary | None) -> None:
         """The status message becomes the answer; each follow-up part is a step of its own,
         so a retry never posts a part twice; the diff is uploaded as a file."""
-        opts = _opts(self.deps.slack_max_attempts)
+        opts = step_options(self.deps.slack_max_attempts)
         summary = change_line(changes)
         first, *more = split_for_slack(to_mrkdwn(text) + (f"\n\n{summary}" if summary else ""))
         if self.deps.streaming:
@@ -529,34 +513,3 @@ class AgentRun:
             workspace=workspace,
         )
         self.ctx.object_send(coding_agent.progress, self.req.thread_key, update)
-
-
-class _Partial(BaseModel):
-    """What a cancelled run had in flight when the cancel landed, journaled for its report."""
-
-    text: str
-    killed: list[WorkStep]
-    model_started: bool
-    status_ts: str | None = None
-    workspace: WorkspaceRef | None = None
-    killed_lines: list[str] = []
-    recorded_at: float = 0.0
-
-
-def _unique_ids(calls: list[ToolCall], number: int, taken: set[str]) -> list[ToolCall]:
-    """Tool call ids unique within the run: the model's own, unless missing or repeated."""
-    unique = []
-    for index, call in enumerate(calls, 1):
-        if not call.id or call.id in taken:
-            call = call.model_copy(update={"id": f"call_{number}_{index}"})
-        taken.add(call.id)
-        unique.append(call)
-    return unique
-
-
-def _arguments(call: ToolCall) -> dict[str, Any]:
-    try:
-        value = json.loads(call.arguments or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

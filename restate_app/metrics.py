@@ -14,7 +14,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.exposition import generate_latest
 from slack_sdk.errors import SlackApiError
 
-from common.contract import RunRecord, TaskOutcome
+from common.contract import TaskOutcome
+from common.session_state import RunRecord
 from restate_app.asgi import PlainResponse
 
 REGISTRY = CollectorRegistry(auto_describe=True)

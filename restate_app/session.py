@@ -16,18 +16,12 @@ the thread goes out with the report, because only the agent knows why it cancell
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from common.contract import (
-    Cancelling,
-    CancelReasonKind,
     IncomingMessage,
     Notice,
     NoticeKind,
-    RunningTask,
-    RunRecord,
-    Session,
     TaskProgress,
     TaskReport,
     TaskRequest,
@@ -35,6 +29,24 @@ from common.contract import (
     Turn,
     TurnKind,
     parse_thread_key,
+)
+from common.session_state import Cancelling, CancelReasonKind, RunningTask, RunRecord, Session
+from restate_app.session_events import (
+    CancelTask,
+    Decision,
+    Effect,
+    Event,
+    Limits,
+    PostNotice,
+    ProgressReported,
+    RunEnded,
+    Schedule,
+    StartTask,
+    StopRequested,
+    TaskEnded,
+    TaskStarted,
+    TimerFired,
+    UserMessage,
 )
 from restate_app.turns import (
     bound_turns,
@@ -49,106 +61,25 @@ MAX_EARLY = 50
 EARLY_TTL = timedelta(minutes=2)
 PENDING = ""  # the task id of a task asked for but not yet named by Restate
 
-
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on what a session keeps; the oldest entries go first, counted by one marker."""
-
-    max_turns: int = 200
-    max_bytes: int = 256_000
-    max_queued: int = 50
-    max_turn_bytes: int = 64_000
-    cleanup_wait: timedelta = timedelta(seconds=10)
-
-
-# ----------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class UserMessage:
-    msg: IncomingMessage
-
-
-@dataclass(frozen=True)
-class TimerFired:
-    timer: Timer
-
-
-@dataclass(frozen=True)
-class StopRequested:
-    user_id: str
-    is_admin: bool = False
-    reset: bool = False
-
-
-@dataclass(frozen=True)
-class TaskStarted:
-    """Restate named the invocation of the task the last `StartTask` asked for."""
-
-    task_id: str
-
-
-@dataclass(frozen=True)
-class TaskEnded:
-    report: TaskReport
-
-
-@dataclass(frozen=True)
-class ProgressReported:
-    progress: TaskProgress
-
-
-Event = UserMessage | TimerFired | StopRequested | TaskStarted | TaskEnded | ProgressReported
-
-# ----------------------------------------------------------------------------- effects
-
-
-@dataclass(frozen=True)
-class StartTask:
-    """Send `CodingTask.run` with this request, then feed back `TaskStarted`."""
-
-    request: TaskRequest
-
-
-@dataclass(frozen=True)
-class CancelTask:
-    task_id: str
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Send `CodingAgent.timer` to this session after `delay`."""
-
-    timer: Timer
-    delay: timedelta
-
-
-@dataclass(frozen=True)
-class PostNotice:
-    """Send `CodingTask.notice`: tell the thread how a cancelled run ended."""
-
-    notice: Notice
-
-
-@dataclass(frozen=True)
-class RunEnded:
-    """A run record is final (for metrics)."""
-
-    run: RunRecord
-
-
-Effect = StartTask | CancelTask | Schedule | PostNotice | RunEnded
-
-
-@dataclass
-class Decision:
-    session: Session
-    effects: list[Effect] = field(default_factory=list)
-    # What happened, in a word, for the handler's answer and the log.
-    note: str = ""
-    # The task this event started (named by Restate), and the one it cancelled.
-    task_id: str | None = None
-    cancelled: str | None = None
+# The vocabulary is re-exported: handlers and tests speak to the machine through this module.
+__all__ = [
+    "CancelTask",
+    "Decision",
+    "Effect",
+    "Event",
+    "Limits",
+    "PostNotice",
+    "ProgressReported",
+    "RunEnded",
+    "Schedule",
+    "StartTask",
+    "StopRequested",
+    "TaskEnded",
+    "TaskStarted",
+    "TimerFired",
+    "UserMessage",
+    "decide",
+]
 
 
 # ----------------------------------------------------------------------------- decide

@@ -15,13 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.restate_sql import like_contains, literal
-from common.contract import (
-    AGENT_SERVICE,
-    SESSION_STATE_KEY,
-    SESSION_STATES,
-    TASK_SERVICE,
-    state_sql,
-)
+from common.contract import AGENT_SERVICE, TASK_SERVICE
+from common.session_state import SESSION_STATE_KEY, SESSION_STATES, state_sql
 
 STATES = SESSION_STATES
 MAX_PAGE = 100

@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from common.contract import derive_state, parse_thread_key
+from common.contract import parse_thread_key
+from common.session_state import derive_state
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import contextlib
 import os
 import posixpath
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,12 +29,6 @@ MAX_COUNTED_ENTRIES = 100_000
 MAX_READ_LINES = 400
 MAX_READ_CHARS = 40_000
 MAX_LINE_CHARS = 2_000
-MAX_MATCHES = 200
-MAX_MATCHES_PER_FILE = 20
-MAX_MATCH_CHARS = 400
-MAX_SEARCH_CHARS = 30_000
-MAX_SEARCH_FILE_BYTES = 10_000_000
-SEARCH_SECONDS = 60
 MAX_WRITE_BYTES = 1_000_000
 MAX_DIFF_CHARS = 30_000
 MAX_DIFF_READ_BYTES = 4_000_000
@@ -74,7 +67,7 @@ def resolve(ws_root: Path, rel: str, write: bool = False) -> Path:
     return target
 
 
-def _shown(root: Path, path: Path) -> str:
+def shown_path(root: Path, path: Path) -> str:
     """`path` as the model names it: relative to the workspace root."""
     return path.relative_to(root.resolve()).as_posix() or "."
 
@@ -92,10 +85,10 @@ def _list(root: Path, target: Path, asked: str) -> str:
     if not target.exists():
         raise ToolError(f"no such file or directory: {asked}")
     if not target.is_dir():
-        return _shown(root, target)
+        return shown_path(root, target)
     lines: list[str] = []
     more = 0
-    for entry in _walk(target):
+    for entry in walk(target):
         if len(lines) < MAX_LIST_ENTRIES:
             lines.append(_entry_line(root, entry))
         elif more < MAX_COUNTED_ENTRIES:
@@ -110,7 +103,7 @@ def _list(root: Path, target: Path, asked: str) -> str:
     return "\n".join(lines)
 
 
-def _walk(top: Path) -> Iterator[os.DirEntry[str]]:
+def walk(top: Path) -> Iterator[os.DirEntry[str]]:
     """Entries under `top` in sorted tree order, without `.git` and without following links."""
     stack = [_sorted_entries(top)]
     while stack:
@@ -133,7 +126,7 @@ def _sorted_entries(directory: Path) -> Iterator[os.DirEntry[str]]:
 
 
 def _entry_line(root: Path, entry: os.DirEntry[str]) -> str:
-    shown = _shown(root, Path(entry.path))
+    shown = shown_path(root, Path(entry.path))
     if entry.is_symlink():
         with contextlib.suppress(OSError):
             return f"{shown} -> {os.readlink(entry.path)}"
@@ -217,113 +210,6 @@ def _read_footer(shown: list[tuple[int, str]], total: int, crlf: bool) -> str:
 
 
 # -------------------------------------------------------------------------------- search
-
-
-async def search(ws: Workspace, pattern: str, path: str = ".") -> str:
-    """Lines matching the regular expression `pattern` under `path`, as `file:line:text`."""
-    if not pattern:
-        raise ToolError("the pattern is empty")
-    target = resolve(ws.root, path)
-    if not target.exists():
-        raise ToolError(f"no such file or directory: {path}")
-    if shutil.which("rg") is not None:
-        matches, more = await search_ripgrep(ws.root, target, pattern)
-    else:
-        matches, more = await asyncio.to_thread(search_python, ws.root, target, pattern)
-    return _search_result(matches, more, pattern, path)
-
-
-def _search_result(matches: list[str], more: int, pattern: str, path: str) -> str:
-    if not matches:
-        return f"no matches for `{pattern}` in {path}"
-    lines = [clip(m, MAX_MATCH_CHARS) for m in matches]
-    if more:
-        lines.append(f"… and {more} more matches (narrow the pattern or the path)")
-    return clip("\n".join(lines), MAX_SEARCH_CHARS)
-
-
-async def search_ripgrep(root: Path, target: Path, pattern: str) -> tuple[list[str], int]:
-    """ripgrep, run in the workspace: respects .gitignore, never follows symlinks."""
-    rel = _shown(root, target)
-    argv = ["rg", "--no-config", "--line-number", "--with-filename", "--no-heading"]
-    argv += ["--color", "never"]
-    argv += ["--max-count", str(MAX_MATCHES_PER_FILE), "--max-columns", str(MAX_MATCH_CHARS)]
-    argv += ["--max-columns-preview", "--max-filesize", str(MAX_SEARCH_FILE_BYTES)]
-    argv += ["--hidden", "--glob", "!.git", "--sort", "path", "-e", pattern, "--", rel]
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=root,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(SEARCH_SECONDS):
-            matches, more, err = await _collect_matches(proc)
-    except TimeoutError:
-        raise ToolError(f"the search took longer than {SEARCH_SECONDS} s; narrow it") from None
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-    if proc.returncode == 2 and not matches:
-        reason = err.decode(errors="replace").strip()
-        raise ToolError(f"the search failed: {clip(reason, 600) or 'ripgrep exit 2'}")
-    return matches, more
-
-
-async def _collect_matches(proc: asyncio.subprocess.Process) -> tuple[list[str], int, bytes]:
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    errors = asyncio.create_task(proc.stderr.read())
-    matches: list[str] = []
-    more = 0
-    async for raw in proc.stdout:
-        line = raw.decode("utf-8", errors="replace").rstrip("\n")
-        if len(matches) < MAX_MATCHES:
-            matches.append(line.removeprefix("./"))
-        else:
-            more += 1
-    await proc.wait()
-    return matches, more, await errors
-
-
-def search_python(root: Path, target: Path, pattern: str) -> tuple[list[str], int]:
-    """The same search with Python's `re`, for machines without ripgrep (it does not read
-    .gitignore; it skips `.git`, symlinks, binary and very large files)."""
-    try:
-        regex = re.compile(pattern)
-    except re.error as exc:
-        raise ToolError(f"invalid regular expression: {exc}") from exc
-    files = [target] if target.is_file() else (Path(e.path) for e in _walk(target))
-    matches: list[str] = []
-    more = 0
-    for file in files:
-        for number, line in _matching_lines(file, regex):
-            if len(matches) < MAX_MATCHES:
-                matches.append(f"{_shown(root, file)}:{number}:{line}")
-            else:
-                more += 1
-    return matches, more
-
-
-def _matching_lines(file: Path, regex: re.Pattern[str]) -> Iterator[tuple[int, str]]:
-    if file.is_symlink() or not file.is_file() or file.stat().st_size > MAX_SEARCH_FILE_BYTES:
-        return
-    data = file.read_bytes()
-    if b"\0" in data[:BINARY_SNIFF_BYTES]:
-        return
-    found = 0
-    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-        if regex.search(line):
-            yield number, line
-            found += 1
-            if found >= MAX_MATCHES_PER_FILE:
-                return
-
-
-# ----------------------------------------------------------------------- edit and write
 
 
 async def edit_file(ws: Workspace, path: str, old_text: str, new_text: str) -> str:

@@ -19,7 +19,7 @@ import structlog
 from openai.types.chat import ChatCompletionToolParam
 from pydantic import BaseModel
 
-from restate_app.tools import files
+from restate_app.tools import files, search
 from restate_app.tools.bounds import clip, clip_output
 from restate_app.tools.commands import CommandResult, CommandTracker, SandboxError, run_command
 from restate_app.tools.files import ToolError
@@ -302,7 +302,7 @@ _FILE_TOOLS: dict[str, FileTool] = {
     "read_file": lambda ws, a: files.read_file(
         ws, a["path"], a.get("start_line"), a.get("end_line")
     ),
-    "search": lambda ws, a: files.search(ws, a["pattern"], a.get("path", ".")),
+    "search": lambda ws, a: search.search(ws, a["pattern"], a.get("path", ".")),
     "edit_file": lambda ws, a: files.edit_file(ws, a["path"], a["old_text"], a["new_text"]),
     "write_file": lambda ws, a: files.write_file(ws, a["path"], a["content"]),
     "show_diff": lambda ws, _a: files.show_diff(ws),

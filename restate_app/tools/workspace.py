@@ -28,6 +28,7 @@ import structlog
 from pydantic import BaseModel
 
 from common.contract import WorkspaceRef
+from restate_app.tools.git import WorkspaceError, git
 
 log = structlog.get_logger(__name__)
 
@@ -45,16 +46,6 @@ __all__ = [
 # it; its mtime is when the workspace was last used.
 MARKER = "agent-workspace"
 TEMP_PREFIX = ".tmp-"
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Coding Agent",
-    "GIT_AUTHOR_EMAIL": "agent@localhost",
-    "GIT_COMMITTER_NAME": "Coding Agent",
-    "GIT_COMMITTER_EMAIL": "agent@localhost",
-}
-
-
-class WorkspaceError(Exception):
-    """A workspace could not be made, rebuilt or read; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +173,7 @@ class Workspaces:
     async def diff_stat(self, ws: Workspace) -> DiffStat:
         """Files changed and lines added and removed against the base commit."""
         async with _temp_index(ws, self.limits.git_timeout_seconds) as (env, _):
-            out = await _git(
+            out = await git(
                 ["diff", "--cached", "--numstat", "--no-renames", "-z", ws.ref.base_commit],
                 ws.root,
                 env=env,
@@ -232,7 +223,7 @@ class Workspaces:
     async def _create(self, path: Path, repo: str) -> WorkspaceRef:
         await asyncio.to_thread(_remove_tree, path)
         await self._clone_into(path, repo, checkout=None)
-        base = (await _git(["rev-parse", "HEAD"], path)).decode().strip()
+        base = (await git(["rev-parse", "HEAD"], path)).decode().strip()
         log.info("workspace_created", workspace=path.name, base=base)
         return WorkspaceRef(repo=repo, base_commit=base)
 
@@ -266,103 +257,12 @@ async def workspace_diff(
     return raw[:max_bytes].decode("utf-8", errors="replace")
 
 
-# ---------------------------------------------------------------------------------- git
-
-
-def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of every git call: no system or user config, no prompts."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env |= GIT_IDENTITY | {
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -oBatchMode=yes"),
-        "LC_ALL": "C",
-    }
-    return env | (extra or {})
-
-
-def _git_options(cwd: Path | None) -> list[str]:
-    # safe.directory: sandboxed commands own the work tree (so they can write it), but .git
-    # and its config stay ours and read-only to them, so trusting this one path is safe.
-    options = ["-c", "core.hooksPath=/dev/null", "-c", "protocol.file.allow=always"]
-    options += ["-c", "core.fsmonitor=false", "-c", "advice.detachedHead=false"]
-    if cwd is not None:
-        options += ["-c", f"safe.directory={cwd}", "--git-dir", str(cwd / ".git")]
-        options += ["--work-tree", str(cwd)]
-    return options
-
-
-async def _git(
-    args: list[str],
-    cwd: Path | None,
-    env: dict[str, str] | None = None,
-    time_limit: float = 600,
-    stdin: bytes | None = None,
-    max_bytes: int | None = None,
-) -> bytes:
-    """Run git; its stdout (cut after `max_bytes` + 1 bytes, when given), or a
-    `WorkspaceError` carrying what git said."""
-    proc = await asyncio.create_subprocess_exec(
-        "git",
-        *_git_options(cwd),
-        *args,
-        cwd=cwd,
-        env=git_env(env),
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(time_limit):
-            out, err, cut = await _exchange(proc, stdin, max_bytes)
-    except TimeoutError:
-        raise WorkspaceError(f"git {args[0]} took longer than {time_limit:.0f} s") from None
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-    if proc.returncode != 0 and not cut:
-        reason = err.decode(errors="replace").strip().splitlines()
-        raise WorkspaceError(f"git {args[0]} failed: {reason[-1] if reason else proc.returncode}")
-    return out
-
-
-async def _exchange(
-    proc: asyncio.subprocess.Process, stdin: bytes | None, max_bytes: int | None
-) -> tuple[bytes, bytes, bool]:
-    """Feed `stdin`, collect stdout (up to `max_bytes` + 1) and stderr; True when cut."""
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-
-    async def feed() -> None:
-        if stdin is not None and proc.stdin is not None:
-            proc.stdin.write(stdin)
-            await proc.stdin.drain()
-            proc.stdin.close()
-
-    async def collect() -> tuple[bytes, bool]:
-        assert proc.stdout is not None
-        out = bytearray()
-        while chunk := await proc.stdout.read(1 << 16):
-            out += chunk
-            if max_bytes is not None and len(out) > max_bytes:
-                proc.kill()  # more is not wanted; the caller sees the overflow
-                return bytes(out[: max_bytes + 1]), True
-        return bytes(out), False
-
-    (out, cut), err, _ = await asyncio.gather(collect(), proc.stderr.read(), feed())
-    await proc.wait()
-    return out, err, cut
-
-
 async def _clone(repo: str, dest: Path, time_limit: float, no_checkout: bool) -> None:
     if not repo.strip() or repo.startswith("-"):
         raise WorkspaceError(f"not a repository: {repo!r}")
     args = ["clone", "--quiet", *(["--no-checkout"] if no_checkout else []), "--", repo, str(dest)]
     try:
-        await _git(args, None, time_limit=time_limit)
+        await git(args, None, time_limit=time_limit)
     except WorkspaceError as exc:
         raise WorkspaceError(f"could not clone {repo}: {exc}") from exc
 
@@ -373,17 +273,17 @@ async def _checkout(path: Path, ref: WorkspaceRef, time_limit: float) -> None:
     if not re.fullmatch(r"[0-9a-f]{7,64}", commit):
         raise WorkspaceError(f"not a commit id: {commit!r}")
     try:
-        await _git(["cat-file", "-e", f"{commit}^{{commit}}"], path)
+        await git(["cat-file", "-e", f"{commit}^{{commit}}"], path)
     except WorkspaceError:
         try:
-            await _git(["fetch", "--quiet", "origin", commit], path, time_limit=time_limit)
+            await git(["fetch", "--quiet", "origin", commit], path, time_limit=time_limit)
         except WorkspaceError as exc:
             raise WorkspaceError(f"commit {commit} is not in {ref.repo}") from exc
-    await _git(["checkout", "--quiet", "--detach", commit], path, time_limit=time_limit)
+    await git(["checkout", "--quiet", "--detach", commit], path, time_limit=time_limit)
     if ref.patch and not ref.patch_truncated:
         try:
             patch = ref.patch.encode()
-            await _git(["apply", "--binary", "--whitespace=nowarn", "-"], path, stdin=patch)
+            await git(["apply", "--binary", "--whitespace=nowarn", "-"], path, stdin=patch)
         except WorkspaceError as exc:
             raise WorkspaceError(f"the recorded changes do not apply to {commit}: {exc}") from exc
 
@@ -393,7 +293,7 @@ async def _base_of(path: Path) -> str | None:
     if not (path / ".git").is_dir():
         return None
     try:
-        return (await _git(["rev-parse", "HEAD"], path)).decode().strip()
+        return (await git(["rev-parse", "HEAD"], path)).decode().strip()
     except WorkspaceError:
         return None
 
@@ -411,7 +311,7 @@ async def _temp_index(
             # Starting from the real index reuses its stat data: only changed files are hashed.
             shutil.copyfile(real, index)
         env = {"GIT_INDEX_FILE": str(index)}
-        await _git(["add", "--all"], ws.root, env, time_limit)
+        await git(["add", "--all"], ws.root, env, time_limit)
         yield env, Path(tmp)
 
 
@@ -425,7 +325,7 @@ async def _diff_bytes(
             attributes = scratch / "attributes"
             attributes.write_text("* binary\n")
             options = ["-c", f"core.attributesFile={attributes}"]
-        return await _git(
+        return await git(
             [*options, *args, ws.ref.base_commit], ws.root, env, time_limit, max_bytes=max_bytes
         )
 

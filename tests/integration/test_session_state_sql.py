@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import time
 
-from common.contract import (
-    AGENT_SERVICE,
+from common.contract import AGENT_SERVICE
+from common.session_state import (
     SESSION_STATE_KEY,
     SESSION_STATES,
     Cancelling,

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from restate_app.tools import files
+from restate_app.tools import search as search_tool
 from restate_app.tools.files import ToolError, resolve
 from restate_app.tools.workspace import Workspace
 from tests.tools.conftest import git
@@ -173,13 +174,13 @@ async def test_read_file_of_an_empty_file_says_so(ws: Workspace) -> None:
 
 
 async def test_search_with_ripgrep_answers_path_line_text(ws: Workspace) -> None:
-    assert await files.search(ws, r"def \w+") == (
+    assert await search_tool.search(ws, r"def \w+") == (
         "src/dates.py:1:def parse_date(text):\nsrc/util.py:4:def helper():"
     )
 
 
 async def test_search_in_a_path(ws: Workspace) -> None:
-    assert await files.search(ws, "VALUE", "src/util.py") == (
+    assert await search_tool.search(ws, "VALUE", "src/util.py") == (
         "src/util.py:1:VALUE = 1\nsrc/util.py:5:    return VALUE"
     )
 
@@ -187,34 +188,34 @@ async def test_search_in_a_path(ws: Workspace) -> None:
 async def test_search_without_ripgrep_falls_back_to_python_with_the_same_answer(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with_rg = await files.search(ws, r"def \w+")
+    with_rg = await search_tool.search(ws, r"def \w+")
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert await files.search(ws, r"def \w+") == with_rg
+    assert await search_tool.search(ws, r"def \w+") == with_rg
 
 
 async def test_search_with_no_match_says_so(ws: Workspace) -> None:
-    assert await files.search(ws, "no_such_name") == "no matches for `no_such_name` in ."
+    assert await search_tool.search(ws, "no_such_name") == "no matches for `no_such_name` in ."
 
 
 async def test_search_with_an_invalid_regex_gives_the_reason(ws: Workspace) -> None:
     with pytest.raises(ToolError, match="regex parse error"):
-        await files.search(ws, "parse_date(")
+        await search_tool.search(ws, "parse_date(")
     with pytest.raises(ToolError, match="invalid regular expression: missing \\)"):
-        files.search_python(ws.root, ws.root, "parse_date(")
+        search_tool.search_python(ws.root, ws.root, "parse_date(")
 
 
 async def test_search_never_follows_a_symlink_out(ws: Workspace) -> None:
     (ws.root / "etc").symlink_to("/etc")
-    assert await files.search(ws, "^root:") == "no matches for `^root:` in ."
-    assert files.search_python(ws.root, ws.root, "^root:") == ([], 0)
+    assert await search_tool.search(ws, "^root:") == "no matches for `^root:` in ."
+    assert search_tool.search_python(ws.root, ws.root, "^root:") == ([], 0)
 
 
 async def test_search_is_bounded(ws: Workspace) -> None:
     for i in range(30):
         (ws.root / f"hits{i:02d}.txt").write_text("needle\n" * 50)
-    text = await files.search(ws, "needle")
+    text = await search_tool.search(ws, "needle")
     lines = text.splitlines()
-    assert len(lines) == files.MAX_MATCHES + 1
+    assert len(lines) == search_tool.MAX_MATCHES + 1
     # 20 per file kept by ripgrep, 30 files: 600 in all, 200 shown.
     assert lines[-1].startswith("… and 400 more matches")
 

@@ -17,7 +17,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from common.contract import IncomingMessage, Session, TaskProgress, TaskReport, Timer
+from common.contract import IncomingMessage, TaskProgress, TaskReport, Timer
+from common.session_state import Session
 from restate_app.session import (
     CancelTask,
     Decision,

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from common.contract import (
-    IncomingMessage,
-    Session,
-    TaskProgress,
-    TaskReport,
-    Timer,
-    Turn,
-    WorkspaceRef,
-)
+from common.contract import IncomingMessage, TaskProgress, TaskReport, Timer, Turn, WorkspaceRef
+from common.session_state import Session
 from restate_app.session import (
     CancelTask,
     Decision,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.status_view import detail_text
-from common.contract import ChangeSummary, RunRecord, SessionStatus, ToolRecord
+from common.contract import ChangeSummary, ToolRecord
+from common.session_state import RunRecord, SessionStatus
 
 
 def test_the_detail_shows_the_latest_runs_tool_steps_and_changes() -> None:

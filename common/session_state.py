@@ -1,0 +1,195 @@
+"""A session as `CodingAgent` stores it (one state entry, `SESSION_STATE_KEY`), what its
+shared handlers answer, and its derived state, defined once for Python and for SQL.
+
+Readers outside the agent (the bot's `/agent-status`, the dashboard) parse it from the admin
+SQL API, so it grows compatibly: new fields get defaults, none is renamed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from common.contract import ChangeSummary, TaskOutcome, ToolRecord, Turn, WorkspaceRef
+
+
+class RunningTask(BaseModel):
+    # Empty between "start it" and Restate naming the invocation (inside one handler).
+    task_id: str
+    started_at: float
+    trigger_ts: str
+    trigger_user: str | None = None
+    step: str = "starting"
+    tokens: int = 0
+    status_ts: str | None = None
+
+
+CancelReasonKind = Literal["interrupt", "stop"]
+
+
+class Cancelling(BaseModel):
+    """A task being cancelled, until its report arrives or its cleanup is overdue."""
+
+    task_id: str
+    reason: CancelReasonKind
+    by_user: str | None = None
+    by_ts: str | None = None
+    trigger_ts: str = ""
+    status_ts: str | None = None
+    # The session was reset since: the task's report settles it but joins no conversation.
+    forgotten: bool = False
+
+
+class RunRecord(BaseModel):
+    """One task run of a session, for the timeline in `/agent-status` and the dashboard."""
+
+    task_id: str
+    trigger_ts: str
+    trigger_user: str | None = None
+    started_at: float
+    ended_at: float | None = None
+    outcome: TaskOutcome | None = None
+    steps: list[str] = []
+    tools: list[ToolRecord] = []
+    tokens: int = 0
+    changes: ChangeSummary | None = None
+    # Set on a cancelled run: the run that replaced it, the reply that caused it, and the
+    # time from that reply reaching the bot to the cancellation being issued.
+    replaced_by: str | None = None
+    interrupted_by_ts: str | None = None
+    cancel_latency_ms: float | None = None
+
+
+# The session's derived state: one definition, in Python here and in SQL below.
+SessionState = Literal["idle", "working", "cancelling"]
+SESSION_STATES: tuple[SessionState, ...] = ("idle", "working", "cancelling")
+
+
+def derive_state(raw: dict[str, object]) -> SessionState:
+    """The state of a session from its stored JSON (what `Session.state` computes)."""
+    cancelling = raw.get("cancelling")
+    if isinstance(cancelling, dict) and cancelling.get("task_id") is not None:
+        return "cancelling"
+    running = raw.get("running")
+    return "working" if isinstance(running, dict) and running.get("task_id") is not None else "idle"
+
+
+def state_sql(column: str) -> str:
+    """`derive_state` as an expression of Restate's SQL over the state entry's JSON column."""
+    return (
+        f"CASE WHEN json_get_str({column}, 'cancelling', 'task_id') IS NOT NULL "
+        "THEN 'cancelling' "
+        f"WHEN json_get_str({column}, 'running', 'task_id') IS NOT NULL THEN 'working' "
+        "ELSE 'idle' END"
+    )
+
+
+class SessionStatus(BaseModel):
+    """The answer of the shared `CodingAgent.status` handler."""
+
+    thread_key: str
+    state: SessionState
+    running_task_id: str | None = None
+    running_since: float | None = None
+    running_step: str | None = None
+    running_tokens: int = 0
+    turns: int = 0
+    tasks_started: int = 0
+    interruptions: int = 0
+    stops: int = 0
+    queued: int = 0
+    last_outcome: TaskOutcome | None = None
+    started_by: str | None = None
+    participants: list[str] = []
+    created_at: float | None = None
+    updated_at: float | None = None
+    last_run: RunRecord | None = None
+    workspace: WorkspaceRef | None = None
+
+
+SESSION_STATE_KEY = "session"
+
+
+class Session(BaseModel):
+    """Everything `CodingAgent` keeps for one thread: one state entry, `SESSION_STATE_KEY`.
+
+    Readers outside the agent (the bot's `/agent-status`, the dashboard) parse it from the
+    admin SQL API, so it grows compatibly: new fields get defaults, none is renamed.
+    The rules that change it live in `restate_app/session.py`.
+    """
+
+    channel_id: str = ""
+    thread_ts: str = ""
+    started_by: str | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+    turns: list[Turn] = []
+    # Replies held back by the `queue` policy until the running task ends.
+    queued: list[Turn] = []
+    # Replies that arrived before the mention that starts the session (Slack reorders).
+    early: list[Turn] = []
+    running: RunningTask | None = None
+    cancelling: Cancelling | None = None
+    # Tasks whose cleanup was overdue: the replacement started without them; their late
+    # report still joins the conversation (and gets its notice).
+    late: list[Cancelling] = []
+    # A run wanted as soon as nothing runs and no debounce window is open: its trigger.
+    pending_ts: str | None = None
+    pending_user: str | None = None
+    debounce_generation: int = 0
+    debounce_open: bool = False
+    repo: str | None = None
+    workspace: WorkspaceRef | None = None
+    tasks_started: int = 0
+    interruptions: int = 0
+    stops: int = 0
+    last_outcome: TaskOutcome | None = None
+    runs: list[RunRecord] = []
+
+    @property
+    def state(self) -> SessionState:
+        return derive_state(self.model_dump(include={"cancelling", "running"}))
+
+    @property
+    def started(self) -> bool:
+        return self.created_at is not None
+
+    def participants(self) -> list[str]:
+        return sorted({t.user_id for t in self.turns if t.kind == "user" and t.user_id})
+
+    def run(self, task_id: str) -> RunRecord | None:
+        return next((r for r in reversed(self.runs) if r.task_id == task_id), None)
+
+
+def session_status(key: str, session: Session) -> SessionStatus:
+    running = session.running
+    return SessionStatus(
+        thread_key=key,
+        state=session.state,
+        running_task_id=running.task_id
+        if running
+        else (session.cancelling.task_id if session.cancelling else None),
+        running_since=running.started_at if running else None,
+        running_step=running.step if running else None,
+        running_tokens=running.tokens if running else 0,
+        turns=len(session.turns),
+        tasks_started=session.tasks_started,
+        interruptions=session.interruptions,
+        stops=session.stops,
+        queued=len(session.queued),
+        last_outcome=session.last_outcome,
+        started_by=session.started_by,
+        participants=session.participants(),
+        created_at=session.created_at,
+        updated_at=session.updated_at,
+        last_run=session.runs[-1] if session.runs else None,
+        workspace=session.workspace,
+    )
+
+
+class History(BaseModel):
+    """The answer of the shared `CodingAgent.history` handler."""
+
+    thread_key: str
+    turns: list[Turn]
