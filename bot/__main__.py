@@ -18,6 +18,7 @@ from bot.rules import Rules
 from common.logging import configure
 from common.runtime import bind_socket, stop_event, write_ready_file
 from common.settings import BotSettings, SettingsError, load_or_exit
+from common.slack_limiter import LimitedWebClient, make_limiter
 
 log = structlog.get_logger("bot")
 
@@ -26,10 +27,11 @@ async def _serve(settings: BotSettings) -> None:
     stop = stop_event()
     timeout = aiohttp.ClientTimeout(total=10, connect=3)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        client = AsyncWebClient(
+        client = LimitedWebClient(
             token=settings.slack_bot_token.get_secret_value(),
             base_url=str(settings.slack_api_url),
             session=session,
+            limiter=make_limiter(1.0, for_bot=True),
         )
         forwarder = RestateForwarder(
             session, str(settings.restate_ingress_url), str(settings.restate_admin_url)

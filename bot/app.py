@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -44,6 +44,14 @@ def build_app(
         user_facing_authorize_error_message=AUTH_UNAVAILABLE,
     )
     app.use(metrics.count_slack_request)
+
+    async def shared_client(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+        # Bolt makes a plain client per request; the process's own one keeps every call of
+        # the bot inside its share of Slack's rate limits.
+        context["client"] = client
+        await next()
+
+    app.use(shared_client)
     register(app, forwarder, Rules.from_settings(settings), settings.reaction_received)
     return app
 

@@ -105,6 +105,8 @@ class AppSettings(_Base):
     model_timeout_seconds: float = Field(default=60.0, gt=0)
     model_max_attempts: int = Field(default=4, ge=1)
     slack_max_attempts: int = Field(default=4, ge=1)
+    # The part of the app's Slack rate limits this process may use: 1/N for N replicas.
+    slack_rate_share: float = Field(default=1.0, gt=0, le=1)
     cleanup_wait_seconds: float = Field(default=10.0, gt=0)
     # Stream answers with Slack's chat.startStream/appendStream/stopStream (apps set up as
     # agents); off: the status message is updated about once a second instead.

@@ -14,13 +14,11 @@ import aiohttp
 import openai
 import restate
 import structlog
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 
 from common.settings import AppSettings, parse_pairs
+from common.slack_limiter import LimitedWebClient, make_limiter
+from restate_app import metrics
 from restate_app.asgi import compose
 from restate_app.coding_agent import coding_agent
 from restate_app.coding_task import coding_task
@@ -38,7 +36,7 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class Clients:
-    slack: AsyncWebClient
+    slack: LimitedWebClient
     model: openai.AsyncOpenAI
 
 
@@ -47,16 +45,16 @@ async def open_clients(settings: AppSettings) -> AsyncIterator[Clients]:
     """One Slack and one model client per process, closed at shutdown."""
     # Without a shared session slack_sdk opens a connection per call (several per interruption).
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-    slack = AsyncWebClient(
+    slack = LimitedWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=str(settings.slack_api_url),
         session=http,
         timeout=10,
-        # Short 429s are waited out here, honouring Retry-After; longer ones go to Restate.
-        retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-            AsyncConnectionErrorRetryHandler(max_retry_count=1),
-        ],
+        # 429s are the limiter's: it waits out Retry-After for every caller of the method.
+        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=1)],
+        limiter=make_limiter(
+            settings.slack_rate_share, for_bot=False, observe=metrics.slack_limiter_event
+        ),
     )
     model = openai.AsyncOpenAI(
         api_key=settings.openai_api_key.get_secret_value(),

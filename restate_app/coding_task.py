@@ -49,6 +49,8 @@ from restate_app.slack_io import section, split_for_slack
 from restate_app.task_slack import (
     DONE_TEXT,
     FAILED_TEXT,
+    PROGRESS_METHOD,
+    STREAM_METHOD,
     StatusView,
     change_line,
     post_notice,
@@ -132,6 +134,7 @@ class AgentRun:
         self.tokens = 0
         self.status_ts: str | None = None
         self.status: restate.RestateDurableFuture[str] | None = None
+        self.reacting: restate.RestateDurableFuture[None] | None = None
         self.problem: str | None = None
         # Whether this process has checked the workspace against `ref` in this run.
         self.synced = False
@@ -139,6 +142,16 @@ class AgentRun:
 
     # ------------------------------------------------------------------ the run
     async def run(self) -> TaskReport:
+        # While the run is on, its live updates share the method's rate with the others.
+        method = STREAM_METHOD if self.deps.streaming else PROGRESS_METHOD
+        with self.deps.slack.limiter.stream(method):
+            report = await self._run()
+        # The trigger's reaction says how the run ended: after the report, as reactions wait
+        # behind every other Slack call and nothing should wait for them.
+        await self._react(report.outcome)
+        return report
+
+    async def _run(self) -> TaskReport:
         text: str | None = None
         try:
             text = await self._work()
@@ -156,6 +169,7 @@ class AgentRun:
             log.warning("task_failed", error=err.message)
             report = await self._failed(self.problem or FAILED_TEXT)
             self._report(report)
+            await self._react("failed")
             raise TerminalError("the run failed", 500) from None
         self._report(report)
         log.info("task_completed", chars=len(text), tokens=self.tokens, steps=len(self.work))
@@ -164,6 +178,9 @@ class AgentRun:
     async def _work(self) -> str:
         ctx, slack_opts = self.ctx, step_options(self.deps.slack_max_attempts)
         self.status = ctx.run_typed("post status", self.view.post_status, slack_opts, self.deps)
+        self.reacting = ctx.run_typed(
+            "react working", self.view.react, step_options(1), self.deps, None
+        )
         repo = self.ref.repo if self.ref else self.deps.repos.resolve(self.req.repo, self._channel)
         if repo is None and self.req.repo:
             known = ", ".join(f"`{name}`" for name in sorted(self.deps.repos.named)) or "none"
@@ -404,7 +421,6 @@ class AgentRun:
                 "post failure notice",
                 self.view.finish,
                 step_options(2),
-                self.deps,
                 self.status_ts,
                 text,
                 "failed",
@@ -446,7 +462,7 @@ class AgentRun:
         if self.deps.streaming:
             first, more = DONE_TEXT, []
         await self.ctx.run_typed(
-            "post answer", self.view.finish, opts, self.deps, self.status_ts, first, "completed"
+            "post answer", self.view.finish, opts, self.status_ts, first, "completed"
         )
         req = self.req
         for number, part in enumerate(more, start=2):
@@ -467,6 +483,15 @@ class AgentRun:
         await self.deps.slack.upload(
             self.req.channel_id, self.req.thread_ts, diff, "changes.diff", "The agent's changes"
         )
+
+    async def _react(self, outcome: str) -> None:
+        if self.reacting is None:
+            return
+        with contextlib.suppress(TerminalError):
+            await self.reacting
+            await self.ctx.run_typed(
+                f"react {outcome}", self.view.react, step_options(1), self.deps, outcome
+            )
 
     def _make_report(
         self,

@@ -59,6 +59,13 @@ SLACK_API_ERRORS = Counter(
     ["method", "code"],
     registry=REGISTRY,
 )
+SLACK_LIMITER = Counter(
+    "agent_slack_limiter_events",
+    "Slack calls the rate limiter held back: progress updates skipped, background calls "
+    "dropped after waiting too long, and 429s Slack answered (each waited out), by method.",
+    ["event", "method"],
+    registry=REGISTRY,
+)
 
 OUTCOMES: tuple[TaskOutcome, ...] = ("completed", "cancelled", "stopped", "failed")
 for _outcome in OUTCOMES:  # zero series exist from the start, so rates work from the first scrape
@@ -89,6 +96,11 @@ def run_ended(run: RunRecord) -> None:
 def slack_api_error(method: str, exc: BaseException) -> None:
     """A failed Slack Web API call, labelled with Slack's error code or the transport's failure."""
     SLACK_API_ERRORS.labels(method=method[:64], code=slack_error_code(exc)).inc()
+
+
+def slack_limiter_event(event: str, method: str) -> None:
+    """The limiter skipped or dropped a call, or Slack answered one with 429."""
+    SLACK_LIMITER.labels(event=event, method=method[:64]).inc()
 
 
 def slack_error_code(exc: BaseException) -> str:

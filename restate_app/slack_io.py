@@ -1,22 +1,18 @@
-"""Posts into Slack threads through one shared `AsyncWebClient`, errors classified for retry.
-
-Calls are paced per channel (a token bucket) so a busy thread cannot exhaust Slack's per-channel
-rate limit for the others, and a 429 is waited out for the `Retry-After` Slack asks for.
-"""
+"""Posts into Slack threads through the process's one Slack client, errors classified for
+retry. The client keeps every call inside Slack's rate limits (`common/slack_limiter.py`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from common.contract import STOP_ACTION_ID
+from common.slack_limiter import Lane, LimitedWebClient, SlackBusy, lane
 from restate_app import metrics
 from restate_app.errors import classify_slack_error
 from restate_app.mrkdwn import to_mrkdwn
@@ -65,50 +61,18 @@ def stop_button(thread_key: str) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-class ChannelPacer:
-    """A token bucket per channel: bursts pass at once, sustained traffic is spaced out."""
-
-    def __init__(self, rate_per_second: float = 2.0, burst: int = 8) -> None:
-        self._rate, self._burst = rate_per_second, float(burst)
-        self._buckets: dict[str, _Bucket] = {}
-
-    def _refill(self, channel: str) -> _Bucket:
-        now = time.monotonic()
-        bucket = self._buckets.setdefault(channel, _Bucket(self._burst, now))
-        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
-        bucket.updated = now
-        return bucket
-
-    def try_take(self, channel: str) -> bool:
-        """Take a token if one is there now (for calls that may simply be skipped)."""
-        bucket = self._refill(channel)
-        if bucket.tokens < 1:
-            return False
-        bucket.tokens -= 1
-        return True
-
-    async def take(self, channel: str) -> None:
-        """Take a token, waiting for one if the channel is busy."""
-        # A bucket refills at a known rate: sleeping until the next token is exact, not polling.
-        while not self.try_take(channel):  # noqa: ASYNC110
-            await asyncio.sleep((1 - self._buckets[channel].tokens) / self._rate)
-
-
 class SlackPoster:
-    """The Web API calls a task makes, each raising a retry-classified error on failure."""
+    """The Web API calls a task makes, each raising a retry-classified error on failure.
 
-    def __init__(self, client: AsyncWebClient, pacer: ChannelPacer | None = None) -> None:
+    Every call takes its turn from the client's limiter (`common/slack_limiter.py`): the
+    status message, answers and notices in the urgent lane, reactions in the background lane,
+    progress only when a token is there to spare."""
+
+    def __init__(self, client: LimitedWebClient) -> None:
         self._client = client
-        self._pacer = pacer or ChannelPacer()
+        self.limiter = client.limiter
 
     async def _call(self, method: str, channel: str, **kwargs: Any) -> dict[str, Any]:
-        await self._pacer.take(channel)
         started = time.monotonic()
         try:
             response = await self._client.api_call(method, json={"channel": channel, **kwargs})
@@ -138,22 +102,35 @@ class SlackPoster:
     async def delete(self, channel: str, ts: str) -> None:
         await self._call("chat.delete", channel, ts=ts)
 
-    async def post_status(self, channel: str, thread_ts: str, text: str, thread_key: str) -> str:
-        """The task's status message, with its Stop button."""
-        return await self.post(channel, thread_ts, text, [section(text), stop_button(thread_key)])
+    async def post_status(
+        self,
+        channel: str,
+        thread_ts: str,
+        text: str,
+        thread_key: str,
+        on_send: asyncio.Event | None = None,
+    ) -> str:
+        """The task's status message, with its Stop button; `on_send` is set once the post
+        has its turn and goes out (before that, cancelling it leaves nothing behind)."""
+        with lane(Lane.URGENT, on_send):
+            blocks = [section(text), stop_button(thread_key)]
+            return await self.post(channel, thread_ts, text, blocks)
 
     async def show_progress(
         self, channel: str, ts: str, text: str, thread_key: str, markdown: bool = True
     ) -> bool:
-        """Show the run so far, unless the channel is busy (progress is cosmetic)."""
-        if not self._pacer.try_take(channel):
-            return False
+        """Show the run so far, if a token is there to spare (progress is cosmetic: skipped,
+        never queued, never retried)."""
         shown = (to_mrkdwn(text)[-MAX_MESSAGE_CHARS:] + " …") if markdown else text
         blocks = [section(shown), stop_button(thread_key)]
         try:
-            await self._client.api_call(
-                "chat.update", json={"channel": channel, "ts": ts, "text": shown, "blocks": blocks}
-            )
+            with lane(Lane.PROGRESS):
+                await self._client.api_call(
+                    "chat.update",
+                    json={"channel": channel, "ts": ts, "text": shown, "blocks": blocks},
+                )
+        except SlackBusy:
+            return False
         except Exception as exc:  # never fails the task
             log.info("progress_update_failed", error=str(exc))
         return True
@@ -161,14 +138,16 @@ class SlackPoster:
     async def react(
         self, channel: str, ts: str, add: str | None = None, remove: str | None = None
     ) -> None:
-        """Swap the reaction on the triggering message; failures are logged, never raised."""
+        """Swap the reaction on the triggering message, behind every other call; failures and
+        calls dropped after waiting too long are logged, never raised."""
         for method, name in (("reactions.remove", remove), ("reactions.add", add)):
             if not name:
                 continue
             try:
-                await self._client.api_call(
-                    method, json={"channel": channel, "timestamp": ts, "name": name}
-                )
+                with lane(Lane.BACKGROUND):
+                    await self._client.api_call(
+                        method, json={"channel": channel, "timestamp": ts, "name": name}
+                    )
             except Exception as exc:
                 log.info("reaction_failed", method=method, error=str(exc))
 
@@ -176,7 +155,6 @@ class SlackPoster:
         self, channel: str, thread_ts: str, content: str, filename: str, title: str
     ) -> None:
         """Upload a text file into the thread (Slack's two-step external upload)."""
-        await self._pacer.take(channel)
         try:
             await self._client.files_upload_v2(
                 channel=channel,

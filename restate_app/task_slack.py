@@ -19,6 +19,7 @@ import structlog
 from restate.exceptions import TerminalError
 
 from common.contract import ChangeSummary, Notice, TaskRequest, parse_thread_key
+from common.slack_limiter import Lane, SlackBusy, lane
 from restate_app.deps import Deps
 from restate_app.mrkdwn import escape, to_mrkdwn
 from restate_app.slack_io import MAX_MESSAGE_CHARS, SlackPoster
@@ -34,7 +35,9 @@ FAILED_TEXT = (
     "or the repository could not be prepared. Reply in this thread to try again."
 )
 DONE_TEXT = ":white_check_mark: Answered below."
-PROGRESS_INTERVAL_SECONDS = 1.0
+# Progress updates: the status message's, or the streamed answer's (`SLACK_STREAMING`).
+PROGRESS_METHOD = "chat.update"
+STREAM_METHOD = "chat.appendStream"
 TICK_SECONDS = 5.0
 MAX_ACTIVITY_LINES = 6
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -62,18 +65,17 @@ class StatusView:
         self._since: dict[str, float] = {}
         self._last = 0.0
         self._stream: _SlackStream | None = None
-        self.posting = False
+        # The task posting the status message, and whether that post has gone out.
+        self.posting: asyncio.Task[Any] | None = None
+        self.sending = asyncio.Event()
         self.posted = asyncio.Event()
 
     async def post_status(self, deps: Deps) -> str:
-        req, reactions = self._req, deps.reactions
-        self.posting = True
+        req = self._req
+        self.posting = asyncio.current_task()
         try:
-            ts, _ = await asyncio.gather(
-                self._slack.post_status(req.channel_id, req.thread_ts, STATUS_TEXT, req.thread_key),
-                self._slack.react(
-                    req.channel_id, req.trigger_ts, add=reactions.working, remove=reactions.received
-                ),
+            ts = await self._slack.post_status(
+                req.channel_id, req.thread_ts, STATUS_TEXT, req.thread_key, on_send=self.sending
             )
             self.status_ts = ts
         finally:
@@ -84,12 +86,26 @@ class StatusView:
         return ts
 
     async def posted_ts(self, grace: float) -> str | None:
-        """The status message's ts, waiting a little for a post still on its way (a cancel
-        that lands during "post status" must not leave "Working on it…" behind)."""
-        if self.status_ts is None and self.posting:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.posted.wait(), grace)
+        """The status message's ts, for a run being cancelled. A post still waiting for its
+        turn is called off (nothing was posted); one on its way is waited for a little, so
+        the notice can rewrite it rather than leave "Working on it…" behind."""
+        if self.status_ts is not None or self.posting is None or self.posted.is_set():
+            return self.status_ts
+        if not self.sending.is_set():
+            self.posting.cancel()
+            return None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.posted.wait(), grace)
         return self.status_ts
+
+    async def react(self, deps: Deps, outcome: str | None) -> None:
+        """The trigger's reaction: working (`outcome` None), then how the run ended."""
+        req, reactions = self._req, deps.reactions
+        if outcome is None:
+            add, remove = reactions.working, reactions.received
+        else:
+            add, remove = reactions.for_outcome(outcome), reactions.working
+        await self._slack.react(req.channel_id, req.trigger_ts, add=add, remove=remove)
 
     async def show_text(self, text: str) -> None:
         self._text = text
@@ -127,7 +143,8 @@ class StatusView:
 
     async def _refresh(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self.status_ts is None or (not force and now - self._last < PROGRESS_INTERVAL_SECONDS):
+        interval = self._slack.limiter.progress_interval(PROGRESS_METHOD)
+        if self.status_ts is None or (not force and now - self._last < interval):
             return
         req = self._req
         if await self._slack.show_progress(
@@ -135,9 +152,8 @@ class StatusView:
         ):
             self._last = now
 
-    async def finish(self, deps: Deps, status_ts: str | None, text: str, outcome: str) -> None:
-        """The status message becomes `text` (or `text` is posted), and the reaction says how
-        the run ended."""
+    async def finish(self, status_ts: str | None, text: str, outcome: str) -> None:
+        """The status message becomes `text` (or `text` is posted)."""
         req = self._req
         if self._stream is not None and outcome == "completed":
             await self._stream.finish(self._text)
@@ -145,12 +161,6 @@ class StatusView:
             await self._slack.update(req.channel_id, status_ts, text)
         else:
             await self._slack.post(req.channel_id, req.thread_ts, text)
-        await self._slack.react(
-            req.channel_id,
-            req.trigger_ts,
-            add=deps.reactions.for_outcome(outcome),
-            remove=deps.reactions.working,
-        )
 
 
 class _SlackStream:
@@ -164,15 +174,19 @@ class _SlackStream:
 
     async def feed(self, text: str) -> None:
         now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL_SECONDS or len(text) == self._sent:
+        interval = self._slack.limiter.progress_interval(STREAM_METHOD)
+        if now - self._last < interval or len(text) == self._sent:
             return
         self._last = now
         try:
-            if self.ts is not None and len(text) < self._sent:
-                # A new model turn: its text gets a stream of its own.
-                await self._slack.stop_stream(self._req.channel_id, self.ts)
-                self.ts, self._sent = None, 0
-            await self._push(text)
+            with lane(Lane.PROGRESS):
+                if self.ts is not None and len(text) < self._sent:
+                    # A new model turn: its text gets a stream of its own.
+                    await self._slack.stop_stream(self._req.channel_id, self.ts)
+                    self.ts, self._sent = None, 0
+                await self._push(text)
+        except SlackBusy:
+            return  # no token to spare: the text goes with the next append
         except Exception as exc:  # live text is cosmetic; `finish` still delivers the answer
             log.info("stream_append_failed", error=str(exc))
 

@@ -21,6 +21,7 @@ from bot.listeners.status import thread_status_text
 from bot.listeners.steering import NOT_PERMITTED, ephemeral, request_stop, slack_error_code
 from bot.rules import Rules
 from common.contract import IncomingMessage, message_idempotency_key, thread_key
+from common.slack_limiter import Lane, lane
 
 log = structlog.get_logger(__name__)
 
@@ -102,9 +103,10 @@ class MessageHandler:
 
     async def _react(self, client: AsyncWebClient, msg: IncomingMessage) -> None:
         try:
-            await client.reactions_add(
-                channel=msg.channel_id, timestamp=msg.ts, name=self.received_reaction
-            )
+            with lane(Lane.BACKGROUND):
+                await client.reactions_add(
+                    channel=msg.channel_id, timestamp=msg.ts, name=self.received_reaction
+                )
         except Exception as exc:  # the twin event of a mention reacts too: already_reacted
             log.debug("received_reaction_failed", error=str(exc))
             if slack_error_code(exc) != "already_reacted":
