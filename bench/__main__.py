@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import ack, interrupts, launch, machine, report, scale, tools
+from bench import ack, busy, interrupts, launch, machine, report, scale, tools
 from bench.clients import Control, SlackEvents, bench_channels
 from bench.launch import BenchStack
 
@@ -37,6 +37,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--scale-chunk-delay", type=float, default=0.5, help="model pace during the scale run")
     add("--sessions", type=int, default=4, help="sessions interrupted round robin per block")
     add("--channels", type=int, default=250, help="sandbox channels the sessions spread over")
+    add("--busy", default="5,20", help="sessions streaming in one busy channel, per case")
+    add("--busy-replies", type=int, default=40, help="replies per busy-channel case")
+    add("--busy-rate", type=float, default=1.0, help="replies per second in the busy channel")
+    add("--all-at-once", type=int, default=50, help="threads in one channel interrupted at once")
     add("--kills", type=int, default=20, help="replies that kill a running command")
     add("--step-runs", type=int, default=5, help=f"runs of {tools.CALLS} tool calls each")
     add("--quick", action="store_true", help="tiny counts (seconds, not minutes)")
@@ -49,6 +53,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.interruptions, args.per_block, args.ack_seconds = 6, 3, 1.0
         args.scale_sessions, args.scale_seconds = min(args.scale_sessions, 20), 3
         args.kills, args.step_runs = 3, 1
+        args.busy, args.busy_replies, args.all_at_once = "2", 4, 5
     return args
 
 
@@ -60,8 +65,10 @@ def settings_of(args: argparse.Namespace) -> dict[str, str]:
     return {
         "interruptions per kind": f"{args.interruptions}, in blocks of {args.per_block} over "
         f"{args.sessions} streaming sessions (one interruption in flight at a time)",
-        "channels": f"sessions spread over {args.channels} channels (Slack posts are paced "
-        "per channel by the product)",
+        "channels": f"interruption series in one channel; ack and scale runs over "
+        f"{args.channels} channels; the sandbox enforces Slack's published rate limits",
+        "busy channel": f"{args.busy} sessions, {args.busy_replies} replies at "
+        f"{args.busy_rate:g}/s; {args.all_at_once} threads interrupted at once",
         "model pace (interruption runs)": f"one chunk every {args.chunk_delay * 1e3:.0f} ms",
         "ack rates": f"{args.ack_rates} events/s, {args.ack_seconds:g} s each",
         "scale": f"{args.scale_sessions} sessions, {args.scale_seconds} s, "
@@ -81,9 +88,19 @@ async def measure(stack: BenchStack, args: argparse.Namespace) -> report.Results
         await control.pace(args.chunk_delay)
         channels = channels_of(args)
         drivers = interrupts.Drivers(
-            events, control, stack.urls["model"], args.chunk_delay, channels
+            events, control, stack.urls["model"], args.chunk_delay, channels[:1]
         )
         inter = await interrupts.run(drivers, args.interruptions, args.per_block, args.sessions)
+        crowd = busy.Crowd(
+            events, control, session, stack.urls["restate_app"] + "/metrics", args.chunk_delay
+        )
+        crowded = []
+        for n, sessions in enumerate(int(x) for x in args.busy.split(",") if x.strip()):
+            crowded.append(
+                await busy.run(crowd, channels[1 + n], sessions, args.busy_replies, args.busy_rate)
+            )
+        if args.all_at_once > 0:
+            crowded.append(await busy.all_at_once(crowd, channels[-1], args.all_at_once))
         tooled = await tools.run(events, control, channels, args.kills, args.step_runs)
         rates = [int(r) for r in args.ack_rates.split(",") if r.strip()]
         acks = await ack.run(events, control, rates, args.ack_seconds, channels)
@@ -99,7 +116,9 @@ async def measure(stack: BenchStack, args: argparse.Namespace) -> report.Results
                 args.scale_chunk_delay,
                 channels,
             )
-    return report.Results(machine.describe(), settings_of(args), inter, acks, scaled, tooled)
+    return report.Results(
+        machine.describe(), settings_of(args), inter, acks, scaled, tooled, crowded
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

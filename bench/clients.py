@@ -155,6 +155,20 @@ class Control:
         url = f"{self._workspace}/_sandbox/calls"
         return list((await self._json("GET", url, params={"method": method}))["calls"])
 
+    async def thread(self, channel: str, thread_ts: str) -> list[JSON]:
+        """The messages of a thread as the workspace holds them now."""
+        url = f"{self._workspace}/_sandbox/messages"
+        params = {"channel": channel, "thread_ts": thread_ts}
+        return list((await self._json("GET", url, params=params))["messages"])
+
+    async def slack_limits(self) -> JSON:
+        """The workspace's rate-limit counters: 429s answered, calls inside a Retry-After."""
+        return dict(await self._json("GET", f"{self._workspace}/_sandbox/limits"))
+
+    async def set_slack_limits(self, enabled: bool) -> JSON:
+        url = f"{self._workspace}/_sandbox/limits"
+        return dict(await self._json("POST", url, json={"enabled": enabled}))
+
     async def agent(self, thread: str, handler: str) -> JSON:
         """Call a shared handler of `CodingAgent` (status, history) for a thread key."""
         key = quote(thread, safe="")

@@ -31,7 +31,9 @@ async def _serve(settings: BotSettings) -> None:
             token=settings.slack_bot_token.get_secret_value(),
             base_url=str(settings.slack_api_url),
             session=session,
-            limiter=make_limiter(1.0, for_bot=True),
+            limiter=make_limiter(settings.slack_rate_share, for_bot=True),
+            # Slack waits 3 s for an event's ack: a 429 here is answered, not waited out.
+            rate_limit_retries=0,
         )
         forwarder = RestateForwarder(
             session, str(settings.restate_ingress_url), str(settings.restate_admin_url)

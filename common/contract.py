@@ -139,6 +139,15 @@ class MessageAck(BaseModel):
     interrupted_task_id: str | None = None
 
 
+class Awaited(BaseModel):
+    """A cancelled run a replacement continues from. The replacement starts at once and waits
+    (bounded) for this run to clean up; its report joins the conversation before the reply
+    that interrupted it (`by_ts`)."""
+
+    task_id: str
+    by_ts: str | None = None
+
+
 class TaskRequest(BaseModel):
     """The input of one `CodingTask.run`: a snapshot of the conversation and the workspace."""
 
@@ -152,6 +161,8 @@ class TaskRequest(BaseModel):
     # first run, the workspace every later run continues from.
     repo: str | None = None
     workspace: WorkspaceRef | None = None
+    # The cancelled runs whose reports had not reached the agent when this one started.
+    awaiting: list[Awaited] = []
 
 
 class ToolRecord(BaseModel):

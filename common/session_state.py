@@ -37,6 +37,11 @@ class Cancelling(BaseModel):
     by_ts: str | None = None
     trigger_ts: str = ""
     status_ts: str | None = None
+    # When the reply that cancelled it reached the bot (the bot's clock).
+    requested_at: float | None = None
+    # A replacement cut while still waiting for the run before it: the next replacement
+    # waits for its report too, until it reaches the agent.
+    follower: bool = False
     # The session was reset since: the task's report settles it but joins no conversation.
     forgotten: bool = False
 
@@ -55,7 +60,7 @@ class RunRecord(BaseModel):
     tokens: int = 0
     changes: ChangeSummary | None = None
     # Set on a cancelled run: the run that replaced it, the reply that caused it, and the
-    # time from that reply reaching the bot to the cancellation being issued.
+    # time from that reply reaching the bot to the run's cleanup being recorded.
     replaced_by: str | None = None
     interrupted_by_ts: str | None = None
     cancel_latency_ms: float | None = None
@@ -146,6 +151,8 @@ class Session(BaseModel):
     stops: int = 0
     last_outcome: TaskOutcome | None = None
     runs: list[RunRecord] = []
+    # The newest message the bounds have dropped: one as old is a redelivery, not news.
+    dropped_through: str | None = None
 
     @property
     def state(self) -> SessionState:

@@ -24,11 +24,24 @@ class _Base(BaseSettings):
 
     # Reactions on the message that started a task, by the task's state (emoji names).
     reaction_received: str = "eyes"
-    reaction_working: str = "hourglass_flowing_sand"
+    reaction_working: str = ""
     reaction_done: str = "white_check_mark"
     reaction_stopped: str = "octagonal_sign"
     reaction_cancelled: str = "leftwards_arrow_with_hook"
     reaction_failed: str = "x"
+
+    @field_validator(
+        "reaction_received",
+        "reaction_working",
+        "reaction_done",
+        "reaction_stopped",
+        "reaction_cancelled",
+        "reaction_failed",
+    )
+    @classmethod
+    def _none_skips(cls, value: str) -> str:
+        """`none` turns a reaction off (an empty value keeps the default)."""
+        return "" if value.strip().lower() == "none" else value.strip().strip(":")
 
 
 S = TypeVar("S", bound=_Base)
@@ -47,6 +60,8 @@ class BotSettings(_Base):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    # The part of the bot's share of Slack's rate limits this process may use: 1/N replicas.
+    slack_rate_share: float = Field(default=1.0, gt=0, le=1)
     restate_ingress_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080")
     bot_host: str = "0.0.0.0"
     bot_port: int = Field(default=3000, ge=0, le=65535)

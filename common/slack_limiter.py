@@ -6,7 +6,7 @@ Slack limits each method per workspace by tier, and `chat.postMessage` per chann
 waiting callers served by lane, not by arrival:
 
 - `URGENT`: notices of cancelled runs, status messages, answers. They wait for their turn.
-- `BACKGROUND`: reactions. They wait behind the urgent calls, and give up after a bound.
+- `BACKGROUND`: reactions. They wait behind the urgent calls, and give up after a minute.
 - `PROGRESS`: live updates of a status message. They never wait: skipped when there is no
   token to spare (a few are kept for the urgent lane) or anyone is waiting.
 
@@ -42,14 +42,14 @@ log = structlog.get_logger(__name__)
 # Stay this far under each published rate: two clocks never agree exactly.
 MARGIN = 0.9
 # Methods the bot calls too: the bot's share of them (restate_app has the rest).
-SPLIT: dict[str, float] = {"reactions.add": 0.25}
+SPLIT: dict[str, float] = {"reactions.add": 0.5}
 # Tokens a progress update leaves in the bucket for the urgent lane.
 PROGRESS_KEEP = 2.0
 # The part of a method's rate that live progress may use, shared by the active streams.
 PROGRESS_SHARE = 0.6
 MIN_PROGRESS_INTERVAL = 1.0
 # How long a background call (a reaction) waits for its turn before it is dropped.
-BACKGROUND_MAX_WAIT = 30.0
+BACKGROUND_MAX_WAIT = 60.0
 # 429s waited out in-process before the call's error goes to its durable step.
 RATE_LIMIT_RETRIES = 3
 
@@ -260,9 +260,15 @@ class LimitedWebClient(AsyncWebClient):
     """`AsyncWebClient` whose every call, the SDK's helpers' too (file uploads, chat
     streams), takes its turn from the limiter and honours Slack's 429s."""
 
-    def __init__(self, *args: Any, limiter: SlackLimiter, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        limiter: SlackLimiter,
+        rate_limit_retries: int = RATE_LIMIT_RETRIES,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.limiter = limiter
+        self.limiter, self._retries = limiter, rate_limit_retries
 
     async def api_call(
         self,
@@ -277,7 +283,7 @@ class LimitedWebClient(AsyncWebClient):
         auth: dict[str, Any] | None = None,
     ) -> Any:
         channel, current = _channel_of(json, data, params), _LANE.get()
-        for attempt in range(RATE_LIMIT_RETRIES + 1):
+        for attempt in range(self._retries + 1):
             await self.limiter.acquire(api_method, channel, current)
             on_send = _ON_SEND.get()
             if on_send is not None:
@@ -297,7 +303,7 @@ class LimitedWebClient(AsyncWebClient):
                 if exc.response is None or exc.response.status_code != 429:
                     raise
                 self.limiter.rate_limited(api_method, channel, retry_after_seconds(exc))
-                if current == Lane.PROGRESS or attempt == RATE_LIMIT_RETRIES:
+                if current == Lane.PROGRESS or attempt == self._retries:
                     raise
         raise AssertionError("unreachable")
 

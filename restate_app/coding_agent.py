@@ -134,7 +134,13 @@ async def _handle(ctx: restate.ObjectContext, event: Event) -> Decision:
 
 
 def _event_time(event: Event) -> float | None:
-    return event.report.ended_at if isinstance(event, TaskEnded) else None
+    """The time an event brings, already durable: a cancelled task's journaled end, or when
+    a message reached the bot (both are in the invocation's input)."""
+    if isinstance(event, TaskEnded):
+        return event.report.ended_at
+    if isinstance(event, UserMessage):
+        return event.msg.received_at
+    return None
 
 
 async def _perform(ctx: restate.ObjectContext, effect: object) -> Event | None:

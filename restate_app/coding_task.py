@@ -8,9 +8,12 @@ process died does run again: commands are at-least-once; file edits are idempote
 
 When the agent cancels the run, the cancellation surfaces as a `TerminalError` (409) at the
 pending await; the run closes its model stream and kills its running command at once,
-records what it did (its steps, the killed command's output so far, any partial text), sends
-its one report to the agent and re-raises. The agent, which knows why it cancelled, has the
-notice posted by `notice`; nothing on the restart path waits for Slack.
+records what it did (its steps, the killed command's output so far, any partial text) in one
+step, sends its one report to the agent and ends with that report as its result. The agent
+started the replacement with the reply: the replacement waits (bounded) for that result,
+puts it into the conversation and makes its first model request, with no agent turn and no
+Slack call in between. The agent, which knows why it cancelled, has the notice posted by
+`notice`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import restate
 import structlog
@@ -67,8 +71,10 @@ from restate_app.task_steps import (
 from restate_app.tools.commands import CommandTracker
 from restate_app.tools.registry import TOOL_SCHEMAS, ToolResult, call_tool, describe
 from restate_app.tools.workspace import Workspace, WorkspaceError, summary_of
+from restate_app.turns import bound_turns, insert_before, outcome_turn
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # A command's kill takes at most about 3 s (SIGTERM, a second's grace, SIGKILL, reaping).
 KILL_WAIT_SECONDS = 4.0
@@ -82,6 +88,9 @@ coding_task = restate.Service(
     # 10 min) would kill them.
     inactivity_timeout=timedelta(minutes=35),
     abort_timeout=timedelta(minutes=35),
+    # A replacement reads the report of the run it replaces from that run's result, which may
+    # have ended moments before: keep ended runs (and their journals) around for a while.
+    journal_retention=timedelta(hours=1),
 )
 
 
@@ -116,6 +125,37 @@ async def notice(ctx: restate.Context, note: Notice) -> None:
         await post_notice(ctx, deps(), note)
 
 
+async def while_running(
+    main: restate.RestateDurableFuture[T], others: Sequence[restate.RestateDurableFuture[Any]]
+) -> T:
+    """`await main` while the steps `others` run too: Restate's SDK starts a step only once
+    something awaits it, so steps meant to run side by side are awaited together."""
+    waiting = list(others)
+    while waiting:
+        done, waiting = await restate.wait_completed(main, *waiting)
+        if any(future is main for future in done):
+            break
+        waiting = [future for future in waiting if future is not main]
+    return await main
+
+
+async def first_of(
+    main: restate.RestateDurableFuture[Any],
+    timer: restate.RestateDurableFuture[Any],
+    others: Sequence[restate.RestateDurableFuture[Any]],
+) -> bool:
+    """Wait for `main` or `timer`, whichever completes first, while the steps `others` run
+    too; True when `main` did."""
+    waiting = [timer, *others]
+    while True:
+        done, _ = await restate.wait_completed(main, *waiting)
+        if any(future is main for future in done):
+            return True
+        if any(future is timer for future in done):
+            return False
+        waiting = [future for future in waiting if all(future is not d for d in done)]
+
+
 class AgentRun:
     """One run's loop, steps and cleanup, sharing its context, request and trackers."""
 
@@ -124,6 +164,10 @@ class AgentRun:
         self.tracker = StreamTracker()
         self.work: list[WorkStep] = []
         self.ref: WorkspaceRef | None = req.workspace
+        # The conversation this run answers: the request's, with what the runs it replaces did.
+        self.turns = req.turns
+        # Whether the agent cancelled this run.
+        self.cut = False
         self.commands: dict[str, CommandTracker] = {}
         self.started: dict[str, float] = {}
         self.inflight: set[asyncio.Task[Any]] = set()
@@ -146,9 +190,10 @@ class AgentRun:
         method = STREAM_METHOD if self.deps.streaming else PROGRESS_METHOD
         with self.deps.slack.limiter.stream(method):
             report = await self._run()
-        # The trigger's reaction says how the run ended: after the report, as reactions wait
-        # behind every other Slack call and nothing should wait for them.
-        await self._react(report.outcome)
+        if report.outcome == "completed" and report.task_id == self.task_id and not self.cut:
+            # The trigger's reaction says how the run ended: after the report, as reactions
+            # wait behind every other Slack call and nothing should wait for them.
+            await self._react(report.outcome)
         return report
 
     async def _run(self) -> TaskReport:
@@ -158,14 +203,18 @@ class AgentRun:
             report = await self._completed(text)
         except TerminalError as err:
             await self._stop_inflight()
-            if err.status_code == 409 and text is not None:
+            # A cancelled run ends with its report, not an error: the replacement, which
+            # started at once, reads it from this invocation's result.
+            self.cut = err.status_code == 409
+            if self.cut and text is not None:
                 # Cancelled while posting an answer the model had finished: it is an answer.
-                self._report(self._make_report("completed", text, work=self._answer_work()))
-                raise TerminalError("cancelled", 409) from None
-            if err.status_code == 409:
+                report = self._make_report("completed", text, work=self._answer_work())
+                self._report(report)
+                return report
+            if self.cut:
                 report = await self._cancelled()
                 self._report(report)
-                raise TerminalError("cancelled", 409) from None
+                return report
             log.warning("task_failed", error=err.message)
             report = await self._failed(self.problem or FAILED_TEXT)
             self._report(report)
@@ -177,22 +226,40 @@ class AgentRun:
 
     async def _work(self) -> str:
         ctx, slack_opts = self.ctx, step_options(self.deps.slack_max_attempts)
-        self.status = ctx.run_typed("post status", self.view.post_status, slack_opts, self.deps)
-        self.reacting = ctx.run_typed(
-            "react working", self.view.react, step_options(1), self.deps, None
-        )
         repo = self.ref.repo if self.ref else self.deps.repos.resolve(self.req.repo, self._channel)
         if repo is None and self.req.repo:
             known = ", ".join(f"`{name}`" for name in sorted(self.deps.repos.named)) or "none"
             self._fail(f"I know no repository called `{self.req.repo}` (known: {known})")
-        # The workspace is prepared while the first model call streams: a restart's model
-        # request never waits for git. Without a repository the agent talks, without tools.
+        tools = repo is not None
+
+        def side_steps() -> None:
+            self.status = ctx.run_typed("post status", self.view.post_status, slack_opts, self.deps)
+            self.reacting = ctx.run_typed(
+                "react working", self.view.react, step_options(1), self.deps, None
+            )
+
+        # The first model call is the run's first step, so its request goes out before anything
+        # else; the status message is posted, and a new session's repository checked out, while
+        # it streams: a restart's model request waits for neither Slack nor git. A known
+        # workspace is checked at the first tool call that needs it. A replacement first waits
+        # (bounded) for the runs it replaces to record what they did, and continues from that.
+        if self.req.awaiting:
+            side_steps()
+            await self._take_over([f for f in (self.status, self.reacting) if f is not None])
+            step = self._model_step(1, tools)
+        else:
+            step = self._model_step(1, tools)
+            side_steps()
         preparing = None
-        if repo is not None:
+        if repo is not None and self.ref is None:
             preparing = ctx.run_typed("prepare workspace", self._prepare, step_options(3), repo)
+        alongside = [f for f in (self.status, self.reacting, preparing) if f is not None]
         for number in range(1, self.deps.max_steps + 1):
-            completion = await self._call_model(number, tools=repo is not None)
-            if self.status_ts is None:
+            if number > 1:
+                step = self._model_step(number, tools)
+            completion = await self._model_done(number, step, alongside)
+            alongside = []
+            if self.status_ts is None and self.status is not None:
                 self.status_ts = await self.status
             if preparing is not None:
                 prepared, preparing = await preparing, None
@@ -202,8 +269,31 @@ class AgentRun:
             if not completion.tool_calls:
                 return completion.text
             await self._run_tools(number, completion.tool_calls)
-        final = await self._call_model(self.deps.max_steps + 1, tools=False, last=True)
+        last = self.deps.max_steps + 1
+        final = await self._model_done(last, self._model_step(last, tools=False, last=True))
         return final.text
+
+    async def _take_over(self, alongside: list[restate.RestateDurableFuture[Any]]) -> None:
+        """Wait for each cancelled run this one replaces to end (all within the cleanup
+        bound) and put what it did into the conversation before the reply that cut it; the
+        workspace goes on from its edits. A run Restate cancelled before it ran has nothing."""
+        timer = self.ctx.sleep(timedelta(seconds=self.deps.cleanup_seconds))
+        turns = list(self.turns)
+        for awaited in self.req.awaiting:
+            ended = self.ctx.attach_invocation(awaited.task_id, type_hint=TaskReport)
+            if not await first_of(ended, timer, alongside):
+                log.info("take_over_timed_out", task=awaited.task_id)
+                break
+            try:
+                report: TaskReport = await ended
+            except TerminalError:
+                continue
+            turn = outcome_turn(report, self.deps.limits.max_turn_bytes)
+            if turn is not None:
+                insert_before(turns, turn, awaited.by_ts)
+            self.ref = report.workspace or self.ref
+        bound_turns(turns, self.deps.limits.max_turns, self.deps.limits.max_bytes)
+        self.turns = turns
 
     def _fail(self, problem: str) -> NoReturn:
         self.problem = f":warning: Sorry, {problem}. Reply in this thread to try again."
@@ -223,11 +313,13 @@ class AgentRun:
     def _channel(self) -> str:
         return self.req.channel_id
 
-    async def _call_model(self, number: int, tools: bool, last: bool = False) -> Completion:
-        messages = conversation(self.req.turns) + work_messages(self.work)
+    def _model_step(
+        self, number: int, tools: bool, last: bool = False
+    ) -> restate.RestateDurableFuture[Completion]:
+        messages = conversation(self.turns) + work_messages(self.work)
         if last:
             messages.append({"role": "user", "content": STEP_LIMIT_INSTRUCTION})
-        completion: Completion = await self.ctx.run_typed(
+        return self.ctx.run_typed(
             f"call model {number}",
             self._stream,
             step_options(self.deps.model_max_attempts),
@@ -235,6 +327,14 @@ class AgentRun:
             with_tools=tools,
             number=number,
         )
+
+    async def _model_done(
+        self,
+        number: int,
+        step: restate.RestateDurableFuture[Completion],
+        alongside: Sequence[restate.RestateDurableFuture[Any]] = (),
+    ) -> Completion:
+        completion = await while_running(step, alongside)
         self.recorded_call = number
         self.tokens += completion.chunks
         calls = unique_ids(completion.tool_calls, number, {c.id for c in self._calls()})
@@ -247,6 +347,7 @@ class AgentRun:
 
     async def _stream(self, messages: Any, with_tools: bool, number: int) -> Completion:
         self.streaming_call = number
+        self.view.new_turn()
         return await self.deps.model.stream(
             messages,
             self.tracker,
@@ -262,6 +363,7 @@ class AgentRun:
         self._progress(describe(calls[0].name, arguments_of(calls[0])))
         if all(call.name in READ_ONLY_TOOLS for call in calls):
             futures = [self._tool_step(name, call) for name, call in steps]
+            await restate.gather(*futures)  # a step runs once awaited: await them together
             results = [await future for future in futures]
         else:
             results = [await self._tool_step(name, call) for name, call in steps]
@@ -513,7 +615,8 @@ class AgentRun:
             work=work or [],
             status_ts=status_ts or self.status_ts,
             model_started=model_started,
-            workspace=workspace or self.ref,
+            # None when this run moved nothing on: an older workspace never overwrites a newer.
+            workspace=ref if (ref := workspace or self.ref) != self.req.workspace else None,
             changes=changes,
             killed=killed or [],
             ended_at=ended_at,

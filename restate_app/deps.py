@@ -38,6 +38,13 @@ class Reactions:
             failed=settings.reaction_failed,
         )
 
+    @property
+    def in_progress(self) -> str:
+        """The reaction a run's end takes away: working's, if on. The received one stays (it
+        says the message was seen): every reaction call counts against Slack's tight limits
+        on reactions (`reactions.remove`: 20 a minute per workspace)."""
+        return self.working
+
     def for_outcome(self, outcome: str) -> str:
         return {
             "completed": self.done,

@@ -13,7 +13,13 @@ from typing import Any
 
 import openai
 import structlog
-from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+from openai import AsyncStream
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessageParam,
+    ChatCompletionToolParam,
+)
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 from pydantic import BaseModel
 from restate.exceptions import RetryableError
@@ -104,8 +110,15 @@ class ModelClient:
         extra: dict[str, Any] = {"tools": tools} if tools else {}
         if self._max_tokens:
             extra["max_tokens"] = self._max_tokens
-        stream = await self._client.chat.completions.create(
-            model=self._model, messages=messages, stream=True, **extra
+        # The request body goes as it is: the SDK's own transformation of typed parameters
+        # costs milliseconds per call (on the restart path), and the bodies are built here.
+        body = {"model": self._model, "messages": messages, "stream": True, **extra}
+        stream = await self._client.post(
+            "/chat/completions",
+            cast_to=ChatCompletion,
+            body=body,
+            stream=True,
+            stream_cls=AsyncStream[ChatCompletionChunk],
         )
         async with stream:
             async for chunk in stream:

@@ -8,10 +8,14 @@ run records. `decide` never touches Slack or Restate: it returns the new session
 effects for `CodingAgent`'s handlers to carry out, in order.
 
 The protocol, for one interruption: a reply while a task runs records the reply, marks the
-task `cancelling` and asks for it to be cancelled and for a cleanup timer. The cancelled
-task's cleanup records what it did and reports once (`TaskEnded`); the report, or the timer
-if the cleanup is overdue, clears `cancelling`, and the replacement starts. The notice for
-the thread goes out with the report, because only the agent knows why it cancelled.
+task `cancelling`, asks for it to be cancelled and for a cleanup timer, and starts the
+replacement at once, `awaiting` the cancelled task: the replacement reads that task's report
+from its result (bounded by the same cleanup wait) before its first model call. The report
+also reaches the agent (`TaskEnded`), which puts it into the conversation and clears
+`cancelling` (the timer does if the cleanup is overdue). A replacement cut while it still
+waits goes along with the task before it (`follower`), and the next one awaits both. The
+notice for the thread goes out with the report, because only the agent knows why it
+cancelled; a stop calls the restart off.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from common.contract import (
+    Awaited,
     IncomingMessage,
     Notice,
     NoticeKind,
@@ -27,7 +32,6 @@ from common.contract import (
     TaskRequest,
     Timer,
     Turn,
-    TurnKind,
     parse_thread_key,
 )
 from common.session_state import Cancelling, CancelReasonKind, RunningTask, RunRecord, Session
@@ -50,10 +54,11 @@ from restate_app.session_events import (
 )
 from restate_app.turns import (
     bound_turns,
-    bound_work,
-    clip_text,
     dropped_text,
+    insert_before,
     insert_in_slack_order,
+    outcome_turn,
+    ts_key,
 )
 
 MAX_RUNS_KEPT = 50
@@ -87,7 +92,7 @@ __all__ = [
 
 def decide(session: Session, key: str, event: Event, now: float, limits: Limits) -> Decision:
     """The session after `event`, and what to do about it. `session` is not modified."""
-    d = Decision(session.model_copy(deep=True))
+    d = Decision(_working_copy(session))
     match event:
         case UserMessage(msg):
             _message(d, key, msg, now, limits)
@@ -105,6 +110,23 @@ def decide(session: Session, key: str, event: Event, now: float, limits: Limits)
     if d.session.started:
         d.session.updated_at = now
     return d
+
+
+def _working_copy(session: Session) -> Session:
+    """A copy of `session` that `decide` may change: its lists, and the records it edits in
+    place, are new; turns are shared, as they are never edited in place (a changed turn is a
+    new one). A deep copy of a long conversation costs milliseconds on the restart path."""
+    return session.model_copy(
+        update={
+            "turns": list(session.turns),
+            "queued": list(session.queued),
+            "early": list(session.early),
+            "running": session.running.model_copy() if session.running else None,
+            "cancelling": session.cancelling.model_copy() if session.cancelling else None,
+            "late": [c.model_copy() for c in session.late],
+            "runs": [r.model_copy() for r in session.runs],
+        }
+    )
 
 
 def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Limits) -> None:
@@ -130,20 +152,18 @@ def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Li
     busy = s.running is not None or s.cancelling is not None
     if msg.policy == "queue" and busy:
         insert_in_slack_order(s.queued, turn)
-        bound_turns(s.queued, limits.max_queued, limits.max_bytes)
+        _bound(s, s.queued, limits.max_queued, limits.max_bytes)
         d.note = "queued"
         return
     insert_in_slack_order(s.turns, turn)
-    bound_turns(s.turns, limits.max_turns, limits.max_bytes)
+    _bound(s, s.turns, limits.max_turns, limits.max_bytes)
     s.pending_ts, s.pending_user = msg.ts, msg.user_id
     if s.running is not None:
         d.cancelled = s.running.task_id
         run = s.run(s.running.task_id)
         if run is not None:
             run.interrupted_by_ts = msg.ts
-            if msg.received_at:
-                run.cancel_latency_ms = round(max(0.0, now - msg.received_at) * 1000, 1)
-        _cancel(d, "interrupt", msg.user_id, msg.ts, limits)
+        _cancel(d, "interrupt", msg.user_id, msg.ts, limits, at=msg.received_at)
         d.note = "interrupted"
     if msg.debounce_seconds > 0:
         s.debounce_generation += 1
@@ -154,25 +174,50 @@ def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Li
 
 
 def _seen(s: Session, ts: str) -> bool:
-    """A message already in the session (a redelivery that Restate's idempotency missed)."""
+    """A message already in the session (a redelivery that Restate's idempotency missed), or
+    one as old as those its bounds have dropped."""
+    if s.dropped_through is not None and ts_key(ts) <= ts_key(s.dropped_through):
+        return True
     return any(t.ts == ts and t.kind == "user" for t in (*s.turns, *s.queued, *s.early))
 
 
+def _bound(s: Session, turns: list[Turn], max_turns: int, max_bytes: int) -> None:
+    """Bound `turns`, remembering how far the dropped messages went (for `_seen`)."""
+    for turn in bound_turns(turns, max_turns, max_bytes):
+        newer = s.dropped_through is None or ts_key(turn.ts) > ts_key(s.dropped_through)
+        if turn.kind == "user" and turn.ts and newer:
+            s.dropped_through = turn.ts
+
+
 def _cancel(
-    d: Decision, reason: CancelReasonKind, by: str | None, by_ts: str | None, limits: Limits
+    d: Decision,
+    reason: CancelReasonKind,
+    by: str | None,
+    by_ts: str | None,
+    limits: Limits,
+    at: float | None = None,
 ) -> None:
     s = d.session
     assert s.running is not None
     running = s.running
     s.running = None
-    s.cancelling = Cancelling(
+    record = Cancelling(
         task_id=running.task_id,
         reason=reason,
         by_user=by,
         by_ts=by_ts,
         trigger_ts=running.trigger_ts,
         status_ts=running.status_ts,
+        requested_at=at,
     )
+    if s.cancelling is None:
+        s.cancelling = record
+    else:
+        # A replacement cut while the run before it still cleans up: it goes along with that
+        # run, and the next replacement continues from both reports.
+        s.late = [*s.late[-(MAX_RUNS_KEPT - 1) :], record.model_copy(update={"follower": True})]
+        if reason == "stop":
+            s.cancelling.reason, s.cancelling.by_user = "stop", by
     if reason == "interrupt":
         s.interruptions += 1
     d.effects.append(CancelTask(running.task_id))
@@ -263,6 +308,8 @@ def _ended(d: Decision, key: str, report: TaskReport, now: float, limits: Limits
         if cancelling is not None:
             _overdue(d, limits)
         else:
+            if late is not None:
+                late.follower = False  # ended: nothing more to wait for
             d.note = "stale_report"
         return
     if cancelling is None and late is None:
@@ -277,6 +324,9 @@ def _ended(d: Decision, key: str, report: TaskReport, now: float, limits: Limits
     if how.reason == "stop" and report.outcome == "cancelled":
         # The task cannot tell a stop from an interruption; the agent can.
         report = report.model_copy(update={"outcome": "stopped"})
+    run = s.run(report.task_id)
+    if run is not None and how.requested_at and report.ended_at:
+        run.cancel_latency_ms = round(max(0.0, report.ended_at - how.requested_at) * 1000, 1)
     if not how.forgotten:  # else: reset while it was cleaning up; only the notice is left
         _record(d, report, now, limits, before_ts=how.by_ts, late=late is not None)
     if report.outcome in ("cancelled", "stopped"):
@@ -288,7 +338,10 @@ def _notice(key: str, how: Cancelling, report: TaskReport) -> Notice:
     """The thread's notice for a cancelled run: only the agent knows why it cancelled."""
     _team, channel, thread_ts = parse_thread_key(key)
     kind: NoticeKind = "stopped" if how.reason == "stop" else "restarting"
-    if not report.model_started:
+    status_ts = report.status_ts or how.status_ts
+    if not report.model_started or (kind == "restarting" and status_ts is None):
+        # Nothing of the run showed in the thread (its status message was still waiting for
+        # its turn at Slack): a notice posted now could land below the replacement's messages.
         kind = "withdrawn"
     return Notice(
         kind=kind,
@@ -296,7 +349,7 @@ def _notice(key: str, how: Cancelling, report: TaskReport) -> Notice:
         channel_id=channel,
         thread_ts=thread_ts,
         trigger_ts=how.trigger_ts,
-        status_ts=report.status_ts or how.status_ts,
+        status_ts=status_ts,
         by_user=how.by_user if how.reason == "stop" else None,
         partial=report.text,
         killed=report.killed,
@@ -320,32 +373,16 @@ def _record(
         # A late report's workspace is older than the replacement's: never go back to it.
         s.workspace = report.workspace or s.workspace
         s.last_outcome = report.outcome
-    turn = _outcome_turn(report, limits)
+    turn = outcome_turn(report, limits.max_turn_bytes)
     if turn is not None:
-        at = next((i for i, t in enumerate(s.turns) if before_ts and t.ts == before_ts), None)
-        s.turns.insert(len(s.turns) if at is None else at, turn)
-        bound_turns(s.turns, limits.max_turns, limits.max_bytes)
+        insert_before(s.turns, turn, before_ts)
+        _bound(s, s.turns, limits.max_turns, limits.max_bytes)
     run = s.run(report.task_id)
     if run is not None:
         run.outcome, run.ended_at = report.outcome, now
         run.tokens = report.tokens or run.tokens
         run.changes = report.changes or run.changes
         d.effects.append(RunEnded(run.model_copy()))
-
-
-def _outcome_turn(report: TaskReport, limits: Limits) -> Turn | None:
-    if report.outcome == "failed":
-        return Turn(kind="error", text="The run failed.", task_id=report.task_id)
-    kind: TurnKind
-    if report.outcome == "completed":
-        kind = "answer"
-    elif report.text.strip() or report.work:
-        kind = "partial"
-    else:
-        return None
-    text = clip_text(report.text, limits.max_turn_bytes)
-    turn = Turn(kind=kind, text=text, task_id=report.task_id, work=report.work)
-    return bound_work(turn, limits.max_turn_bytes)
 
 
 def _progress(s: Session, progress: TaskProgress) -> None:
@@ -381,22 +418,29 @@ def _release_queue(s: Session, limits: Limits) -> None:
 def _merge_queue(s: Session, limits: Limits) -> None:
     for turn in s.queued:
         if turn.kind == "dropped" and s.turns and s.turns[0].kind == "dropped":
-            s.turns[0].dropped += turn.dropped
-            s.turns[0].text = dropped_text(s.turns[0].dropped)
+            dropped = s.turns[0].dropped + turn.dropped
+            s.turns[0] = s.turns[0].model_copy(
+                update={"dropped": dropped, "text": dropped_text(dropped)}
+            )
         elif turn.kind == "dropped":
             s.turns.insert(0, turn)
         else:
             insert_in_slack_order(s.turns, turn)
     s.queued = []
-    bound_turns(s.turns, limits.max_turns, limits.max_bytes)
+    _bound(s, s.turns, limits.max_turns, limits.max_bytes)
 
 
 def _maybe_start(d: Decision, key: str, now: float, limits: Limits) -> None:
+    """Start the pending run. A replacement starts at once, before the run it replaces has
+    cleaned up: it waits for that run's report itself (`awaiting`), so the reply's model
+    request waits for no agent turn; a stop calls the restart off."""
     s = d.session
-    if s.pending_ts is None or s.running is not None or s.cancelling is not None:
+    if s.pending_ts is None or s.running is not None or s.debounce_open:
         return
-    if s.debounce_open:
+    if s.cancelling is not None and s.cancelling.reason != "interrupt":
         return
+    unsettled = [s.cancelling] if s.cancelling is not None else []
+    unsettled += [c for c in s.late if c.follower]
     trigger_ts, trigger_user = s.pending_ts, s.pending_user
     s.pending_ts = s.pending_user = None
     request = TaskRequest(
@@ -408,6 +452,7 @@ def _maybe_start(d: Decision, key: str, now: float, limits: Limits) -> None:
         turns=s.turns,
         repo=s.repo,
         workspace=s.workspace,
+        awaiting=[Awaited(task_id=c.task_id, by_ts=c.by_ts) for c in unsettled],
     )
     s.running = RunningTask(
         task_id=PENDING, started_at=now, trigger_ts=trigger_ts, trigger_user=trigger_user

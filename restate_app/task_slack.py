@@ -102,10 +102,19 @@ class StatusView:
         """The trigger's reaction: working (`outcome` None), then how the run ended."""
         req, reactions = self._req, deps.reactions
         if outcome is None:
+            if not reactions.working:
+                return
             add, remove = reactions.working, reactions.received
         else:
-            add, remove = reactions.for_outcome(outcome), reactions.working
+            add, remove = reactions.for_outcome(outcome), reactions.in_progress
         await self._slack.react(req.channel_id, req.trigger_ts, add=add, remove=remove)
+
+    def new_turn(self) -> None:
+        """A model call starts: its text replaces the last one's (and, streamed, gets a
+        message of its own)."""
+        self._text = ""
+        if self._stream is not None:
+            self._stream.new_turn = True
 
     async def show_text(self, text: str) -> None:
         self._text = text
@@ -171,6 +180,8 @@ class _SlackStream:
         self._slack, self._req = slack, req
         self.ts: str | None = None
         self._sent, self._last = 0, 0.0
+        # A new model call began since the last push: its text starts a stream of its own.
+        self.new_turn = False
 
     async def feed(self, text: str) -> None:
         now = time.monotonic()
@@ -180,10 +191,7 @@ class _SlackStream:
         self._last = now
         try:
             with lane(Lane.PROGRESS):
-                if self.ts is not None and len(text) < self._sent:
-                    # A new model turn: its text gets a stream of its own.
-                    await self._slack.stop_stream(self._req.channel_id, self.ts)
-                    self.ts, self._sent = None, 0
+                await self._close_turn()
                 await self._push(text)
         except SlackBusy:
             return  # no token to spare: the text goes with the next append
@@ -201,13 +209,17 @@ class _SlackStream:
             await self._slack.append_stream(req.channel_id, self.ts, text[self._sent :])
         self._sent = len(text)
 
+    async def _close_turn(self) -> None:
+        """An earlier model call's text (a plan before tool calls) streamed here: close that
+        stream as it stands; the new call's text is streamed on its own."""
+        if self.new_turn and self.ts is not None:
+            await self._slack.stop_stream(self._req.channel_id, self.ts)
+            self.ts, self._sent = None, 0
+        self.new_turn = False
+
     async def finish(self, text: str) -> None:
         req = self._req
-        if self.ts is not None and len(text) < self._sent:
-            # An earlier model turn's text (a plan before tool calls) streamed here: close that
-            # stream as it stands, and stream the answer on its own.
-            await self._slack.stop_stream(req.channel_id, self.ts)
-            self.ts, self._sent = None, 0
+        await self._close_turn()
         if self.ts is None:
             await self._push(text)
         assert self.ts is not None
@@ -241,7 +253,7 @@ async def _notice(deps: Deps, note: Notice) -> None:
         # Cancelled before its first model call (a burst of replies): leave no trace.
         if note.status_ts is not None:
             await slack.delete(note.channel_id, note.status_ts)
-        await slack.react(note.channel_id, note.trigger_ts, remove=reactions.working)
+        await slack.react(note.channel_id, note.trigger_ts, remove=reactions.in_progress)
         return
     if note.kind == "stopped":
         by = f" by <@{note.by_user}>" if _SLACK_USER.fullmatch(note.by_user or "") else ""
@@ -257,7 +269,7 @@ async def _notice(deps: Deps, note: Notice) -> None:
         note.channel_id,
         note.trigger_ts,
         add=reactions.for_outcome(outcome),
-        remove=reactions.working,
+        remove=reactions.in_progress,
     )
 
 

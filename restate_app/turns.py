@@ -6,7 +6,7 @@ conversation goes through `bound_turns`; a run's transcript through `bound_work`
 
 from __future__ import annotations
 
-from common.contract import Turn
+from common.contract import TaskReport, Turn, TurnKind
 
 
 def ts_key(ts: str | None) -> tuple[int, int]:
@@ -39,15 +39,19 @@ def dropped_text(count: int) -> str:
     return f"[{count} earlier turns were dropped to keep this session's size bounded]"
 
 
-def bound_turns(turns: list[Turn], max_turns: int, max_bytes: int) -> None:
-    """Drop the oldest turns beyond the limits, leaving one marker that counts them."""
+def bound_turns(turns: list[Turn], max_turns: int, max_bytes: int) -> list[Turn]:
+    """Drop the oldest turns beyond the limits, leaving one marker that counts them; returns
+    the turns dropped now."""
     dropped = turns.pop(0).dropped if turns and turns[0].kind == "dropped" else 0
     size = sum(t.size() for t in turns)
+    gone: list[Turn] = []
     while turns and (len(turns) + 1 > max_turns or size > max_bytes):
-        size -= turns.pop(0).size()
+        gone.append(turns.pop(0))
+        size -= gone[-1].size()
         dropped += 1
     if dropped:
         turns.insert(0, Turn(kind="dropped", text=dropped_text(dropped), dropped=dropped))
+    return gone
 
 
 def clip_text(text: str, max_bytes: int) -> str:
@@ -76,3 +80,25 @@ def bound_work(turn: Turn, max_bytes: int) -> Turn:
             work[index] = step.model_copy(update={"text": clip_text(step.text, 2000)})
         index += 1
     return turn.model_copy(update={"work": work})
+
+
+def outcome_turn(report: TaskReport, max_bytes: int) -> Turn | None:
+    """What a finished run adds to the conversation: its answer, what it did before it was
+    cut off, or that it failed (None: a run cut before it did anything)."""
+    if report.outcome == "failed":
+        return Turn(kind="error", text="The run failed.", task_id=report.task_id)
+    kind: TurnKind
+    if report.outcome == "completed":
+        kind = "answer"
+    elif report.text.strip() or report.work:
+        kind = "partial"
+    else:
+        return None
+    turn = Turn(kind=kind, text=clip_text(report.text, max_bytes), task_id=report.task_id)
+    return bound_work(turn.model_copy(update={"work": report.work}), max_bytes)
+
+
+def insert_before(turns: list[Turn], turn: Turn, before_ts: str | None) -> None:
+    """Add `turn` before the user turn `before_ts` (the reply that cut its run), else last."""
+    at = next((i for i, t in enumerate(turns) if before_ts and t.ts == before_ts), None)
+    turns.insert(len(turns) if at is None else at, turn)

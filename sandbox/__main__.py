@@ -1,7 +1,7 @@
 """Run the sandbox Slack workspace and offline model server in one process.
 
     python -m sandbox --workspace-port 0 --model-port 0 --bot-url URL --ready-file PATH \
-        [--channel C0DEPLOY=deploys ...]
+        [--channel C0DEPLOY=deploys ...] [--slack-limits on|off]
 
 Once both listen, writes their URLs as JSON to --ready-file (atomically) and prints them
 as one line on stdout. Stops cleanly on SIGTERM or SIGINT.
@@ -51,6 +51,15 @@ class SandboxSettings:
     model_poll_interval: float = 0.01
     model_cancel_on_disconnect: bool = False
     channels: tuple[tuple[str, str], ...] = ()
+    slack_limits: bool = True
+
+
+def on_off(value: str) -> bool:
+    switch = {"on": True, "off": False}.get(value.strip().lower())
+    if switch is None:
+        message = f"{value!r} is neither on nor off (also SANDBOX_SLACK_LIMITS)"
+        raise argparse.ArgumentTypeError(message)
+    return switch
 
 
 def channel_arg(spec: str) -> tuple[str, str]:
@@ -98,6 +107,14 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Sandbo
         metavar="ID=NAME",
         help="an extra public channel (repeatable); SANDBOX_CHANNELS='C1=a,C2=b' adds more",
     )
+    parser.add_argument(
+        "--slack-limits",
+        type=on_off,
+        default=env.get("SANDBOX_SLACK_LIMITS") or "on",
+        metavar="on|off",
+        help="answer calls past Slack's published rate limits with HTTP 429 and Retry-After "
+        "(default: SANDBOX_SLACK_LIMITS, else on)",
+    )
     args = parser.parse_args(argv)
     try:
         from_env = parse_channel_list(env.get("SANDBOX_CHANNELS", ""))
@@ -144,6 +161,7 @@ async def serve(settings: SandboxSettings) -> None:
             signing_secret=settings.signing_secret,
             bot_url=settings.bot_url,
             channels=settings.channels,
+            slack_limits=settings.slack_limits,
         )
     )
     model_config = ModelConfig(
@@ -174,7 +192,9 @@ async def serve(settings: SandboxSettings) -> None:
         if settings.ready_file is not None:
             write_ready_file(settings.ready_file, info)
         print(json.dumps(info), flush=True)
-        log.info("sandbox_ready", **info, bot_url=settings.bot_url)
+        log.info(
+            "sandbox_ready", **info, bot_url=settings.bot_url, slack_limits=settings.slack_limits
+        )
         await stop.wait()
         log.info("sandbox_stopping")
     finally:

@@ -55,6 +55,9 @@ def start(stack: Stack, config: dict[str, str]) -> list[str]:
             SANDBOX_BOT_TOKEN=stack.env.get("SLACK_BOT_TOKEN", ""),
             SANDBOX_SIGNING_SECRET=stack.env.get("SLACK_SIGNING_SECRET", ""),
         )
+        for name in ("SANDBOX_CHANNELS", "SANDBOX_SLACK_LIMITS"):
+            if config.get(name):
+                stack.env[name] = config[name]
         stack.start_sandbox()
         if fake_slack:
             stack.env["SLACK_API_URL"] = stack.urls["slack_api"]

@@ -2,7 +2,8 @@
 
 Arguments come from the query string, form bodies or JSON bodies (token in the
 `Authorization: Bearer` header, or as a `token` argument outside JSON bodies), exactly as
-Slack accepts them. API-level errors are HTTP 200 `{"ok": false, "error": ...}`.
+Slack accepts them. API-level errors are HTTP 200 `{"ok": false, "error": ...}`; a call past
+Slack's rate limits is HTTP 429 `{"ok": false, "error": "ratelimited"}` with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from common.slack_limits import POST_MESSAGE
 from sandbox.slack_payloads import bot_profile
 from sandbox.slack_records import Fault
 from sandbox.slack_state import Channel, Message
@@ -307,6 +309,14 @@ def all_methods() -> dict[str, Handler]:
     return {**METHODS, **STREAMING_METHODS, **FILE_METHODS}
 
 
+def post_channel(ws: Workspace, method: str, args: JSON) -> str | None:
+    """The channel a `chat.postMessage` counts against; None for other methods, or no channel."""
+    if method != POST_MESSAGE:
+        return None
+    channel = ws.state.resolve_channel(arg_str(args, "channel"))
+    return channel.id if channel is not None else None
+
+
 async def dispatch(
     ws: Workspace, method: str, request: web.Request, args: JSON, token: str | None
 ) -> tuple[int, JSON, dict[str, str]]:
@@ -318,6 +328,11 @@ async def dispatch(
             return 200, {"ok": False, "error": "not_authed"}, {}
         if token != ws.config.bot_token:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
+    refusal = ws.limits.admit(method, post_channel(ws, method, args))
+    if refusal is not None:
+        ws.count_rate_limited(method, refusal.during_retry_after)
+        headers = {"Retry-After": str(refusal.retry_after)}
+        return 429, {"ok": False, "error": "ratelimited"}, headers
     fault = ws.faults.take(method)
     if fault is not None:
         answer = await apply_fault(fault)

@@ -1,4 +1,5 @@
-"""Control API of the sandbox workspace (`/_sandbox/...`): act as users, inspect, inject faults.
+"""Control API of the sandbox workspace (`/_sandbox/...`): act as users, inspect, inject faults,
+switch Slack's rate limits.
 
 Used by tests and by the page; none of it exists in real Slack.
 """
@@ -192,6 +193,24 @@ async def get_config(request: web.Request) -> web.Response:
     return web.json_response(out | {"bot_id": cfg.bot_id, "app_id": cfg.app_id})
 
 
+class LimitsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
+
+
+async def get_limits(request: web.Request) -> web.Response:
+    """Whether Slack's rate limits are enforced, and the 429s answered since the last reset."""
+    return web.json_response(request.app[WORKSPACE_KEY].limits_json())
+
+
+async def set_limits(request: web.Request) -> web.Response:
+    ws = request.app[WORKSPACE_KEY]
+    data = await read_model(request, LimitsIn)
+    ws.set_limits(data.enabled)
+    return web.json_response({"ok": True, **ws.limits_json()})
+
+
 async def add_fault(request: web.Request) -> web.Response:
     ws = request.app[WORKSPACE_KEY]
     fault = await read_model(request, Fault)
@@ -263,5 +282,7 @@ def register_control(app: web.Application) -> None:
     add("GET", "/_sandbox/faults", list_faults)
     add("POST", "/_sandbox/faults", add_fault)
     add("DELETE", "/_sandbox/faults", clear_faults)
+    add("GET", "/_sandbox/limits", get_limits)
+    add("POST", "/_sandbox/limits", set_limits)
     add("POST", "/_sandbox/reset", reset)
     add("GET", "/_sandbox/events", event_stream)

@@ -1,9 +1,10 @@
-"""Bookkeeping for the sandbox workspace: injected faults, recorded calls, live change feed."""
+"""Bookkeeping for the sandbox workspace: injected faults, recorded calls, 429s answered, live
+change feed."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -86,11 +87,42 @@ class EventHub:
             queue.put_nowait(None)
 
 
+class RateLimitCounts:
+    """The 429s answered for Slack's rate limits, per method, and how many of them refused a
+    call made while an earlier 429's `Retry-After` was still running (a client not waiting)."""
+
+    def __init__(self) -> None:
+        self.by_method: Counter[str] = Counter()
+        self.during_retry_after = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_method.values())
+
+    def count(self, method: str, during_retry_after: bool) -> None:
+        self.by_method[method] += 1
+        if during_retry_after:
+            self.during_retry_after += 1
+
+    def clear(self) -> None:
+        self.by_method.clear()
+        self.during_retry_after = 0
+
+    def as_json(self) -> JSON:
+        return {
+            "rate_limited": self.total,
+            "by_method": dict(self.by_method),
+            "during_retry_after": self.during_retry_after,
+        }
+
+
 class Records:
-    """What happened, for tests: every Web API call, delivery attempt and response_url post."""
+    """What happened, for tests: every Web API call, delivery attempt, response_url post and
+    rate-limited call."""
 
     def __init__(self) -> None:
         self.calls: list[JSON] = []
+        self.rate_limited = RateLimitCounts()
         self.deliveries: list[JSON] = []
         self.responses: list[JSON] = []
         self.ephemerals: list[JSON] = []
@@ -100,6 +132,7 @@ class Records:
     def clear(self) -> None:
         self.response_targets.clear()
         self.calls.clear()
+        self.rate_limited.clear()
         self.deliveries.clear()
         self.responses.clear()
         self.ephemerals.clear()

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -46,10 +47,12 @@ async def _end_streams(app: web.Application) -> None:
     app[WORKSPACE_KEY].hub.close()
 
 
-def create_workspace_app(config: WorkspaceConfig) -> web.Application:
-    """Build the sandbox workspace application for `config`."""
+def create_workspace_app(
+    config: WorkspaceConfig, clock: Callable[[], float] = time.monotonic
+) -> web.Application:
+    """Build the sandbox workspace application for `config`; `clock` times its rate limits."""
     app = web.Application()
-    app[WORKSPACE_KEY] = Workspace(config)
+    app[WORKSPACE_KEY] = Workspace(config, clock)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_end_streams)
     register_api(app)

@@ -166,6 +166,8 @@ class Stack:
         wait_for(lambda: _http_ok(self.urls["ingress"] + "/restate/health"), 60, "Restate ingress")
 
     def start_sandbox(self, chunk_delay: float = 0.15, extra_args: Sequence[str] = ()) -> None:
+        """The sandbox workspace and model; its `SANDBOX_*` settings (`SANDBOX_SLACK_LIMITS`,
+        `SANDBOX_CHANNELS`) come from this process's environment and `env`."""
         ready = self.workdir / "sandbox.ready"
         ready.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "sandbox", "--ready-file", str(ready)]
@@ -213,6 +215,7 @@ class Stack:
         }
         self._spawn(name, [sys.executable, "-m", "restate_app"], env)
         info = self._ready(name, ready)
+        self.urls[name] = f"http://127.0.0.1:{info['port']}"
         # Keep the port, so a restart after a crash comes back at the registered address.
         self.env["RESTATE_APP_PORT"] = str(info["port"])
 

@@ -7,12 +7,15 @@ change is stored, published to the page and echoed to the bot the way Slack woul
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from sandbox.slack_delivery import Deliverer
+from sandbox.slack_limits import RateLimiter
 from sandbox.slack_payloads import (
     app_mention_event,
     envelope,
@@ -46,12 +49,16 @@ class WorkspaceConfig:
     echo_bot_events: bool = True
     # Public channels beyond the defaults (#general, #queue-mode, #burst, #random), as (id, name).
     channels: tuple[tuple[str, str], ...] = ()
+    # Slack's published rate limits (HTTP 429 past them); the control API can switch them.
+    slack_limits: bool = True
 
 
 class Workspace:
     """One running sandbox workspace."""
 
-    def __init__(self, config: WorkspaceConfig) -> None:
+    def __init__(
+        self, config: WorkspaceConfig, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.config = config
         self.state = WorkspaceState(
             config.team_id, config.bot_user_id, config.bot_id, config.app_id, config.channels
@@ -60,6 +67,7 @@ class Workspace:
         # Messages being streamed with chat.startStream, as (channel, ts), until stopped.
         self.streams: set[tuple[str, str]] = set()
         self.faults = FaultQueue()
+        self.limits = RateLimiter(config.slack_limits, clock)
         self.hub = EventHub()
         self.deliverer = Deliverer(
             config.signing_secret,
@@ -77,12 +85,26 @@ class Workspace:
         await self.deliverer.close()
 
     def reset(self) -> None:
-        """Forget messages, files, records and faults (users and channels stay)."""
+        """Forget messages, files, records, faults and rate-limit buckets (users, channels and
+        whether limits are enforced stay)."""
         self.state.messages.clear()
         self.state.files.clear()
         self.records.clear()
         self.faults.clear()
+        self.limits.clear()
         self.hub.publish("reset", {})
+
+    def limits_json(self) -> JSON:
+        """Whether Slack's rate limits are enforced, and the 429s answered since the reset."""
+        return {"enabled": self.limits.enabled, **self.records.rate_limited.as_json()}
+
+    def set_limits(self, enabled: bool) -> None:
+        self.limits.enabled = enabled
+        self.hub.publish("rate_limits", self.limits_json())
+
+    def count_rate_limited(self, method: str, during_retry_after: bool) -> None:
+        self.records.rate_limited.count(method, during_retry_after)
+        self.hub.publish("rate_limits", self.limits_json())
 
     def post_user_message(
         self, channel: Channel, user: str, text: str, thread_ts: str | None

@@ -27,6 +27,9 @@ TINY = [
     "--scale-seconds=2",
     "--kills=2",
     "--step-runs=1",
+    "--busy=2",
+    "--busy-replies=3",
+    "--all-at-once=3",
 ]
 
 
@@ -37,7 +40,8 @@ def test_a_tiny_benchmark_run_writes_its_tables_and_loses_nothing(tmp_path: Path
     assert done.returncode == 0, done.stderr[-3000:]
 
     text = report.read_text()
-    headings = ("## Machine", "## Interruption latency", "## Tools", "## Ack latency", "## Scale")
+    headings = ("## Machine", "## Interruption latency", "## One busy channel", "## Tools")
+    headings += ("## Ack latency", "## Scale")
     for heading in headings:
         assert heading in text
     results = json.loads(raw.read_text())
@@ -47,3 +51,9 @@ def test_a_tiny_benchmark_run_writes_its_tables_and_loses_nothing(tmp_path: Path
         assert rate["min_tasks"] == rate["max_tasks"] == 1
     assert results["scale"]["interruptions"] > 0
     assert results["tools"]["kill_ms"]["n"] == 2
+    for case in results["busy"]:
+        assert case["during_retry_after"] == 0
+        assert case["shown"]["answers_exactly_once"] == case["shown"]["threads"]
+        # One notice per interrupted run that had shown its status message, never two.
+        assert 0 < case["shown"]["notices"] <= case["replies"]
+        assert case["shown"]["notice_below_answer"] == 0

@@ -159,6 +159,28 @@ class Harness:
         resp.raise_for_status()
         return list(resp.json()["calls"])
 
+    def limits(self) -> dict[str, Any]:
+        """Whether the workspace enforces Slack's rate limits, and the 429s it has answered:
+        `rate_limited`, `by_method` and `during_retry_after` (calls that ignored a Retry-After)."""
+        resp = self.http.get(f"{self.workspace}/_sandbox/limits")
+        resp.raise_for_status()
+        return dict(resp.json())
+
+    def set_limits(self, enabled: bool) -> dict[str, Any]:
+        resp = self.http.post(f"{self.workspace}/_sandbox/limits", json={"enabled": enabled})
+        resp.raise_for_status()
+        return dict(resp.json())
+
+    @contextmanager
+    def limits_off(self) -> Iterator[None]:
+        """Slack's rate limits off for a block, then back as they were."""
+        before = bool(self.limits()["enabled"])
+        self.set_limits(False)
+        try:
+            yield
+        finally:
+            self.set_limits(before)
+
     def deliveries(self) -> list[dict[str, Any]]:
         resp = self.http.get(f"{self.workspace}/_sandbox/deliveries")
         resp.raise_for_status()

@@ -84,6 +84,24 @@ async def poll_until(check: Check, within: float = 5.0) -> Any:
         await asyncio.sleep(0.01)
 
 
+class FakeClock:
+    """A monotonic clock that moves only when told to, for the workspace's rate limits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 @pytest.fixture
 def eventually() -> Callable[..., Awaitable[Any]]:
     """`await eventually(check)`: poll for a condition with a deadline instead of sleeping."""
@@ -118,6 +136,16 @@ def workspace_config(bot: FakeBot) -> WorkspaceConfig:
 @pytest.fixture
 async def workspace(workspace_config: WorkspaceConfig) -> AsyncIterator[TestClient[Any, Any]]:
     server = TestServer(create_workspace_app(workspace_config), host="127.0.0.1", port=0)
+    async with TestClient(server) as client:
+        yield client
+
+
+@pytest.fixture
+async def limited(
+    workspace_config: WorkspaceConfig, clock: FakeClock
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """A workspace (rate limits on, as by default) whose limiter runs on `clock`."""
+    server = TestServer(create_workspace_app(workspace_config, clock), host="127.0.0.1", port=0)
     async with TestClient(server) as client:
         yield client
 

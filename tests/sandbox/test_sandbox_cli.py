@@ -1,4 +1,5 @@
-"""`python -m sandbox` as a real process: ready file, both servers answering, clean SIGTERM."""
+"""`python -m sandbox` as a real process: ready file, both servers answering, clean SIGTERM, and
+started by `Stack` as `make run` and the integration tests start it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from sandbox.stack import Stack
 
 Eventually = Callable[..., Awaitable[Any]]
 
@@ -76,3 +79,14 @@ async def test_cli_names_every_missing_setting() -> None:
     assert proc.returncode == 2
     assert b"SANDBOX_SIGNING_SECRET" in err
     assert b"SANDBOX_BOT_TOKEN" in err
+
+
+def test_the_stack_passes_the_slack_limits_setting_to_the_sandbox(tmp_path: Path) -> None:
+    env = {"SANDBOX_SIGNING_SECRET": "s", "SANDBOX_BOT_TOKEN": "xoxb-stack"}
+    stack = Stack(workdir=tmp_path, env=env | {"SANDBOX_SLACK_LIMITS": "off"})
+    try:
+        stack.start_sandbox(chunk_delay=0.01)
+        limits = httpx.get(stack.urls["workspace"] + "/_sandbox/limits", timeout=10).json()
+        assert limits["enabled"] is False
+    finally:
+        stack.stop()

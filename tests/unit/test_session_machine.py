@@ -92,7 +92,10 @@ class SessionMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ driving decide
     def apply(self, event: Event) -> Decision:
         self.now += 0.5
+        given = self.session.model_dump()
         d = decide(self.session, KEY, event, self.now, self.limits)
+        # `decide` is pure: the session it was given is exactly as it was.
+        assert self.session.model_dump() == given
         pending = list(d.effects)
         while pending:
             effect = pending.pop(0)

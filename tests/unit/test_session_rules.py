@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from common.contract import IncomingMessage, TaskProgress, TaskReport, Timer, Turn, WorkspaceRef
+from common.contract import (
+    Awaited,
+    IncomingMessage,
+    TaskProgress,
+    TaskReport,
+    Timer,
+    Turn,
+    WorkspaceRef,
+)
 from common.session_state import Session
 from restate_app.session import (
     CancelTask,
@@ -71,33 +79,94 @@ def test_a_mention_starts_a_task_with_the_conversation() -> None:
     assert t.session.running.task_id == "inv_1"
 
 
-def test_a_reply_cancels_then_the_report_starts_the_replacement_and_the_notice() -> None:
+def test_a_reply_cancels_and_starts_the_replacement_at_once_which_waits_for_the_report() -> None:
     t = Thread()
     t.say("100.000001", "fix the bug", mentions_bot=True)
     d = t.say("100.000002", "use zoneinfo")
     assert d.cancelled == "inv_1"
     assert t.of(CancelTask) == [CancelTask("inv_1")]
     assert [s.timer.kind for s in t.of(Schedule) if isinstance(s, Schedule)] == ["cleanup"]
-    assert not t.of(StartTask)
-    assert t.session.state == "cancelling"
-    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="half a plan")))
+    # The replacement starts now, and reads the cut run's report itself (no agent turn).
     (start,) = t.of(StartTask)
     assert isinstance(start, StartTask)
-    kinds = [(turn.kind, turn.text) for turn in start.request.turns]
+    assert start.request.awaiting == [Awaited(task_id="inv_1", by_ts="100.000002")]
+    assert [turn.text for turn in start.request.turns] == ["fix the bug", "use zoneinfo"]
+    assert t.session.state == "cancelling"
+    assert t.session.running is not None
+    assert t.session.running.task_id == "inv_2"
+    report = TaskReport(
+        task_id="inv_1", outcome="cancelled", text="half a plan", status_ts="100.000009"
+    )
+    t(TaskEnded(report))
+    assert not t.of(StartTask)
+    kinds = [(turn.kind, turn.text) for turn in t.session.turns]
     assert kinds == [("user", "fix the bug"), ("partial", "half a plan"), ("user", "use zoneinfo")]
     (notice,) = t.of(PostNotice)
     assert isinstance(notice, PostNotice)
     assert notice.notice.kind == "restarting"
+    assert notice.notice.status_ts == "100.000009"
+    assert t.session.state == "working"
+
+
+def test_a_run_cut_before_its_status_message_showed_leaves_no_notice_to_land_below() -> None:
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    t.say("100.000002", "use zoneinfo")
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="half a plan")))
+    (notice,) = t.of(PostNotice)
+    assert isinstance(notice, PostNotice)
+    # Its partial text still joins the conversation; the thread only loses the reaction.
+    assert notice.notice.kind == "withdrawn"
+    assert ("partial", "half a plan") in [(turn.kind, turn.text) for turn in t.session.turns]
+
+
+def test_a_replacement_cut_while_waiting_goes_along_and_the_next_waits_for_both() -> None:
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    t.say("100.000002", "use zoneinfo")
+    d = t.say("100.000003", "and keep the old API")
+    assert d.cancelled == "inv_2"
+    (start,) = t.of(StartTask)
+    assert isinstance(start, StartTask)
+    assert [a.task_id for a in start.request.awaiting] == ["inv_1", "inv_2"]
+    assert t.session.cancelling is not None
+    assert t.session.cancelling.task_id == "inv_1"
+    t(TaskEnded(TaskReport(task_id="inv_2", outcome="cancelled", model_started=False)))
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="half a plan")))
+    texts = [turn.text for turn in t.session.turns]
+    assert texts == ["fix the bug", "half a plan", "use zoneinfo", "and keep the old API"]
+    assert t.session.running is not None
+    assert t.session.running.task_id == "inv_3"
+    assert t.session.state == "working"
+    # Both reports are in: the next replacement waits for nothing but the run it cuts.
+    t.say("100.000004", "go")
+    (start,) = t.of(StartTask)
+    assert isinstance(start, StartTask)
+    assert [a.task_id for a in start.request.awaiting] == ["inv_3"]
+
+
+def test_a_stop_while_the_replacement_waits_calls_the_restart_off() -> None:
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    t.say("100.000002", "use zoneinfo")
+    t(StopRequested("U1"))
+    assert t.of(CancelTask) == [CancelTask("inv_2")]
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", status_ts="100.000009")))
+    (notice,) = t.of(PostNotice)
+    assert isinstance(notice, PostNotice)
+    assert (notice.notice.kind, notice.notice.by_user) == ("stopped", "U1")
+    assert not t.of(StartTask)
+    assert t.session.running is None
 
 
 def test_an_overdue_cleanup_does_not_hold_the_thread_and_its_late_report_still_counts() -> None:
     t = Thread()
     t.say("100.000001", "fix the bug", mentions_bot=True)
     t.say("100.000002", "use zoneinfo")
-    t(TimerFired(Timer(kind="cleanup", task_id="inv_1")))
-    assert t.of(StartTask)
     assert t.session.running is not None
     assert t.session.running.task_id == "inv_2"
+    t(TimerFired(Timer(kind="cleanup", task_id="inv_1")))
+    assert t.session.cancelling is None
     t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="late words")))
     assert [turn.text for turn in t.session.turns] == ["fix the bug", "late words", "use zoneinfo"]
     assert t.session.running.task_id == "inv_2", "the late report must not clear the new task"
@@ -202,7 +271,7 @@ def test_a_stand_in_report_before_the_tasks_own_does_not_lose_its_work() -> None
     t.say("100.000002", "use zoneinfo")
     stand_in = TaskReport(task_id="inv_1", outcome="cancelled", model_started=False, stand_in=True)
     t(TaskEnded(stand_in))
-    assert t.of(StartTask)
+    assert t.session.cancelling is None
     assert not t.of(PostNotice)
     t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="half done")))
     assert [turn.text for turn in t.session.turns] == ["fix the bug", "half done", "use zoneinfo"]

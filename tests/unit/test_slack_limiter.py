@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -117,10 +118,10 @@ async def test_a_cancelled_waiter_gives_its_turn_to_the_next() -> None:
 def test_progress_intervals_stretch_with_the_streams_to_fit_the_tier() -> None:
     limiter = SlackLimiter()
     assert limiter.progress_interval("chat.update") >= MIN_PROGRESS_INTERVAL
-    with limiter.stream("chat.update"), limiter.stream("chat.update"):
-        with limiter.stream("chat.update"), limiter.stream("chat.update"):
-            with limiter.stream("chat.update"):
-                five = limiter.progress_interval("chat.update")
+    with contextlib.ExitStack() as streams:
+        for _ in range(5):
+            streams.enter_context(limiter.stream("chat.update"))
+        five = limiter.progress_interval("chat.update")
     # Five streams' updates together stay inside chat.update's Tier 3 (50 per minute).
     assert 60 * 5 / five <= 50
     assert limiter.progress_interval("chat.update") < five

@@ -45,7 +45,7 @@
       runCard(byId[p.cancelled], "cancelled"),
       el("div", { class: "cause" }, "interrupted by",
         el("div", { class: "msg" }, el("strong", {}, p.message_user || "a reply"), ": ", p.message_text || "(message not in history)"),
-        `cancel issued ${p.cancel_latency_ms === null || p.cancel_latency_ms === undefined ? "—" : num(p.cancel_latency_ms, 0, " ms")} after it reached the bot`),
+        `cancelled ${p.cancel_latency_ms === null || p.cancel_latency_ms === undefined ? "—" : num(p.cancel_latency_ms, 0, " ms")} after it reached the bot`),
       runCard(byId[p.replacement], "replacement")));
     document.getElementById("pairs").replaceChildren(...(items.length ? items : [el("p", { class: "muted" }, "No interruptions.")]));
   }

@@ -1,0 +1,55 @@
+"""The sandbox page in Debian's Chromium: its header counts the 429s answered, live."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Page, async_playwright, expect
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from sandbox.slack_workspace import WorkspaceConfig
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+async def page(limited: Client) -> AsyncIterator[Page]:
+    """The workspace's page, its live feed open."""
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("Debian's chromium is missing: run `make test`")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            page.set_default_timeout(15_000)
+            await page.goto(str(limited.make_url("/")))
+            await expect(page.locator("#conn")).to_have_text("live")
+            yield page
+        finally:
+            await browser.close()
+
+
+async def test_the_header_counts_429s_as_they_are_answered(
+    page: Page, limited: Client, workspace_config: WorkspaceConfig
+) -> None:
+    counter = page.locator("header #limits")
+    await expect(counter).to_have_text("429s: 0")
+    slack = AsyncWebClient(
+        token=workspace_config.bot_token, base_url=str(limited.make_url("/api/"))
+    )
+    for _ in range(3):
+        await slack.chat_postMessage(channel="C0GENERAL", text="status")
+    for refused in range(1, 3):
+        with pytest.raises(SlackApiError):
+            await slack.chat_postMessage(channel="C0GENERAL", text="one too many")
+        await expect(counter).to_have_text(f"429s: {refused}")
+    await limited.post("/_sandbox/limits", json={"enabled": False})
+    await expect(counter).to_have_text("429s: 2 (limits off)")
+    await limited.post("/_sandbox/reset")
+    await expect(counter).to_have_text("429s: 0 (limits off)")
