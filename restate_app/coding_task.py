@@ -51,12 +51,14 @@ from restate_app.mrkdwn import to_mrkdwn
 from restate_app.prompts import STEP_LIMIT_INSTRUCTION, conversation, work_messages
 from restate_app.slack_io import section, split_for_slack
 from restate_app.task_slack import (
+    CANCELLED_TEXT,
     DONE_TEXT,
     FAILED_TEXT,
     PROGRESS_METHOD,
     STREAM_METHOD,
     StatusView,
     change_line,
+    notice_text,
     post_notice,
 )
 from restate_app.task_steps import (
@@ -140,20 +142,11 @@ async def while_running(
 
 
 async def first_of(
-    main: restate.RestateDurableFuture[Any],
-    timer: restate.RestateDurableFuture[Any],
-    others: Sequence[restate.RestateDurableFuture[Any]],
+    main: restate.RestateDurableFuture[Any], timer: restate.RestateDurableFuture[Any]
 ) -> bool:
-    """Wait for `main` or `timer`, whichever completes first, while the steps `others` run
-    too; True when `main` did."""
-    waiting = [timer, *others]
-    while True:
-        done, _ = await restate.wait_completed(main, *waiting)
-        if any(future is main for future in done):
-            return True
-        if any(future is timer for future in done):
-            return False
-        waiting = [future for future in waiting if all(future is not d for d in done)]
+    """Wait for `main` or `timer`, whichever completes first; True when `main` did."""
+    done, _ = await restate.wait_completed(main, timer)
+    return any(future is main for future in done)
 
 
 class AgentRun:
@@ -168,6 +161,8 @@ class AgentRun:
         self.turns = req.turns
         # Whether the agent cancelled this run.
         self.cut = False
+        # Reports of the runs this one replaces that showed nothing in the thread.
+        self.unseen: list[TaskReport] = []
         self.commands: dict[str, CommandTracker] = {}
         self.started: dict[str, float] = {}
         self.inflight: set[asyncio.Task[Any]] = set()
@@ -244,9 +239,16 @@ class AgentRun:
         # workspace is checked at the first tool call that needs it. A replacement first waits
         # (bounded) for the runs it replaces to record what they did, and continues from that.
         if self.req.awaiting:
-            side_steps()
-            await self._take_over([f for f in (self.status, self.reacting) if f is not None])
+            await self._take_over()
             step = self._model_step(1, tools)
+            # A cut run that showed nothing yet (its status message was still waiting for its
+            # turn at Slack) gets its notice here, posted before this run's status message.
+            for number, report in enumerate(self.unseen, start=1):
+                notice = ctx.run_typed(
+                    f"post notice {number}", self._post_unseen_notice, slack_opts, report
+                )
+                await while_running(notice, [step])
+            side_steps()
         else:
             step = self._model_step(1, tools)
             side_steps()
@@ -273,7 +275,7 @@ class AgentRun:
         final = await self._model_done(last, self._model_step(last, tools=False, last=True))
         return final.text
 
-    async def _take_over(self, alongside: list[restate.RestateDurableFuture[Any]]) -> None:
+    async def _take_over(self) -> None:
         """Wait for each cancelled run this one replaces to end (all within the cleanup
         bound) and put what it did into the conversation before the reply that cut it; the
         workspace goes on from its edits. A run Restate cancelled before it ran has nothing."""
@@ -281,7 +283,7 @@ class AgentRun:
         turns = list(self.turns)
         for awaited in self.req.awaiting:
             ended = self.ctx.attach_invocation(awaited.task_id, type_hint=TaskReport)
-            if not await first_of(ended, timer, alongside):
+            if not await first_of(ended, timer):
                 log.info("take_over_timed_out", task=awaited.task_id)
                 break
             try:
@@ -292,8 +294,15 @@ class AgentRun:
             if turn is not None:
                 insert_before(turns, turn, awaited.by_ts)
             self.ref = report.workspace or self.ref
+            if report.outcome == "cancelled" and report.model_started and not report.status_ts:
+                self.unseen.append(report)
         bound_turns(turns, self.deps.limits.max_turns, self.deps.limits.max_bytes)
         self.turns = turns
+
+    async def _post_unseen_notice(self, report: TaskReport) -> None:
+        req = self.req
+        text = notice_text(CANCELLED_TEXT, report.text, report.killed)
+        await self.deps.slack.post(req.channel_id, req.thread_ts, text)
 
     def _fail(self, problem: str) -> NoReturn:
         self.problem = f":warning: Sorry, {problem}. Reply in this thread to try again."

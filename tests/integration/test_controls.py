@@ -251,3 +251,34 @@ def test_a_thousand_queued_replies_stay_within_the_sessions_bounds(harness: Harn
     last = harness.requests_mentioning("now summarise the replies")[-1]["messages"]
     assert len(last) <= 201
     assert sum("earlier turns were dropped" in str(m.get("content")) for m in last) == 1
+
+
+def test_a_run_cut_while_its_status_waits_its_turn_gets_one_notice_above_the_next(
+    harness: Harness,
+) -> None:
+    """In a busy channel a run's status message may still wait for its turn at Slack (about
+    one post a second per channel) when a reply cuts the run: the replacement starts at once
+    all the same, and the cut run's notice comes once, before the replacement's messages."""
+    channel = "C0BURST"
+    long_answer = {"text": " ".join(f"w{i}" for i in range(300)), "chunk_delay": 0.05}
+    harness.script(long_answer, long_answer, long_answer)
+    roots = [harness.post(f"{BOT_MENTION} busy channel {i}", channel=channel) for i in range(3)]
+    harness.streaming("busy channel 2", chunks=2)
+    harness.script({"text": "Done after the cut."})
+    harness.post("cut it short", thread_ts=roots[2], channel=channel)
+    harness.idle_after(roots[2], tasks=2, timeout=60, channel=channel)
+
+    def shown() -> list[str] | None:
+        bot = sorted(
+            (m for m in harness.thread(roots[2], channel) if m.get("bot_id")),
+            key=lambda m: m["ts"],
+        )
+        texts = [str(m.get("text", "")) for m in bot]
+        return texts if any("restarting" in t for t in texts) else None
+
+    texts = eventually(shown, timeout=60, what="the cut run's notice")
+    notices = [i for i, t in enumerate(texts) if "restarting" in t]
+    answers = [i for i, t in enumerate(texts) if "Done after the cut." in t]
+    assert len(notices) == 1
+    assert len(answers) == 1
+    assert notices[0] < answers[0]
