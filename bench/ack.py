@@ -86,11 +86,14 @@ async def redeliver(events: SlackEvents, envelope: JSON) -> bool:
 
 
 async def drained(control: Control, limit: float = DRAIN_TIMEOUT) -> float:
-    """Wait until no `CodingAgent`/`CodingTask` invocation is left unfinished; seconds waited."""
+    """Wait until every message has been taken and its task started (no `CodingAgent`
+    invocation left unfinished); seconds waited. The runs themselves are not waited for: their
+    answers queue behind Slack's limits (`chat.update`: 50 a minute per workspace), so a burst
+    of a thousand new threads takes about twenty minutes to answer in one workspace."""
     started = time.monotonic()
     query = (
         "SELECT count(*) AS n FROM sys_invocation WHERE status != 'completed' "
-        "AND target_service_name IN ('CodingAgent', 'CodingTask')"
+        "AND target_service_name = 'CodingAgent'"
     )
     while time.monotonic() - started < limit:
         rows = await control.sql(query)
@@ -99,7 +102,7 @@ async def drained(control: Control, limit: float = DRAIN_TIMEOUT) -> float:
         await asyncio.sleep(0.25)
     stuck = await control.sql(
         "SELECT target, status, last_failure FROM sys_invocation WHERE status != 'completed' "
-        "AND target_service_name IN ('CodingAgent', 'CodingTask') LIMIT 5"
+        "AND target_service_name = 'CodingAgent' LIMIT 5"
     )
     raise TimeoutError(f"invocations still running after {limit:.0f}s, e.g. {stuck}")
 

@@ -32,10 +32,8 @@ from structlog.contextvars import bound_contextvars
 
 from common.contract import (
     TASK_SERVICE,
-    ChangeSummary,
     Notice,
     Settle,
-    TaskOutcome,
     TaskProgress,
     TaskReport,
     TaskRequest,
@@ -47,23 +45,20 @@ from common.contract import (
 from restate_app import coding_agent
 from restate_app.deps import Deps, deps
 from restate_app.model_io import Completion, StreamTracker
-from restate_app.mrkdwn import to_mrkdwn
 from restate_app.prompts import STEP_LIMIT_INSTRUCTION, conversation, work_messages
-from restate_app.slack_io import section, split_for_slack
+from restate_app.take_over import take_over, while_running
+from restate_app.task_endings import RunEndings
 from restate_app.task_slack import (
     CANCELLED_TEXT,
-    DONE_TEXT,
     FAILED_TEXT,
     PROGRESS_METHOD,
     STREAM_METHOD,
     StatusView,
-    change_line,
     notice_text,
     post_notice,
 )
 from restate_app.task_steps import (
     READ_ONLY_TOOLS,
-    Partial,
     Prepared,
     ToolStep,
     arguments_of,
@@ -72,16 +67,11 @@ from restate_app.task_steps import (
 )
 from restate_app.tools.commands import CommandTracker
 from restate_app.tools.registry import TOOL_SCHEMAS, ToolResult, call_tool, describe
-from restate_app.tools.workspace import Workspace, WorkspaceError, summary_of
-from restate_app.turns import bound_turns, insert_before, outcome_turn
+from restate_app.tools.workspace import Workspace, WorkspaceError
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-# A command's kill takes at most about 3 s (SIGTERM, a second's grace, SIGKILL, reaping).
-KILL_WAIT_SECONDS = 4.0
-# How long a cancelled run waits for its status post still in flight, to find and remove it.
-STATUS_POST_GRACE_SECONDS = 2.0
 
 coding_task = restate.Service(
     TASK_SERVICE,
@@ -127,29 +117,7 @@ async def notice(ctx: restate.Context, note: Notice) -> None:
         await post_notice(ctx, deps(), note)
 
 
-async def while_running(
-    main: restate.RestateDurableFuture[T], others: Sequence[restate.RestateDurableFuture[Any]]
-) -> T:
-    """`await main` while the steps `others` run too: Restate's SDK starts a step only once
-    something awaits it, so steps meant to run side by side are awaited together."""
-    waiting = list(others)
-    while waiting:
-        done, waiting = await restate.wait_completed(main, *waiting)
-        if any(future is main for future in done):
-            break
-        waiting = [future for future in waiting if future is not main]
-    return await main
-
-
-async def first_of(
-    main: restate.RestateDurableFuture[Any], timer: restate.RestateDurableFuture[Any]
-) -> bool:
-    """Wait for `main` or `timer`, whichever completes first; True when `main` did."""
-    done, _ = await restate.wait_completed(main, timer)
-    return any(future is main for future in done)
-
-
-class AgentRun:
+class AgentRun(RunEndings):
     """One run's loop, steps and cleanup, sharing its context, request and trackers."""
 
     def __init__(self, ctx: restate.Context, deps: Deps, req: TaskRequest, task_id: str):
@@ -276,28 +244,11 @@ class AgentRun:
         return final.text
 
     async def _take_over(self) -> None:
-        """Wait for each cancelled run this one replaces to end (all within the cleanup
-        bound) and put what it did into the conversation before the reply that cut it; the
-        workspace goes on from its edits. A run Restate cancelled before it ran has nothing."""
-        timer = self.ctx.sleep(timedelta(seconds=self.deps.cleanup_seconds))
-        turns = list(self.turns)
-        for awaited in self.req.awaiting:
-            ended = self.ctx.attach_invocation(awaited.task_id, type_hint=TaskReport)
-            if not await first_of(ended, timer):
-                log.info("take_over_timed_out", task=awaited.task_id)
-                break
-            try:
-                report: TaskReport = await ended
-            except TerminalError:
-                continue
-            turn = outcome_turn(report, self.deps.limits.max_turn_bytes)
-            if turn is not None:
-                insert_before(turns, turn, awaited.by_ts)
-            self.ref = report.workspace or self.ref
-            if report.outcome == "cancelled" and report.model_started and not report.status_ts:
-                self.unseen.append(report)
-        bound_turns(turns, self.deps.limits.max_turns, self.deps.limits.max_bytes)
-        self.turns = turns
+        taken = await take_over(
+            self.ctx, self.req.awaiting, self.turns, self.deps.limits, self.deps.cleanup_seconds
+        )
+        self.turns, self.ref = taken.turns, taken.workspace or self.ref
+        self.unseen = taken.unseen
 
     async def _post_unseen_notice(self, report: TaskReport) -> None:
         req = self.req
@@ -443,197 +394,6 @@ class AgentRun:
         )
         self.synced = True
         return ws
-
-    # ------------------------------------------------------------------ endings
-    async def _stop_inflight(self) -> None:
-        """Close the model stream and kill running commands at once, and wait (bounded) for
-        the kills, so what they printed so far is known before it is recorded."""
-        self.tracker.close()
-        running = [task for task in self.inflight if not task.done()]
-        for task in running:
-            task.cancel()
-        if running:
-            await asyncio.wait(running, timeout=KILL_WAIT_SECONDS)
-
-    async def _cancelled(self) -> TaskReport:
-        partial: Partial = await self.ctx.run_typed(
-            "record partial", self._partial, restate.RunOptions(type_hint=Partial)
-        )
-        log.info(
-            "task_cancelled",
-            steps=len(self.work),
-            killed=len(partial.killed),
-            streamed_chunks=self.tracker.chunks,
-        )
-        return self._make_report(
-            "cancelled",
-            partial.text,
-            work=[*self.work, *partial.killed],
-            model_started=partial.model_started,
-            status_ts=partial.status_ts,
-            workspace=partial.workspace or self.ref,
-            killed=partial.killed_lines,
-            ended_at=partial.recorded_at or None,
-        )
-
-    async def _partial(self) -> Partial:
-        """What the cancelled run had in flight: text being streamed, commands killed."""
-        answered = {s.tool_call_id for s in self.work if s.role == "tool"}
-        pending = [
-            call
-            for step in self.work[-1:]
-            if step.role == "assistant"
-            for call in step.tool_calls
-            if call.id not in answered
-        ]
-        killed = [self._killed_step(call) for call in pending]
-        lines = [self._killed_line(call) for call in pending]
-        workspace = None
-        if pending and self.ref is not None and any(c.name not in READ_ONLY_TOOLS for c in pending):
-            with contextlib.suppress(Exception):
-                workspace = await self.deps.workspaces.patch(await self._workspace())
-        return Partial(
-            text=self.tracker.text if self.streaming_call > self.recorded_call else "",
-            killed=killed,
-            model_started=self.tracker.started or bool(self.work),
-            status_ts=self.status_ts or await self.view.posted_ts(STATUS_POST_GRACE_SECONDS),
-            workspace=workspace,
-            killed_lines=lines,
-            recorded_at=time.time(),
-        )
-
-    def _killed_line(self, call: ToolCall) -> str:
-        started = self.started.get(call.id)
-        seconds = f" after {time.monotonic() - started:.1f} s" if started is not None else ""
-        verb = "killed" if call.name == "run_command" else "cut off"
-        return f"{describe(call.name, arguments_of(call))} ({verb}{seconds})"
-
-    def _killed_step(self, call: ToolCall) -> WorkStep:
-        tracker = self.commands.get(call.id)
-        started = self.started.get(call.id)
-        if call.name == "run_command" and tracker is not None and started is not None:
-            seconds = time.monotonic() - started
-            output = tracker.output or "(no output)"
-            text = (
-                f"[killed by the interruption after {seconds:.1f} s; the command did not "
-                f"finish. Output so far:]\n{output}"
-            )
-        else:
-            text = "[not finished: the run was interrupted before this tool call completed]"
-        return WorkStep(role="tool", text=text, tool_call_id=call.id, name=call.name, killed=True)
-
-    async def _failed(self, text: str) -> TaskReport:
-        """Say sorry in the thread, in place of the status message when there is one."""
-        if self.status_ts is None and self.status is not None:
-            with contextlib.suppress(TerminalError):
-                self.status_ts = await self.status
-        with contextlib.suppress(TerminalError):
-            await self.ctx.run_typed(
-                "post failure notice",
-                self.view.finish,
-                step_options(2),
-                self.status_ts,
-                text,
-                "failed",
-            )
-        return self._make_report("failed", "")
-
-    async def _completed(self, text: str) -> TaskReport:
-        changes: ChangeSummary | None = None
-        # The patch is recorded after every step that may change files: read it, no git.
-        stat = summary_of(self.ref.patch) if self.ref and not self.ref.patch_truncated else None
-        if stat is not None:
-            changes = ChangeSummary(files=stat.files, added=stat.added, removed=stat.removed)
-        elif self.ref is not None:
-            changes = await self.ctx.run_typed(
-                "summarise changes",
-                self._changes,
-                restate.RunOptions(max_attempts=3, type_hint=ChangeSummary),
-            )
-        await self._post_answer(text, changes)
-        return self._make_report("completed", text, work=self._answer_work(), changes=changes)
-
-    def _answer_work(self) -> list[WorkStep]:
-        """The run's steps without its last model turn: that is the answer's own text."""
-        last = self.work[-1] if self.work else None
-        if last is not None and last.role == "assistant" and not last.tool_calls:
-            return self.work[:-1]
-        return self.work
-
-    async def _changes(self) -> ChangeSummary:
-        stat = await self.deps.workspaces.diff_stat(await self._workspace())
-        return ChangeSummary(files=list(stat.files), added=stat.added, removed=stat.removed)
-
-    async def _post_answer(self, text: str, changes: ChangeSummary | None) -> None:
-        """The status message becomes the answer; each follow-up part is a step of its own,
-        so a retry never posts a part twice; the diff is uploaded as a file."""
-        opts = step_options(self.deps.slack_max_attempts)
-        summary = change_line(changes)
-        first, *more = split_for_slack(to_mrkdwn(text) + (f"\n\n{summary}" if summary else ""))
-        if self.deps.streaming:
-            first, more = DONE_TEXT, []
-        await self.ctx.run_typed(
-            "post answer", self.view.finish, opts, self.status_ts, first, "completed"
-        )
-        req = self.req
-        for number, part in enumerate(more, start=2):
-            await self.ctx.run_typed(
-                f"post answer part {number}",
-                self.deps.slack.post,
-                opts,
-                req.channel_id,
-                req.thread_ts,
-                part,
-                [section(part)],
-            )
-        if changes is not None and changes.files:
-            await self.ctx.run_typed("upload diff", self._upload_diff, opts)
-
-    async def _upload_diff(self) -> None:
-        diff = await self.deps.workspaces.diff(await self._workspace())
-        await self.deps.slack.upload(
-            self.req.channel_id, self.req.thread_ts, diff, "changes.diff", "The agent's changes"
-        )
-
-    async def _react(self, outcome: str) -> None:
-        if self.reacting is None:
-            return
-        with contextlib.suppress(TerminalError):
-            await self.reacting
-            await self.ctx.run_typed(
-                f"react {outcome}", self.view.react, step_options(1), self.deps, outcome
-            )
-
-    def _make_report(
-        self,
-        outcome: TaskOutcome,
-        text: str,
-        work: list[WorkStep] | None = None,
-        model_started: bool = True,
-        status_ts: str | None = None,
-        workspace: WorkspaceRef | None = None,
-        changes: ChangeSummary | None = None,
-        killed: list[str] | None = None,
-        ended_at: float | None = None,
-    ) -> TaskReport:
-        return TaskReport(
-            task_id=self.task_id,
-            outcome=outcome,
-            text=text,
-            tokens=self.tokens,
-            work=work or [],
-            status_ts=status_ts or self.status_ts,
-            model_started=model_started,
-            # None when this run moved nothing on: an older workspace never overwrites a newer.
-            workspace=ref if (ref := workspace or self.ref) != self.req.workspace else None,
-            changes=changes,
-            killed=killed or [],
-            ended_at=ended_at,
-        )
-
-    def _report(self, report: TaskReport) -> None:
-        """The run's one report: one-way, never a call (that would deadlock the agent)."""
-        self.ctx.object_send(coding_agent.task_ended, self.req.thread_key, report)
 
     def _progress(
         self,

@@ -341,7 +341,8 @@ def _notice(key: str, how: Cancelling, report: TaskReport) -> Notice:
     status_ts = report.status_ts or how.status_ts
     if not report.model_started or (kind == "restarting" and status_ts is None):
         # Nothing of the run showed in the thread (its status message was still waiting for
-        # its turn at Slack): a notice posted now could land below the replacement's messages.
+        # its turn at Slack): a notice posted from here could land below the replacement's
+        # messages, so the replacement posts it, before its own (`CodingTask.run`).
         kind = "withdrawn"
     return Notice(
         kind=kind,
