@@ -23,6 +23,9 @@ class RunningTask(BaseModel):
     step: str = "starting"
     tokens: int = 0
     status_ts: str | None = None
+    # The cut runs this replacement started before their reports reached the agent: it posts
+    # the notice of any of them that showed nothing in the thread.
+    awaiting: list[str] = []
 
 
 CancelReasonKind = Literal["interrupt", "stop"]

@@ -330,16 +330,17 @@ def _ended(d: Decision, key: str, report: TaskReport, now: float, limits: Limits
     if not how.forgotten:  # else: reset while it was cleaning up; only the notice is left
         _record(d, report, now, limits, before_ts=how.by_ts, late=late is not None)
     if report.outcome in ("cancelled", "stopped"):
-        d.effects.append(PostNotice(_notice(key, how, report)))
+        taken_over = s.running is not None and report.task_id in s.running.awaiting
+        d.effects.append(PostNotice(_notice(key, how, report, taken_over)))
     _release_queue(s, limits)
 
 
-def _notice(key: str, how: Cancelling, report: TaskReport) -> Notice:
+def _notice(key: str, how: Cancelling, report: TaskReport, taken_over: bool) -> Notice:
     """The thread's notice for a cancelled run: only the agent knows why it cancelled."""
     _team, channel, thread_ts = parse_thread_key(key)
     kind: NoticeKind = "stopped" if how.reason == "stop" else "restarting"
     status_ts = report.status_ts or how.status_ts
-    if not report.model_started or (kind == "restarting" and status_ts is None):
+    if not report.model_started or (kind == "restarting" and status_ts is None and taken_over):
         # Nothing of the run showed in the thread (its status message was still waiting for
         # its turn at Slack): a notice posted from here could land below the replacement's
         # messages, so the replacement posts it, before its own (`CodingTask.run`).
@@ -456,7 +457,11 @@ def _maybe_start(d: Decision, key: str, now: float, limits: Limits) -> None:
         awaiting=[Awaited(task_id=c.task_id, by_ts=c.by_ts) for c in unsettled],
     )
     s.running = RunningTask(
-        task_id=PENDING, started_at=now, trigger_ts=trigger_ts, trigger_user=trigger_user
+        task_id=PENDING,
+        started_at=now,
+        trigger_ts=trigger_ts,
+        trigger_user=trigger_user,
+        awaiting=[c.task_id for c in unsettled],
     )
     record = RunRecord(
         task_id=PENDING, trigger_ts=trigger_ts, trigger_user=trigger_user, started_at=now

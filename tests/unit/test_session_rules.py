@@ -120,6 +120,18 @@ def test_a_run_cut_before_its_status_message_showed_leaves_no_notice_to_land_bel
     assert ("partial", "half a plan") in [(turn.kind, turn.text) for turn in t.session.turns]
 
 
+def test_a_run_that_showed_nothing_gets_its_agents_notice_when_no_replacement_runs() -> None:
+    t = Thread()
+    t.say("100.000001", "fix the bug", mentions_bot=True)
+    # A debounced reply: the replacement waits for the window, the report comes first.
+    t.say("100.000002", "use zoneinfo", debounce_seconds=1.5)
+    assert not t.of(StartTask)
+    t(TaskEnded(TaskReport(task_id="inv_1", outcome="cancelled", text="half a plan")))
+    (notice,) = t.of(PostNotice)
+    assert isinstance(notice, PostNotice)
+    assert (notice.notice.kind, notice.notice.status_ts) == ("restarting", None)
+
+
 def test_a_replacement_cut_while_waiting_goes_along_and_the_next_waits_for_both() -> None:
     t = Thread()
     t.say("100.000001", "fix the bug", mentions_bot=True)
