@@ -52,14 +52,8 @@ from restate_app.session_events import (
     TimerFired,
     UserMessage,
 )
-from restate_app.turns import (
-    bound_turns,
-    dropped_text,
-    insert_before,
-    insert_in_slack_order,
-    outcome_turn,
-    ts_key,
-)
+from restate_app.session_turns import bound, merge_queue, seen, working_copy
+from restate_app.turns import insert_before, insert_in_slack_order, outcome_turn
 
 MAX_RUNS_KEPT = 50
 MAX_EARLY = 50
@@ -92,7 +86,7 @@ __all__ = [
 
 def decide(session: Session, key: str, event: Event, now: float, limits: Limits) -> Decision:
     """The session after `event`, and what to do about it. `session` is not modified."""
-    d = Decision(_working_copy(session))
+    d = Decision(working_copy(session))
     match event:
         case UserMessage(msg):
             _message(d, key, msg, now, limits)
@@ -112,27 +106,10 @@ def decide(session: Session, key: str, event: Event, now: float, limits: Limits)
     return d
 
 
-def _working_copy(session: Session) -> Session:
-    """A copy of `session` that `decide` may change: its lists, and the records it edits in
-    place, are new; turns are shared, as they are never edited in place (a changed turn is a
-    new one). A deep copy of a long conversation costs milliseconds on the restart path."""
-    return session.model_copy(
-        update={
-            "turns": list(session.turns),
-            "queued": list(session.queued),
-            "early": list(session.early),
-            "running": session.running.model_copy() if session.running else None,
-            "cancelling": session.cancelling.model_copy() if session.cancelling else None,
-            "late": [c.model_copy() for c in session.late],
-            "runs": [r.model_copy() for r in session.runs],
-        }
-    )
-
-
 def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Limits) -> None:
     s = d.session
     turn = Turn(kind="user", text=msg.text, user_id=msg.user_id, ts=msg.ts)
-    if _seen(s, msg.ts):
+    if seen(s, msg.ts):
         d.note = "duplicate"
         return
     if not s.started and not (msg.mentions_bot or msg.is_dm):
@@ -152,11 +129,11 @@ def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Li
     busy = s.running is not None or s.cancelling is not None
     if msg.policy == "queue" and busy:
         insert_in_slack_order(s.queued, turn)
-        _bound(s, s.queued, limits.max_queued, limits.max_bytes)
+        bound(s, s.queued, limits.max_queued, limits.max_bytes)
         d.note = "queued"
         return
     insert_in_slack_order(s.turns, turn)
-    _bound(s, s.turns, limits.max_turns, limits.max_bytes)
+    bound(s, s.turns, limits.max_turns, limits.max_bytes)
     s.pending_ts, s.pending_user = msg.ts, msg.user_id
     if s.running is not None:
         d.cancelled = s.running.task_id
@@ -171,22 +148,6 @@ def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Li
         timer = Timer(kind="debounce", generation=s.debounce_generation)
         d.effects.append(Schedule(timer, timedelta(seconds=msg.debounce_seconds)))
         d.note = d.note or "debounced"
-
-
-def _seen(s: Session, ts: str) -> bool:
-    """A message already in the session (a redelivery that Restate's idempotency missed), or
-    one as old as those its bounds have dropped."""
-    if s.dropped_through is not None and ts_key(ts) <= ts_key(s.dropped_through):
-        return True
-    return any(t.ts == ts and t.kind == "user" for t in (*s.turns, *s.queued, *s.early))
-
-
-def _bound(s: Session, turns: list[Turn], max_turns: int, max_bytes: int) -> None:
-    """Bound `turns`, remembering how far the dropped messages went (for `_seen`)."""
-    for turn in bound_turns(turns, max_turns, max_bytes):
-        newer = s.dropped_through is None or ts_key(turn.ts) > ts_key(s.dropped_through)
-        if turn.kind == "user" and turn.ts and newer:
-            s.dropped_through = turn.ts
 
 
 def _cancel(
@@ -257,7 +218,7 @@ def _stop(d: Decision, user: str, is_admin: bool, reset: bool, limits: Limits) -
     s.pending_ts = s.pending_user = None
     s.debounce_open = False
     s.debounce_generation += 1
-    _merge_queue(s, limits)
+    merge_queue(s, limits)
     if s.running is not None:
         d.cancelled = s.running.task_id
         _cancel(d, "stop", user, None, limits)
@@ -378,7 +339,7 @@ def _record(
     turn = outcome_turn(report, limits.max_turn_bytes)
     if turn is not None:
         insert_before(s.turns, turn, before_ts)
-        _bound(s, s.turns, limits.max_turns, limits.max_bytes)
+        bound(s, s.turns, limits.max_turns, limits.max_bytes)
     run = s.run(report.task_id)
     if run is not None:
         run.outcome, run.ended_at = report.outcome, now
@@ -412,24 +373,9 @@ def _release_queue(s: Session, limits: Limits) -> None:
     """When nothing runs any more, queued replies join the conversation and start a run."""
     if s.running is None and s.cancelling is None and s.queued:
         trigger = next((t for t in reversed(s.queued) if t.kind == "user"), None)
-        _merge_queue(s, limits)
+        merge_queue(s, limits)
         if trigger is not None:
             s.pending_ts, s.pending_user = trigger.ts, trigger.user_id
-
-
-def _merge_queue(s: Session, limits: Limits) -> None:
-    for turn in s.queued:
-        if turn.kind == "dropped" and s.turns and s.turns[0].kind == "dropped":
-            dropped = s.turns[0].dropped + turn.dropped
-            s.turns[0] = s.turns[0].model_copy(
-                update={"dropped": dropped, "text": dropped_text(dropped)}
-            )
-        elif turn.kind == "dropped":
-            s.turns.insert(0, turn)
-        else:
-            insert_in_slack_order(s.turns, turn)
-    s.queued = []
-    _bound(s, s.turns, limits.max_turns, limits.max_bytes)
 
 
 def _maybe_start(d: Decision, key: str, now: float, limits: Limits) -> None:
