@@ -69,6 +69,11 @@ def start(workdir: Path, channels: list[str], profile_dir: Path | None = None) -
         # "Debounce off": a reply interrupts at once.
         DEFAULT_POLICY="interrupt",
         DEFAULT_DEBOUNCE_SECONDS="0",
+        # The scale run streams hundreds of sessions at once; the limits that protect a real
+        # team's model spend would queue them.
+        MODEL_MAX_CONCURRENCY="0",
+        RUNS_PER_USER_PER_HOUR="0",
+        RUNS_PER_CHANNEL_PER_HOUR="0",
         SANDBOX_CHANNELS=",".join(f"{c}={c.lower()}" for c in channels),
         LOG_FORMAT="json",
         LOG_LEVEL="info",

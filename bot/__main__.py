@@ -11,6 +11,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import EVENTS_PATH, build_app, create_web_app
+from bot.background import Background
 from bot.dashboard import create_dashboard
 from bot.dashboard.auth import check_binding
 from bot.forwarder import RestateForwarder
@@ -26,7 +27,12 @@ log = structlog.get_logger("bot")
 async def _serve(settings: BotSettings) -> None:
     stop = stop_event()
     timeout = aiohttp.ClientTimeout(total=10, connect=3)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    # Sends to Restate on Slack's ack path get a connection pool of their own: the minute-long
+    # stop calls of background work (on `session`) can never hold every connection they need.
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        aiohttp.ClientSession(timeout=timeout) as ack_session,
+    ):
         client = LimitedWebClient(
             token=settings.slack_bot_token.get_secret_value(),
             base_url=str(settings.slack_api_url),
@@ -36,9 +42,13 @@ async def _serve(settings: BotSettings) -> None:
             rate_limit_retries=0,
         )
         forwarder = RestateForwarder(
-            session, str(settings.restate_ingress_url), str(settings.restate_admin_url)
+            ack_session,
+            str(settings.restate_ingress_url),
+            str(settings.restate_admin_url),
+            calls_session=session,
         )
-        bolt = build_app(settings, client, forwarder)
+        background = Background()
+        bolt = build_app(settings, client, forwarder, background)
         secret = settings.slack_signing_secret
         web_app = create_web_app(
             bolt, secret.get_secret_value() if secret else None, ready=forwarder.ingress_ready
@@ -62,6 +72,7 @@ async def _serve(settings: BotSettings) -> None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         await dashboard.cleanup()
         await runner.cleanup()
+        await background.close()
     log.info("bot_stopped")
 
 
@@ -97,7 +108,8 @@ def _check(settings: BotSettings) -> None:
             "bot: SLACK_SIGNING_SECRET is required unless SLACK_APP_TOKEN selects Socket Mode"
         )
     token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
-    check_binding(settings.dashboard_host, token)
+    public = settings.dashboard_public_url
+    check_binding(settings.dashboard_host, token, str(public) if public else None)
     Rules.from_settings(settings)  # CHANNEL_POLICIES must parse before anything starts
 
 

@@ -13,10 +13,12 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
+from bot.background import Background
 from bot.edge import refuse
 from bot.forwarder import RestateForwarder
 from bot.listeners import register
 from bot.rules import Rules
+from bot.run_rate import RunLimits, RunRate
 from common.settings import BotSettings
 
 log = structlog.get_logger(__name__)
@@ -28,9 +30,14 @@ AUTH_UNAVAILABLE = "The coding agent cannot reach Slack right now. Please try ag
 
 
 def build_app(
-    settings: BotSettings, client: AsyncWebClient, forwarder: RestateForwarder
+    settings: BotSettings,
+    client: AsyncWebClient,
+    forwarder: RestateForwarder,
+    background: Background | None = None,
 ) -> AsyncApp:
-    """The Bolt app: signature verification on, listeners registered, nothing run at import."""
+    """The Bolt app: signature verification on, listeners registered, nothing run at import.
+
+    `background` runs what listeners do after the ack; the process closes it at shutdown."""
     secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
@@ -52,7 +59,10 @@ def build_app(
         await next()
 
     app.use(shared_client)
-    register(app, forwarder, Rules.from_settings(settings), settings.reaction_received)
+    rules = Rules.from_settings(settings)
+    run_rate = RunRate(RunLimits.from_settings(settings))
+    background = background or Background()
+    register(app, forwarder, rules, settings.reaction_received, background, run_rate)
     return app
 
 

@@ -1,4 +1,10 @@
-"""Work a listener starts after Slack's ack, so the ack never waits for it."""
+"""Work a listener starts after Slack's ack, so the ack never waits for it, within bounds.
+
+At most `max_running` jobs run at once (each may hold a connection for up to a minute); up
+to `max_waiting` more wait, each at most `wait_seconds`, for a turn. Beyond that a job is
+refused at once and logged: a Slack retry or the person's next click brings it again, and the
+bot keeps answering Slack instead of piling up work it cannot finish.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +14,70 @@ from typing import Any
 
 import structlog
 
+from bot import metrics
+
 log = structlog.get_logger(__name__)
+
+MAX_RUNNING = 32
+MAX_WAITING = 256
+WAIT_SECONDS = 30.0
+# How long shutdown lets running jobs finish before it cancels them.
+CLOSE_GRACE_SECONDS = 5.0
 
 
 class Background:
-    """Runs coroutines as tasks, keeps them referenced until done, and logs their failures."""
+    """Runs coroutines as tasks, bounded, keeps them referenced until done, logs failures."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        max_running: int = MAX_RUNNING,
+        max_waiting: int = MAX_WAITING,
+        wait_seconds: float = WAIT_SECONDS,
+    ) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(max_running)
+        self._max_jobs = max_running + max_waiting
+        self._wait_seconds = wait_seconds
 
-    def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        task = asyncio.create_task(coro)
+    def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> bool:
+        """Start `coro` after the ack; False (and a log) when too much work is queued."""
+        if len(self._tasks) >= self._max_jobs:
+            coro.close()
+            log.warning("background_full", what=what, jobs=len(self._tasks))
+            metrics.background_dropped("full")
+            return False
+        task = asyncio.create_task(self._run(coro, what))
         self._tasks.add(task)
-        task.add_done_callback(lambda t: self._done(t, what))
+        task.add_done_callback(lambda t: self._done(t, what, coro))
+        return True
 
-    def _done(self, task: asyncio.Task[None], what: str) -> None:
+    async def _run(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        try:
+            async with asyncio.timeout(self._wait_seconds):
+                await self._slots.acquire()
+        except TimeoutError:
+            log.warning("background_gave_up", what=what, waited_seconds=self._wait_seconds)
+            metrics.background_dropped("waited")
+            return
+        try:
+            await coro
+        finally:
+            self._slots.release()
+
+    def _done(self, task: asyncio.Task[None], what: str, coro: Coroutine[Any, Any, None]) -> None:
+        # A job that never got its turn (gave up, or cancelled at shutdown) is closed unrun.
+        coro.close()
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background_work_failed", what=what, error=repr(task.exception()))
+
+    async def close(self, grace_seconds: float = CLOSE_GRACE_SECONDS) -> None:
+        """At shutdown: let running jobs finish for a moment, then cancel what is left."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            log.warning("background_cancelled_at_shutdown", jobs=len(pending))

@@ -1,4 +1,5 @@
-"""Turns Slack message events into typed values at the edge, deciding what reaches the agent."""
+"""Turns Slack payloads into typed values at the edge: the message forwarded to the agent, and
+who acted (the author's own team, which in a Slack Connect channel is not the installation's)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,62 @@ from common.contract import IncomingMessage, thread_key
 USER_SUBTYPES = frozenset({"thread_broadcast", "file_share"})
 # Slack allows 40 000 characters; a turn beyond this is cut, so state stays bounded.
 MAX_TEXT_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person acting in Slack: a message's author, or who ran a command or pressed a button.
+
+    `teams` are the teams Slack reports the person belongs to; `home_team` is the workspace the
+    app is installed in. In a Slack Connect channel the two differ for a guest from another
+    organisation, although the event arrives with the installation's team on its envelope.
+    """
+
+    user_id: str
+    teams: frozenset[str]
+    home_team: str
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _member_of(reported: str, org: str, workspace: str) -> frozenset[str]:
+    """The teams of a person Slack reports as a member of `reported`.
+
+    In an Enterprise Grid organisation Slack may report a member's organisation (E…) instead
+    of their workspace: such a member also counts for the workspace they acted in.
+    """
+    if org and reported == org and workspace:
+        return frozenset({reported, workspace})
+    return frozenset({reported})
+
+
+def message_actor(event: dict[str, Any], body: dict[str, Any], home_team: str) -> Actor:
+    """The author of a message event: `user_team` (the author's team), else `team`."""
+    workspace = _text(body.get("team_id")) or home_team
+    reported = _text(event.get("user_team")) or _text(event.get("team")) or workspace
+    org = _text(body.get("enterprise_id")) or _text(body.get("context_enterprise_id"))
+    return Actor(_text(event.get("user")), _member_of(reported, org, workspace), home_team)
+
+
+def command_actor(command: dict[str, Any], home_team: str) -> Actor:
+    """Who ran a slash command: its `team_id` is the workspace they ran it from."""
+    reported = _text(command.get("team_id")) or home_team
+    return Actor(_text(command.get("user_id")), frozenset({reported}), home_team)
+
+
+def interaction_actor(body: dict[str, Any], home_team: str) -> Actor:
+    """Who pressed a button or ran a shortcut: `user.team_id`, else the payload's `team`."""
+    user, team = _object(body.get("user")), _object(body.get("team"))
+    workspace = _text(team.get("id")) or home_team
+    reported = _text(user.get("team_id")) or workspace
+    org = _text(_object(body.get("enterprise")).get("id")) or _text(team.get("enterprise_id"))
+    return Actor(_text(user.get("id")), _member_of(reported, org, workspace), home_team)
 
 
 @dataclass(frozen=True)

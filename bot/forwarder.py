@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -30,21 +31,40 @@ READ_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 # A stop waits for the old task's bounded cleanup.
 STOP_TIMEOUT = aiohttp.ClientTimeout(total=60.0)
 _SLACK_ID = re.compile(r"[A-Z0-9]{1,32}")
-# The most session rows one channel listing reads (the page shows far fewer).
-SCAN_LIMIT = 500
+# What one channel listing may ask Restate for: a page of rows, not too deep into the list.
+MAX_ROWS = 25
+MAX_OFFSET = 1_000
 
 
 class ForwardError(RuntimeError):
     """The ingress did not take the message; Slack's retry will bring it again."""
 
 
+@dataclass(frozen=True)
+class SessionsPage:
+    """Some of a channel's sessions, and how many the channel has in all."""
+
+    sessions: list[Session]
+    total: int
+
+
 class RestateForwarder:
-    """The bot's way into Restate: one-way sends for work, quick shared reads for status."""
+    """The bot's way into Restate: one-way sends for work, quick shared reads for status.
+
+    `session` carries the quick requests Slack's ack waits for (sends, reads, each within
+    2 s); `calls_session` the calls that wait up to a minute (stop). Serving Slack, give them
+    separate sessions: calls that wait then never hold the connections a send needs.
+    """
 
     def __init__(
-        self, session: aiohttp.ClientSession, ingress_url: str, admin_url: str | None = None
+        self,
+        session: aiohttp.ClientSession,
+        ingress_url: str,
+        admin_url: str | None = None,
+        calls_session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._session = session
+        self._calls = calls_session or session
         self._ingress = ingress_url.rstrip("/")
         self._sql = RestateSql(session, admin_url or "", timeout=READ_TIMEOUT.total or 2.0)
 
@@ -68,9 +88,10 @@ class RestateForwarder:
         body: str | None,
         headers: dict[str, str] | None = None,
         limit: aiohttp.ClientTimeout = READ_TIMEOUT,
+        session: aiohttp.ClientSession | None = None,
     ) -> dict[str, Any]:
         try:
-            async with self._session.post(
+            async with (session or self._session).post(
                 url,
                 data=body,
                 headers={
@@ -105,20 +126,30 @@ class RestateForwarder:
         """Call one of the session's handlers and wait for its answer (stop, reset)."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return await self._post(
-            self._url(key, handler), request.model_dump_json(), headers, limit=STOP_TIMEOUT
+            self._url(key, handler),
+            request.model_dump_json(),
+            headers,
+            limit=STOP_TIMEOUT,
+            session=self._calls,
         )
 
-    async def channel_sessions(self, team_id: str, channel_id: str, limit: int) -> list[Session]:
-        """The channel's sessions, most recently active first (a bounded admin SQL query)."""
+    async def channel_sessions(
+        self, team_id: str, channel_id: str, limit: int, offset: int = 0
+    ) -> SessionsPage:
+        """`limit` of the channel's sessions after the first `offset`, most recently active
+        first: Restate sorts and counts, and sends only the rows asked for."""
         # Restate's SQL endpoint takes no parameters: only plain Slack ids reach the query.
         if not (_SLACK_ID.fullmatch(team_id) and _SLACK_ID.fullmatch(channel_id)):
             raise ValueError("not a Slack team or channel id")
+        if not (1 <= limit <= MAX_ROWS and 0 <= offset <= MAX_OFFSET):
+            raise ValueError(f"a listing reads 1 to {MAX_ROWS} rows from 0 to {MAX_OFFSET} in")
         prefix = f"{team_id}:{channel_id}:"
         query = (
-            "SELECT service_key, value_utf8 FROM state "  # noqa: S608
+            "SELECT service_key, value_utf8, COUNT(*) OVER () AS total FROM state "  # noqa: S608
             f"WHERE service_name = {literal(AGENT_SERVICE)} AND key = {literal(SESSION_STATE_KEY)} "
             f"AND service_key LIKE {literal(prefix + '%')} "
-            f"ORDER BY json_get_float(value_utf8, 'updated_at') DESC LIMIT {min(limit, SCAN_LIMIT)}"
+            "ORDER BY json_get_float(value_utf8, 'updated_at') DESC "
+            f"LIMIT {int(limit)} OFFSET {int(offset)}"
         )
         try:
             rows = await self._sql.query(query)
@@ -130,7 +161,7 @@ class RestateForwarder:
                 sessions.append(Session.model_validate_json(row.get("value_utf8") or "{}"))
             except ValueError:
                 log.warning("unreadable_session_state", key=row.get("service_key"))
-        return sessions
+        return SessionsPage(sessions, int(rows[0].get("total") or 0) if rows else 0)
 
     async def forward(self, msg: IncomingMessage) -> str:
         """Enqueue the message durably; returns the invocation id."""

@@ -31,6 +31,19 @@ DASHBOARD_ACTIONS = Counter(
     registry=REGISTRY,
 )
 
+RUNS_REFUSED = Counter(
+    "bot_runs_refused",
+    "Messages not passed on to the agent: over the user's or the channel's rate of new runs.",
+    ["scope"],
+    registry=REGISTRY,
+)
+BACKGROUND_DROPPED = Counter(
+    "bot_background_dropped",
+    "Work after the ack the bot dropped: the queue was full, or a job waited too long.",
+    ["reason"],
+    registry=REGISTRY,
+)
+
 _LABEL = re.compile(r"[^a-z0-9_.]")
 
 
@@ -58,3 +71,13 @@ def slack_api_error(method: str, code: str) -> None:
 def dashboard_action(action: str, ok: bool) -> None:
     """An operator action on the dashboard, and whether Restate took it."""
     DASHBOARD_ACTIONS.labels(action=action, result="ok" if ok else "error").inc()
+
+
+def run_refused(scope: str) -> None:
+    """A message went over the rate of new runs of its user or channel."""
+    RUNS_REFUSED.labels(scope=scope).inc()
+
+
+def background_dropped(reason: str) -> None:
+    """Work after the ack was dropped (`full`: no room in the queue; `waited`: too long)."""
+    BACKGROUND_DROPPED.labels(reason=reason).inc()

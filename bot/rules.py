@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bot.events import Actor
 from common.settings import BotSettings
 
 Policy = Literal["interrupt", "queue"]
@@ -62,14 +63,26 @@ class Rules:
     def policy(self, channel_id: str) -> ChannelPolicy:
         return self.channels.get(channel_id, self.default)
 
-    def allows(self, team_id: str, channel_id: str, user_id: str) -> bool:
-        """May this user start or steer a session here? Admins always may."""
-        if user_id in self.admins:
+    def admits(self, actor: Actor) -> bool:
+        """Is this person from a team the agent serves? Admins always are.
+
+        The author's own team counts, never only the installation's: in a Slack Connect
+        channel a guest's events carry the host's team. Without ALLOWED_TEAM_IDS the agent
+        serves the team it is installed in, so a guest from another organisation is refused.
+        """
+        if actor.user_id in self.admins:
+            return True
+        served = (self.teams or {actor.home_team}) - {""}
+        return not actor.teams.isdisjoint(served)
+
+    def allows(self, actor: Actor, channel_id: str) -> bool:
+        """May this person start, steer or stop a session here? Admins always may."""
+        if actor.user_id in self.admins:
             return True
         return (
-            (not self.teams or team_id in self.teams)
+            self.admits(actor)
             and (not self.allowed_channels or channel_id in self.allowed_channels)
-            and (not self.users or user_id in self.users)
+            and (not self.users or actor.user_id in self.users)
         )
 
     def is_admin(self, user_id: str) -> bool:

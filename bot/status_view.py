@@ -9,8 +9,11 @@ from typing import Any
 
 from common.contract import parse_thread_key
 from common.session_state import Session, SessionStatus
+from common.slack_text import escape, snippet
 
 PAGE_SIZE = 10
+# `/agent-status page N` goes this deep at most: each page is read from Restate on its own.
+MAX_PAGE = 50
 _PERMALINK = re.compile(
     r"/archives/(?P<channel>[A-Z0-9]+)/p(?P<ts>\d{10})(?P<frac>\d{6})(?:\?(?P<query>\S*))?"
 )
@@ -80,7 +83,7 @@ def detail_text(status: SessionStatus, link: str | None = None, now: float | Non
     lines = [head]
     if status.state == "working":
         lines.append(
-            f"Running step: *{status.running_step or 'starting'}*, for "
+            f"Running step: *{escape(status.running_step or 'starting')}*, for "
             f"{_duration(status.running_since, now)}, {status.running_tokens} tokens streamed"
             " so far"
         )
@@ -110,38 +113,42 @@ def run_lines(status: SessionStatus) -> list[str]:
     for tool in run.tools[-MAX_TOOL_LINES:]:
         mark = ":scissors:" if tool.killed else ":white_check_mark:" if tool.ok else ":x:"
         code = f", exit {tool.exit_code}" if tool.exit_code not in (None, 0) else ""
-        lines.append(f"{mark} {tool.summary} ({tool.seconds:.1f} s{code})")
+        lines.append(f"{mark} {escape(tool.summary)} ({tool.seconds:.1f} s{code})")
     if len(run.tools) > MAX_TOOL_LINES:
         lines.insert(0, f"… {len(run.tools) - MAX_TOOL_LINES} earlier tool steps")
     if lines:
         lines.insert(0, "*Latest run's tool steps:*")
     changes = run.changes
     if changes is not None and changes.files:
-        shown = ", ".join(f"`{name}`" for name in changes.files[:5])
+        shown = ", ".join(f"`{escape(name)}`" for name in changes.files[:5])
         lines.append(f"*Changes:* +{changes.added} -{changes.removed} in {shown}")
     return lines
+
+
+def _session_line(session: Session, link: str | None, now: float) -> str:
+    # The message as Slack sent it, quoted inside this line's own link: no token of its own.
+    first = snippet(next((t.text for t in session.turns if t.kind == "user"), ""), 60)
+    title = f"<{link}|{escape(first) or 'thread'}>" if link else escape(first or session.thread_ts)
+    doing = f", {escape(session.running.step)}" if session.running else ""
+    return (
+        f"{STATE_ICONS.get(session.state, '')} {title}: *{session.state}*{doing} · "
+        f"{len(session.turns)} turns · {session.interruptions} interruptions · "
+        f"{_ago(session.updated_at, now)}"
+    )
 
 
 def list_text(
     sessions: list[Session], links: dict[str, str], page: int, more: bool, in_dm: bool
 ) -> str:
-    """A page of a channel's sessions, most recent first."""
+    """A page of a channel's sessions, most recent first (a thread without a link: plain)."""
     now = time.time()
     where = "your DM with the agent" if in_dm else "this channel"
+    if not sessions and page > 1:
+        return f"There is no page {page}: the sessions in {where} end before it."
     if not sessions:
         return f"No agent sessions in {where} yet. Mention the agent to start one."
     lines = [f"*Agent sessions in {where}* (page {page}, most recent first)"]
-    for session in sessions:
-        first = next((t.text for t in session.turns if t.kind == "user"), "")
-        snippet = (first[:60] + "…") if len(first) > 60 else first
-        link = links.get(session.thread_ts)
-        title = f"<{link}|{snippet or 'thread'}>" if link else (snippet or session.thread_ts)
-        doing = f", {session.running.step}" if session.running else ""
-        lines.append(
-            f"{STATE_ICONS.get(session.state, '')} {title}: *{session.state}*{doing} · "
-            f"{len(session.turns)} turns · {session.interruptions} interruptions · "
-            f"{_ago(session.updated_at, now)}"
-        )
+    lines += [_session_line(s, links.get(s.thread_ts), now) for s in sessions]
     if more:
         lines.append(f"More: `/agent-status page {page + 1}`")
     return "\n".join(lines)

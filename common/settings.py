@@ -72,9 +72,13 @@ class BotSettings(_Base):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(default=3001, ge=0, le=65535)
     dashboard_token: SecretStr | None = None
+    # Where operators open the dashboard when a proxy (TLS) stands in front of it: its host is
+    # accepted besides loopback names, its origin is the one state changes must come from.
+    dashboard_public_url: AnyHttpUrl | None = None
     dashboard_restate_ui_url: AnyHttpUrl | None = None
 
-    # Who may start or steer sessions: comma-separated ids, empty for everyone.
+    # Who may start or steer sessions: comma-separated ids; empty channels or users: everyone,
+    # empty teams: the installation's own (the author's team counts, not the event's).
     allowed_team_ids: str = ""
     allowed_channel_ids: str = ""
     allowed_user_ids: str = ""
@@ -84,6 +88,12 @@ class BotSettings(_Base):
     channel_policies: str = ""
     default_policy: Literal["interrupt", "queue"] = "interrupt"
     default_debounce_seconds: float = Field(default=0.0, ge=0, le=60)
+    # Runs one user, and one channel, may start or restart per hour, with a burst on top
+    # (0 per hour: no limit); per bot process (`bot/run_rate.py`).
+    runs_per_user_per_hour: float = Field(default=60.0, ge=0)
+    runs_per_user_burst: int = Field(default=10, ge=1)
+    runs_per_channel_per_hour: float = Field(default=200.0, ge=0)
+    runs_per_channel_burst: int = Field(default=30, ge=1)
 
     _slack_api_url = field_validator("slack_api_url")(_with_slash)
 
@@ -131,6 +141,10 @@ class AppSettings(_Base):
     history_max_bytes: int = Field(default=256_000, ge=10_000)
     history_max_queued: int = Field(default=50, ge=1)
     model_max_tokens: int | None = Field(default=4096, ge=16)
+    # Model streams this process keeps open at once (0: no limit), and how long a call waits
+    # for a free one before its run fails with "the model is busy" (0: it does not wait).
+    model_max_concurrency: int = Field(default=16, ge=0)
+    model_queue_seconds: float = Field(default=120.0, ge=0, le=600)
 
     # The repository sessions work on: a git URL or a local path; per channel and per thread
     # (`repo=NAME` in the first mention) from the named ones.

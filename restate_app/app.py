@@ -26,6 +26,7 @@ from restate_app.deps import Deps, Reactions, Repos, install
 from restate_app.health import health_routes
 from restate_app.metrics import metrics_route
 from restate_app.model_io import ModelClient
+from restate_app.model_slots import ModelSlots
 from restate_app.session import Limits
 from restate_app.slack_io import SlackPoster
 from restate_app.tools.sandbox import SandboxConfig, sandbox_problem
@@ -88,7 +89,16 @@ def build_deps(settings: AppSettings, clients: Clients) -> Deps:
     )
     return Deps(
         slack=SlackPoster(clients.slack),
-        model=ModelClient(clients.model, settings.openai_model, settings.model_max_tokens),
+        model=ModelClient(
+            clients.model,
+            settings.openai_model,
+            settings.model_max_tokens,
+            ModelSlots(
+                settings.model_max_concurrency,
+                settings.model_queue_seconds,
+                observe=metrics.model_slots_event,
+            ),
+        ),
         workspaces=workspaces,
         sandbox=sandbox,
         repos=Repos(

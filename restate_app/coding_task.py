@@ -44,6 +44,7 @@ from common.contract import (
 )
 from restate_app import coding_agent
 from restate_app.deps import Deps, deps
+from restate_app.errors import user_text
 from restate_app.model_io import Completion, StreamTracker
 from restate_app.prompts import STEP_LIMIT_INSTRUCTION, conversation, work_messages
 from restate_app.take_over import take_over, while_running
@@ -179,7 +180,7 @@ class AgentRun(RunEndings):
                 self._report(report)
                 return report
             log.warning("task_failed", error=err.message)
-            report = await self._failed(self.problem or FAILED_TEXT)
+            report = await self._failed(self.problem or user_text(err) or FAILED_TEXT)
             self._report(report)
             await self._react("failed")
             raise TerminalError("the run failed", 500) from None

@@ -13,6 +13,13 @@ import openai
 from restate.exceptions import RetryableError, TerminalError
 from slack_sdk.errors import SlackApiError
 
+# A model call refused by this process's limit on open streams (`restate_app/model_slots.py`):
+# the prefix of its `TerminalError`, which survives the journal, and what the thread is told.
+MODEL_BUSY = "model: busy"
+MODEL_BUSY_TEXT = (
+    ":warning: Sorry, the model is busy right now. Reply in this thread in a minute to try again."
+)
+
 # Slack error codes that a retry cannot fix; anything else that is not `ok` is retried.
 PERMANENT_SLACK_ERRORS = frozenset(
     {
@@ -76,3 +83,17 @@ def classify_model_error(exc: Exception) -> Exception:
     if isinstance(exc, openai.APIConnectionError | TimeoutError):
         return RetryableError(f"model: {type(exc).__name__}", status_code=503)
     return exc
+
+
+def model_busy(waited_seconds: float) -> TerminalError:
+    """The error of a model call that found no free slot in time: terminal, as waiting longer
+    is what it just did; the run turns it into `MODEL_BUSY_TEXT` (`user_text`)."""
+    return TerminalError(f"{MODEL_BUSY}: no free slot within {waited_seconds:g} s", 503)
+
+
+def user_text(err: TerminalError) -> str | None:
+    """The sentence the thread gets for a failed run's error, when there is one more precise
+    than the generic failure notice."""
+    if err.message.startswith(MODEL_BUSY):
+        return MODEL_BUSY_TEXT
+    return None

@@ -10,7 +10,7 @@ import time
 
 import aiohttp
 import restate
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 from slack_sdk.errors import SlackApiError
 
@@ -66,10 +66,24 @@ SLACK_LIMITER = Counter(
     ["event", "method"],
     registry=REGISTRY,
 )
+MODEL_SLOTS = Gauge(
+    "agent_model_slots",
+    "Model calls of this process by state: in_use (stream open), waiting (for a free slot, "
+    "MODEL_MAX_CONCURRENCY).",
+    ["state"],
+    registry=REGISTRY,
+)
+MODEL_REFUSED = Counter(
+    "agent_model_calls_refused",
+    "Model calls refused because no slot came free within MODEL_QUEUE_SECONDS.",
+    registry=REGISTRY,
+)
 
 OUTCOMES: tuple[TaskOutcome, ...] = ("completed", "cancelled", "stopped", "failed")
 for _outcome in OUTCOMES:  # zero series exist from the start, so rates work from the first scrape
     TASKS_ENDED.labels(outcome=_outcome)
+for _state in ("in_use", "waiting"):
+    MODEL_SLOTS.labels(state=_state)
 
 
 def _replaying() -> bool:
@@ -101,6 +115,14 @@ def slack_api_error(method: str, exc: BaseException) -> None:
 def slack_limiter_event(event: str, method: str) -> None:
     """The limiter skipped or dropped a call, or Slack answered one with 429."""
     SLACK_LIMITER.labels(event=event, method=method[:64]).inc()
+
+
+def model_slots_event(event: str, in_use: int, waiting: int) -> None:
+    """The model call limiter changed state (`restate_app.model_slots.Observe`)."""
+    MODEL_SLOTS.labels(state="in_use").set(in_use)
+    MODEL_SLOTS.labels(state="waiting").set(waiting)
+    if event == "refused":
+        MODEL_REFUSED.inc()
 
 
 def slack_error_code(exc: BaseException) -> str:

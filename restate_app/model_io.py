@@ -1,7 +1,9 @@
 """Streaming chat completions through one shared `AsyncOpenAI` client.
 
 A `StreamTracker` follows the in-flight stream of one task run so that a cancellation can
-close its HTTP connection at once instead of waiting for the model to finish.
+close its HTTP connection at once instead of waiting for the model to finish. `ModelSlots`
+bounds how many streams the process keeps open: a call waits for a slot (bounded), and its
+tracker's close also ends that wait.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from restate.exceptions import RetryableError
 
 from common.contract import ToolCall
 from restate_app import metrics
-from restate_app.errors import classify_model_error
+from restate_app.errors import classify_model_error, model_busy
+from restate_app.model_slots import ModelSlots, SlotsBusy
 
 log = structlog.get_logger(__name__)
 
@@ -69,12 +72,20 @@ class Completion(BaseModel):
 
 
 class ModelClient:
-    """Streams one chat completion, with tools when given, and returns the whole turn."""
+    """Streams one chat completion, with tools when given, and returns the whole turn; at
+    most as many at once as `slots` allows (no limit without it)."""
 
-    def __init__(self, client: openai.AsyncOpenAI, model: str, max_tokens: int | None = None):
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        model: str,
+        max_tokens: int | None = None,
+        slots: ModelSlots | None = None,
+    ):
         self._client = client
         self._model = model
         self._max_tokens = max_tokens
+        self.slots = slots or ModelSlots(limit=0, queue_seconds=0)
 
     async def stream(
         self,
@@ -86,7 +97,11 @@ class ModelClient:
         tracker.begin()
         started = time.monotonic()
         try:
-            completion = await self._consume(messages, tracker, on_text, tools)
+            async with self.slots.hold():
+                completion = await self._consume(messages, tracker, on_text, tools)
+        except SlotsBusy as exc:
+            log.warning("model_busy", waited_seconds=exc.waited_seconds)
+            raise model_busy(exc.waited_seconds) from None
         except openai.OpenAIError as exc:
             raise classify_model_error(exc) from exc
         finally:

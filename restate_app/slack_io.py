@@ -15,7 +15,7 @@ from common.contract import STOP_ACTION_ID
 from common.slack_limiter import Lane, LimitedWebClient, SlackBusy, lane
 from restate_app import metrics
 from restate_app.errors import classify_slack_error
-from restate_app.mrkdwn import to_mrkdwn
+from restate_app.mrkdwn import defuse_tokens, to_mrkdwn
 
 log = structlog.get_logger(__name__)
 
@@ -172,16 +172,23 @@ class SlackPoster:
     async def start_stream(
         self, channel: str, thread_ts: str, team: str, user: str | None, markdown: str
     ) -> str:
-        """Start a streamed reply (Slack's agent streaming methods); returns its ts."""
+        """Start a streamed reply (Slack's agent streaming methods); returns its ts.
+
+        Streamed Markdown is the model's text as it is written: its Slack tokens are defused
+        here, on every streaming call, so none can ping anyone."""
         recipient = {"recipient_team_id": team, "recipient_user_id": user} if user else {}
         data = await self._call(
-            "chat.startStream", channel, thread_ts=thread_ts, markdown_text=markdown, **recipient
+            "chat.startStream",
+            channel,
+            thread_ts=thread_ts,
+            markdown_text=defuse_tokens(markdown),
+            **recipient,
         )
         return str(data["ts"])
 
     async def append_stream(self, channel: str, ts: str, markdown: str) -> None:
-        await self._call("chat.appendStream", channel, ts=ts, markdown_text=markdown)
+        await self._call("chat.appendStream", channel, ts=ts, markdown_text=defuse_tokens(markdown))
 
     async def stop_stream(self, channel: str, ts: str, markdown: str = "") -> None:
-        extra = {"markdown_text": markdown} if markdown else {}
+        extra = {"markdown_text": defuse_tokens(markdown)} if markdown else {}
         await self._call("chat.stopStream", channel, ts=ts, **extra)

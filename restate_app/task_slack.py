@@ -20,8 +20,9 @@ from restate.exceptions import TerminalError
 
 from common.contract import ChangeSummary, Notice, TaskRequest, parse_thread_key
 from common.slack_limiter import Lane, SlackBusy, lane
+from common.slack_text import escape
 from restate_app.deps import Deps
-from restate_app.mrkdwn import escape, to_mrkdwn
+from restate_app.mrkdwn import to_mrkdwn
 from restate_app.slack_io import MAX_MESSAGE_CHARS, SlackPoster
 from restate_app.tools.registry import ToolResult
 

@@ -52,6 +52,10 @@ def product_env(**overrides: str) -> dict[str, str]:
         "OPENAI_MODEL": "offline-demo",
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "info",
+        # Tests start hundreds of runs as a handful of people; the rate of new runs has its
+        # own tests (tests/unit/test_bot_listeners.py).
+        "RUNS_PER_USER_PER_HOUR": "0",
+        "RUNS_PER_CHANNEL_PER_HOUR": "0",
     }
     return env | overrides
 

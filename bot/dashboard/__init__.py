@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.exposition import generate_latest
 
 from bot import metrics
-from bot.dashboard import api, auth, pages
+from bot.dashboard import api, auth, origins, pages
 from bot.dashboard.data import DashboardData
 from bot.dashboard.views import Links
 from bot.restate_sql import RestateSql
@@ -32,11 +32,7 @@ SECURITY_HEADERS = {
 
 @web.middleware
 async def _headers(request: web.Request, handler: auth.Handler) -> web.StreamResponse:
-    """Security headers on every answer; state-changing requests only from this origin."""
-    if request.method not in ("GET", "HEAD"):
-        origin = request.headers.get("Origin")
-        if origin is not None and origin != f"{request.scheme}://{request.host}":
-            raise web.HTTPForbidden(text="cross-origin request refused")
+    """Security headers on every answer, refusals included."""
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -62,7 +58,12 @@ def create_dashboard(
     token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
     token_auth = auth.TokenAuth(token)
     app = web.Application(
-        middlewares=[_headers, auth.middleware(token_auth), api.restate_unavailable],
+        middlewares=[
+            _headers,
+            origins.middleware(origins.Origins.from_settings(settings), token_auth.enabled),
+            auth.middleware(token_auth),
+            api.restate_unavailable,
+        ],
         client_max_size=64 * 1024,
     )
     links = Links(slack_workspace_url=slack_workspace_url, restate_ui_url=settings.restate_ui_url)

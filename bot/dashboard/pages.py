@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from urllib.parse import unquote
 
 import structlog
 from aiohttp import web
 
-from bot.dashboard.auth import COOKIE, COOKIE_MAX_AGE, TokenAuth, clean_operator
+from bot.dashboard.auth import COOKIE, COOKIE_MAX_AGE, TokenAuth, clean_operator, safe_next
+from bot.dashboard.throttle import TooManyAttempts, client_key
 
 log = structlog.get_logger(__name__)
 
@@ -59,34 +59,39 @@ async def chart_js(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(CHART_JS, headers={"Cache-Control": "max-age=86400"})
 
 
-def _next(value: str) -> str:
-    path = unquote(value or "/")
-    return path if path.startswith("/") and not path.startswith("//") else "/"
-
-
-def _login_page(next_path: str, error: str = "", status: int = 200) -> web.Response:
+def _login_page(
+    next_path: str, error: str = "", status: int = 200, retry_after: int | None = None
+) -> web.Response:
     block = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     body = LOGIN_FORM.format(error=block, next=html.escape(next_path, quote=True))
-    return web.Response(text=body, content_type="text/html", status=status)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return web.Response(text=body, content_type="text/html", status=status, headers=headers)
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:
     if not request.app[AUTH_KEY].enabled:
         raise web.HTTPFound("/")
-    return _login_page(_next(request.query.get("next", "/")))
+    return _login_page(safe_next(request.query.get("next", "/")))
 
 
 async def login(request: web.Request) -> web.StreamResponse:
     """Check the token; on success set the signed operator cookie and go where they were going."""
     auth = request.app[AUTH_KEY]
     form = await request.post()
-    next_path = _next(str(form.get("next", "/")))
-    if not auth.token_ok(str(form.get("token", ""))):
+    next_path = safe_next(str(form.get("next", "/")))
+    try:
+        ok = auth.try_token(str(form.get("token", "")), client_key(request.remote))
+    except TooManyAttempts as exc:
+        log.warning("dashboard_login_throttled", remote=request.remote)
+        wait = f"Too many wrong tokens: try again in {exc.retry_after} s."
+        return _login_page(next_path, wait, status=429, retry_after=exc.retry_after)
+    if not ok:
         log.warning("dashboard_login_refused", remote=request.remote)
         return _login_page(next_path, "That token is not right.", status=401)
     operator = clean_operator(str(form.get("operator", "")))
     log.info("dashboard_login", operator=operator, remote=request.remote)
-    response = web.HTTPSeeOther(next_path)
+    # The checked path itself, not a URL object's rendering of it.
+    response = web.Response(status=303, headers={"Location": next_path})
     response.set_cookie(
         COOKIE,
         auth.cookie_for(operator),
@@ -100,7 +105,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(_request: web.Request) -> web.StreamResponse:
-    response = web.HTTPSeeOther("/login")
+    response = web.Response(status=303, headers={"Location": "/login"})
     response.del_cookie(COOKIE, path="/")
     return response
 

@@ -8,13 +8,19 @@ from bot.background import Background
 from bot.forwarder import RestateForwarder
 from bot.listeners import actions, fallbacks, messages, status
 from bot.rules import Rules
+from bot.run_rate import RunRate
 
 
 def register(
-    app: AsyncApp, forwarder: RestateForwarder, rules: Rules, received_reaction: str
+    app: AsyncApp,
+    forwarder: RestateForwarder,
+    rules: Rules,
+    received_reaction: str,
+    background: Background,
+    run_rate: RunRate,
 ) -> None:
-    background = Background()
-    messages.register(app, messages.MessageHandler(forwarder, rules, received_reaction, background))
-    status.register(app, forwarder, background)
+    handler = messages.MessageHandler(forwarder, rules, received_reaction, background, run_rate)
+    messages.register(app, handler)
+    status.register(app, forwarder, rules, background)
     actions.register(app, forwarder, rules, background)
     fallbacks.register(app)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
+from bot.events import interaction_actor, message_actor
 from bot.forwarder import RestateForwarder
-from bot.listeners.steering import request_stop
+from bot.listeners.steering import home_team, request_stop
 from bot.rules import Rules
 from common.contract import STOP_ACTION_ID, parse_thread_key
 
@@ -18,27 +19,31 @@ def register(
     app: AsyncApp, forwarder: RestateForwarder, rules: Rules, background: Background
 ) -> None:
     async def handle_stop_button(
-        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         """Stop the task of the thread the button belongs to (its value is the thread key)."""
         await ack()
         action = (body.get("actions") or [{}])[0]
-        user = (body.get("user") or {}).get("id", "")
+        actor = interaction_actor(body, home_team(context))
         try:
             where = parse_thread_key(str(action.get("value", "")))
         except ValueError:
             return
-        idem = f"stop-button:{where[1]}:{action.get('action_ts', '')}:{user}"
-        background.spawn(request_stop(forwarder, client, rules, where, user, idem), "stop button")
+        idem = f"stop-button:{where[1]}:{action.get('action_ts', '')}:{actor.user_id}"
+        stop = request_stop(forwarder, client, rules, where, actor, idem)
+        background.spawn(stop, "stop button")
 
-    async def handle_agent_session_stopped(event: dict[str, Any], body: dict[str, Any]) -> None:
+    async def handle_agent_session_stopped(
+        event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         """Slack's native stop button, where the app is configured as an agent."""
         channel, thread_ts = event.get("channel"), event.get("thread_ts")
-        user, team = event.get("user") or "", body.get("team_id") or ""
+        team = body.get("team_id") or ""
         if not (isinstance(channel, str) and isinstance(thread_ts, str) and channel and thread_ts):
             return
+        actor = message_actor(event, body, home_team(context))
         idem = f"agent-stop:{channel}:{event.get('event_ts', '')}"
-        stop = request_stop(forwarder, app.client, rules, (team, channel, thread_ts), user, idem)
+        stop = request_stop(forwarder, app.client, rules, (team, channel, thread_ts), actor, idem)
         background.spawn(stop, "agent session stop")
 
     app.action(STOP_ACTION_ID)(handle_stop_button)

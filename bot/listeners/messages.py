@@ -15,11 +15,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 from bot.background import Background
-from bot.events import Skip, to_incoming
-from bot.forwarder import RestateForwarder
+from bot.events import Actor, Skip, message_actor, to_incoming
+from bot.forwarder import ForwardError, RestateForwarder
 from bot.listeners.status import thread_status_text
-from bot.listeners.steering import NOT_PERMITTED, ephemeral, request_stop, slack_error_code
+from bot.listeners.steering import (
+    NOT_PERMITTED,
+    ephemeral,
+    home_team,
+    request_stop,
+    slack_error_code,
+)
 from bot.rules import Rules
+from bot.run_rate import Refusal, RunRate
 from common.contract import IncomingMessage, message_idempotency_key, thread_key
 from common.slack_limiter import Lane, lane
 
@@ -46,12 +53,17 @@ class MessageHandler:
         rules: Rules,
         received_reaction: str,
         background: Background,
+        run_rate: RunRate,
     ) -> None:
         self.forwarder, self.rules, self.received_reaction = forwarder, rules, received_reaction
-        self.background = background
+        self.background, self.run_rate = background, run_rate
 
     async def __call__(
-        self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+        self,
+        event: dict[str, Any],
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
     ) -> None:
         msg = to_incoming(
             event,
@@ -62,19 +74,50 @@ class MessageHandler:
         if isinstance(msg, Skip):
             log.debug("event_skipped", type=event.get("type"), reason=msg.reason)
             return
+        await self._handle(msg, message_actor(event, body, home_team(context)), client)
+
+    async def _handle(self, msg: IncomingMessage, actor: Actor, client: AsyncWebClient) -> None:
         word = _command_word(msg)
-        # Answers to "status" and "stop" happen after the ack: a retry would repeat them.
+        # Everything but the forward happens after the ack: a retry would repeat it, and a
+        # slow or absent Restate must not make Slack retry a message that changes nothing.
         if word in STATUS_WORDS:
-            self.background.spawn(self._answer_status(msg, client), "status reply")
+            self.background.spawn(self._answer_status(msg, actor, client), "status reply")
         elif word in STOP_WORDS:
             where = (msg.team_id, msg.channel_id, msg.thread_ts)
             idem = "stop:" + message_idempotency_key(msg.channel_id, msg.ts)
-            stop = request_stop(self.forwarder, client, self.rules, where, msg.user_id, idem)
+            stop = request_stop(self.forwarder, client, self.rules, where, actor, idem)
             self.background.spawn(stop, "stop reply")
-        elif not self.rules.allows(msg.team_id, msg.channel_id, msg.user_id):
-            await self._refuse(msg, client)
+        elif not self.rules.allows(actor, msg.channel_id):
+            self.background.spawn(self._refuse(msg, client), "refusal")
+        elif (refusal := self._over_rate(msg)) is not None:
+            if not refusal.repeat:
+                note = ephemeral(client, msg.channel_id, msg.user_id, msg.thread_ts, refusal.text)
+                self.background.spawn(note, "rate refusal")
         else:
             await self._forward(msg, client)
+
+    def _over_rate(self, msg: IncomingMessage) -> Refusal | None:
+        """Whether this message would start or restart a run past the user's or the channel's
+        rate (admins are never held back); counted once however often Slack delivers it."""
+        if self.rules.is_admin(msg.user_id):
+            return None
+        refusal = self.run_rate.check(
+            msg.user_id,
+            msg.channel_id,
+            message=message_idempotency_key(msg.channel_id, msg.ts),
+            thread=thread_key(msg.team_id, msg.channel_id, msg.thread_ts),
+            mention=msg.mentions_bot or msg.is_dm,
+        )
+        if refusal is not None and not refusal.repeat:
+            log.info(
+                "run_rate_refused",
+                scope=refusal.scope,
+                channel=msg.channel_id,
+                user=msg.user_id,
+                retry_after=round(refusal.retry_after),
+            )
+            metrics.run_refused(refusal.scope)
+        return refusal
 
     async def _forward(self, msg: IncomingMessage, client: AsyncWebClient) -> None:
         policy = self.rules.policy(msg.channel_id)
@@ -85,21 +128,33 @@ class MessageHandler:
         if (msg.mentions_bot or msg.is_dm) and self.received_reaction:
             self.background.spawn(self._react(client, msg), "received reaction")
 
-    async def _answer_status(self, msg: IncomingMessage, client: AsyncWebClient) -> None:
-        text = await thread_status_text(
-            self.forwarder, client, msg.team_id, msg.channel_id, msg.thread_ts
-        )
+    async def _answer_status(
+        self, msg: IncomingMessage, actor: Actor, client: AsyncWebClient
+    ) -> None:
+        if self.rules.admits(actor):
+            text = await thread_status_text(
+                self.forwarder, client, msg.team_id, msg.channel_id, msg.thread_ts
+            )
+        else:
+            log.info("status_refused", channel=msg.channel_id, user=msg.user_id)
+            text = NOT_PERMITTED
         await ephemeral(client, msg.channel_id, msg.user_id, msg.thread_ts, text)
 
     async def _refuse(self, msg: IncomingMessage, client: AsyncWebClient) -> None:
         """Tell a person who may not use the agent, when they were talking to it."""
         log.info("message_refused", channel=msg.channel_id, user=msg.user_id)
-        talking_to_agent = msg.mentions_bot or msg.is_dm
-        if not talking_to_agent:
-            key = thread_key(msg.team_id, msg.channel_id, msg.thread_ts)
-            talking_to_agent = (await self.forwarder.status(key)).turns > 0
-        if talking_to_agent:
+        if msg.mentions_bot or msg.is_dm or await self._agents_thread(msg):
             await ephemeral(client, msg.channel_id, msg.user_id, msg.thread_ts, NOT_PERMITTED)
+
+    async def _agents_thread(self, msg: IncomingMessage) -> bool:
+        """Whether the thread is a session's; when Restate cannot say, assume it is (one
+        refusal too many beats a reply that silently goes nowhere)."""
+        key = thread_key(msg.team_id, msg.channel_id, msg.thread_ts)
+        try:
+            return (await self.forwarder.status(key)).turns > 0
+        except (ForwardError, ValueError) as exc:
+            log.warning("refusal_status_unavailable", thread=key, error=str(exc))
+            return True
 
     async def _react(self, client: AsyncWebClient, msg: IncomingMessage) -> None:
         try:

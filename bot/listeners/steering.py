@@ -7,10 +7,12 @@ the person privately when nothing happened, and never makes Slack wait for it.
 from __future__ import annotations
 
 import structlog
+from slack_bolt.async_app import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
+from bot.events import Actor
 from bot.forwarder import ForwardError, RestateForwarder
 from bot.rules import Rules
 from common.contract import StopRequest, thread_key
@@ -20,9 +22,17 @@ log = structlog.get_logger(__name__)
 
 def slack_error_code(exc: Exception) -> str:
     """Slack's error code for a failed call, or the exception's kind when Slack said nothing."""
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error", "unknown_error"))
-    return type(exc).__name__
+    # A proxy's error page (a 502, say) reaches here as text, not Slack's JSON.
+    data = getattr(exc.response, "data", None) if isinstance(exc, SlackApiError) else None
+    if isinstance(data, dict):
+        return str(data.get("error", "unknown_error"))
+    return "unknown_error" if isinstance(exc, SlackApiError) else type(exc).__name__
+
+
+def home_team(context: AsyncBoltContext) -> str:
+    """The workspace the app is installed in (its token's team), else the request's team."""
+    result = context.authorize_result
+    return (result.team_id if result is not None else None) or context.team_id or ""
 
 
 NOTHING_RUNNING = "The agent is not working on anything in this thread right now."
@@ -47,11 +57,18 @@ async def request_stop(
     client: AsyncWebClient,
     rules: Rules,
     where: tuple[str, str, str],
-    user: str,
+    actor: Actor,
     idempotency_key: str,
 ) -> None:
-    """Stop the thread's task if `user` may; tell them privately when nothing was stopped."""
+    """Stop the thread's task if `actor` may; tell them privately when nothing was stopped.
+
+    The bot refuses people outside the allowlist; the agent, non-participants."""
     team, channel, thread_ts = where
+    user = actor.user_id
+    if not rules.allows(actor, channel):
+        log.info("stop_refused", channel=channel, user=user)
+        await ephemeral(client, channel, user, thread_ts, NOT_PERMITTED)
+        return
     key = thread_key(team, channel, thread_ts)
     request = StopRequest(user_id=user, is_admin=rules.is_admin(user))
     try:

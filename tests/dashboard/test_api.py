@@ -18,14 +18,31 @@ def test_every_api_call_needs_the_token(dashboard: Dashboard) -> None:
     assert page.headers["Location"].startswith("/login")
 
 
+def test_a_request_under_another_host_name_is_refused(dashboard: Dashboard) -> None:
+    """DNS rebinding: a page of evil.example whose name the attacker re-points at the bot's
+    address reaches the dashboard under that name. The bot answers 421, token or not."""
+    port = httpx.URL(dashboard.url).port
+    bearer = {"Authorization": f"Bearer {dashboard.token}"}
+    for path in ("/api/sessions", "/api/me", "/login", "/metrics"):
+        resp = httpx.get(dashboard.url + path, headers=bearer | {"Host": f"evil.example:{port}"})
+        assert resp.status_code == 421, path
+    local = httpx.get(dashboard.url + "/api/me", headers=bearer | {"Host": f"localhost:{port}"})
+    assert local.status_code == 200
+
+
 def test_login_sets_a_secure_http_only_cookie_and_refuses_a_wrong_token(
     dashboard: Dashboard,
 ) -> None:
-    wrong = httpx.post(dashboard.url + "/login", data={"token": "nope", "operator": "eve"})
+    origin = {"Origin": dashboard.url}
+    wrong = httpx.post(
+        dashboard.url + "/login", data={"token": "nope", "operator": "eve"}, headers=origin
+    )
     assert wrong.status_code == 401
     assert "set-cookie" not in wrong.headers
     right = httpx.post(
-        dashboard.url + "/login", data={"token": dashboard.token, "operator": "ops <b>"}
+        dashboard.url + "/login",
+        data={"token": dashboard.token, "operator": "ops <b>"},
+        headers=origin,
     )
     assert right.status_code == 303
     cookie = right.headers["set-cookie"].lower()

@@ -1,7 +1,8 @@
 """The dashboard in a real browser (Playwright driving Debian's Chromium, never a downloaded
 one): sign in, watch a session appear, see an interruption paired with its replacement, press
-Stop, and be refused with a wrong token. The run leaves screenshots in build/screenshots/
-(`make screenshots` writes them to docs/ for the README instead)."""
+Stop, and be refused with a wrong token or under another host name (DNS rebinding). The run
+leaves screenshots in build/screenshots/ (`make screenshots` writes them to docs/ for the
+README instead)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from sandbox.stack import ROOT, Stack
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.dashboard.conftest import SLOW_ANSWER, key_of
 from tests.integration.harness import BOT_MENTION, Harness, plan_step
 
@@ -61,6 +63,31 @@ def test_a_wrong_token_is_refused(browser: Browser, stack: Stack) -> None:
         expect(page).to_have_url(re.compile(r"/login\?next=(/|%2F)sessions"))
     finally:
         context.close()
+
+
+def test_a_page_under_another_host_name_gets_nothing(browser: Browser, stack: Stack) -> None:
+    """DNS rebinding: the browser resolves evil.example to the dashboard's own address, as an
+    attacker's DNS would after the operator opened their page; neither the page nor its
+    same-origin requests for sessions or a reset get an answer."""
+    port = urlsplit(stack.urls["dashboard"]).port
+    rules = "--host-resolver-rules=MAP evil.example 127.0.0.1"
+    rebound = browser.browser_type.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, rules])
+    try:
+        page = rebound.new_page()
+        response = page.goto(f"http://evil.example:{port}/login")
+        assert response is not None
+        assert response.status == 421
+        statuses = page.evaluate(
+            """async () => [
+                (await fetch("/api/sessions")).status,
+                (await fetch("/api/sessions/T0SANDBOX%3AC0GENERAL%3A1.2/reset", {
+                    method: "POST", headers: {"Content-Type": "application/json"},
+                    body: JSON.stringify({confirm: true})})).status,
+            ]"""
+        )
+        assert statuses == [421, 421]
+    finally:
+        rebound.close()
 
 
 def test_a_sandbox_mention_appears_in_the_sessions_list(

@@ -9,7 +9,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, envelope, plan_step
+from tests.integration.harness import (
+    BOT_MENTION,
+    CHANNEL,
+    TEAM,
+    Harness,
+    envelope,
+    eventually,
+    plan_step,
+)
 
 
 def _mention(ts: str, text: str = f"{BOT_MENTION} hello", **extra: Any) -> dict[str, Any]:
@@ -100,3 +108,25 @@ def test_events_for_a_team_or_channel_not_served_have_no_effect(harness: Harness
     assert other_team["status"] == 200
     assert harness.agent(ts, "status", team="T0ELSEWHERE")["turns"] == 0
     assert harness.status(ts)["turns"] == 0
+
+
+def test_a_slack_connect_guest_is_refused_though_the_event_names_an_allowed_team(
+    harness: Harness,
+) -> None:
+    """In a Slack Connect channel the event's `team` is the host's (allowed) while the
+    author's `user_team` is their own organisation's (not allowed): no session starts."""
+    ts, before = _fresh_ts(), len(harness.ephemerals("U0BOB"))
+    guest = _mention(ts, team=TEAM, user_team="T0GUEST", source_team="T0GUEST", user="U0BOB")
+    assert harness.deliver(envelope(guest))["status"] == 200
+    refusal = eventually(lambda: harness.ephemerals("U0BOB")[before:], what="a refusal")[0]
+    assert "not allowed" in refusal["text"]
+    assert harness.status(ts)["turns"] == 0
+
+
+@pytest.mark.parametrize("page", ["²", "0", "99999"])
+def test_agent_status_with_a_page_number_it_cannot_serve_answers_clearly(
+    harness: Harness, page: str
+) -> None:
+    answered = harness.interact("command", command="/agent-status", text=f"page {page}")
+    assert answered["status"] == 200
+    assert "Pages go from 1 to" in (answered["json"] or {}).get("text", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -282,3 +283,22 @@ def test_a_run_cut_while_its_status_waits_its_turn_gets_one_notice_above_the_nex
     assert len(notices) == 1
     assert len(answers) == 1
     assert notices[0] < answers[0]
+
+
+def test_agent_status_pages_through_the_sessions_restate_keeps(harness: Harness) -> None:
+    """Each page is its own bounded query on Restate: of eleven sessions, page 1 shows the
+    ten most recent and says more follow, page 2 the eleventh."""
+    channel, marker = "D0ALICE", f"paging-{time.time_ns()}"
+    jobs = [f"{marker} job {i:02d}" for i in range(11)]
+    harness.script(*[{"text": "Done."}] * len(jobs))
+    with harness.limits_off():
+        roots = [harness.post(job, channel=channel) for job in jobs]
+        for ts in roots:
+            harness.idle_after(ts, tasks=1, channel=channel)
+    first = harness.interact("command", command="/agent-status", text="", channel=channel)
+    second = harness.interact("command", command="/agent-status", text="page 2", channel=channel)
+    first_text, second_text = first["json"]["text"], second["json"]["text"]
+    assert sum(job in first_text for job in jobs) == 10
+    assert "More: `/agent-status page 2`" in first_text
+    assert all(job in first_text + second_text for job in jobs)
+    assert "(page 2," in second_text

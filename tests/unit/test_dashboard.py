@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from bot.dashboard import app_metrics, queries, views
-from bot.dashboard.auth import TokenAuth, check_binding, clean_operator, is_loopback
+from bot.dashboard.auth import (
+    COOKIE_MAX_AGE,
+    TokenAuth,
+    check_binding,
+    clean_operator,
+    is_loopback,
+    safe_next,
+)
+from bot.dashboard.origins import host_name, origin_of
+from bot.dashboard.throttle import LoginThrottle, client_key
 from bot.restate_sql import like_contains, literal
 from common.settings import SettingsError
 
@@ -17,10 +26,24 @@ def test_loopback_addresses_may_serve_without_a_token(host: str) -> None:
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.5", "::", "dashboard.internal"])
-def test_any_other_address_refuses_to_start_without_a_token(host: str) -> None:
+def test_any_other_address_refuses_to_start_without_a_long_token(host: str) -> None:
     with pytest.raises(SettingsError, match="DASHBOARD_TOKEN"):
         check_binding(host, None)
-    check_binding(host, "a-token")
+    with pytest.raises(SettingsError, match="at least 32 characters"):
+        check_binding(host, "a-token")
+    with pytest.raises(SettingsError, match="at least 32 characters"):
+        check_binding(host, "x" * 31)
+    check_binding(host, "x" * 32)
+    check_binding("127.0.0.1", "short")
+
+
+def test_a_public_url_elsewhere_needs_a_long_token_even_on_loopback() -> None:
+    """Behind a proxy a loopback dashboard is reachable from everywhere the proxy is."""
+    for token in (None, "short"):
+        with pytest.raises(SettingsError, match="DASHBOARD_PUBLIC_URL"):
+            check_binding("127.0.0.1", token, "https://ops.example.com")
+    check_binding("127.0.0.1", "x" * 32, "https://ops.example.com")
+    check_binding("127.0.0.1", None, "http://localhost:8443")
 
 
 def test_the_cookie_names_the_operator_and_cannot_be_forged() -> None:
@@ -31,6 +54,90 @@ def test_the_cookie_names_the_operator_and_cannot_be_forged() -> None:
     assert TokenAuth("other").operator_from_cookie(cookie) is None
     assert auth.operator_from_cookie("garbage") is None
     assert clean_operator("<script>bob</script>\n") == "scriptbobscript"
+
+
+@pytest.mark.parametrize("signature", ["\u00e9t\u00e9", "1.\u00e9t\u00e9", "\ud800", ""])
+def test_a_cookie_with_a_non_ascii_or_empty_signature_is_refused(signature: str) -> None:
+    assert TokenAuth("secret").operator_from_cookie(f"YWxpY2U.{signature}") is None
+
+
+def test_a_cookie_signs_in_for_twelve_hours_and_no_longer() -> None:
+    now = [1_700_000_000.0]
+    auth = TokenAuth("secret", clock=lambda: now[0])
+    cookie = auth.cookie_for("alice")
+    now[0] += COOKIE_MAX_AGE - 1
+    assert COOKIE_MAX_AGE == 12 * 3600
+    assert auth.operator_from_cookie(cookie) == "alice"
+    now[0] += 2
+    assert auth.operator_from_cookie(cookie) is None
+    now[0] = 1_700_000_000.0 - 120  # issued "in the future": a forged or skewed time
+    assert auth.operator_from_cookie(cookie) is None
+    issued = cookie.split(".")[1]
+    later = cookie.replace(f".{issued}.", f".{int(issued) + 3600}.")
+    now[0] = 1_700_000_000.0
+    assert auth.operator_from_cookie(later) is None
+
+
+def test_wrong_tokens_make_a_client_wait_longer_and_longer() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for _ in range(throttle.free_failures):
+        assert throttle.wait("10.0.0.1") == 0
+        throttle.failed("10.0.0.1")
+    waits = []
+    for _ in range(8):
+        waits.append(throttle.wait("10.0.0.1"))
+        now[0] += waits[-1]
+        throttle.failed("10.0.0.1")
+    assert waits[:4] == [5.0, 10.0, 20.0, 40.0]
+    assert max(waits) == throttle.max_delay
+    assert throttle.wait("10.0.0.2") == 0
+    throttle.succeeded("10.0.0.1")
+    assert throttle.wait("10.0.0.1") == 0
+
+
+def test_the_throttle_forgets_quiet_clients_and_stays_bounded() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(clock=lambda: now[0], max_clients=3)
+    for _ in range(throttle.free_failures):
+        throttle.failed("a")
+    assert throttle.wait("a") > 0
+    now[0] += throttle.window + throttle.max_delay
+    assert throttle.wait("a") == 0
+    for client in ("b", "c", "d", "e"):
+        throttle.failed(client)
+    assert len(throttle) <= 3
+
+
+def test_an_ipv6_client_is_counted_by_its_network() -> None:
+    assert client_key("2001:db8::1") == client_key("2001:db8::ffff") == "2001:db8::/64"
+    assert client_key("10.0.0.1") == "10.0.0.1"
+    assert client_key(None) == "unknown"
+
+
+def test_host_headers_and_origins_are_read_strictly() -> None:
+    assert host_name("LocalHost:3001") == "localhost"
+    assert host_name("[::1]:80") == "::1"
+    for bad in ("evil@127.0.0.1", "127.0.0.1:1:2", "a b", "", "localhost:", "[::1"):
+        assert host_name(bad) is None, bad
+    assert origin_of("https://ops.example.com:443/x") == "https://ops.example.com"
+    assert origin_of("http://ops.example.com:443") == "http://ops.example.com:443"
+    assert origin_of("http://[::1]:3001/") == "http://[::1]:3001"
+    for bad in ("null", "http://127.0.0.1:3001.evil.example/", "file:///etc", "https://"):
+        assert origin_of(bad) is None, bad
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/\t/evil.example", "/\n/x", "/\\evil", "\\/evil", "//evil", "https://e/", "x", "", " /"],
+)
+def test_a_login_target_elsewhere_becomes_the_overview(target: str) -> None:
+    assert safe_next(target) == "/"
+
+
+@pytest.mark.parametrize("target", ["/", "/sessions?state=idle", "/sessions/T1%3AC1%3A1.2"])
+def test_a_login_target_on_this_site_is_kept(target: str) -> None:
+    assert safe_next(target) == target
 
 
 def test_sql_literals_escape_quotes_and_like_wildcards() -> None:

@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.events import Skip, to_incoming
+from bot.events import Actor, Skip, interaction_actor, message_actor, to_incoming
+from bot.rules import Rules
 from common.contract import IncomingMessage, thread_key
 
 BOT = "U0BOT"
@@ -113,3 +114,37 @@ def test_any_event_shape_is_either_skipped_or_a_valid_turn(event: dict[str, Any]
         assert result.user_id not in ("", BOT)
         assert thread_key(result.team_id, result.channel_id, result.thread_ts)
         assert result.mentions_bot or result.is_dm or event.get("thread_ts")
+
+
+def test_a_messages_author_is_their_own_team_not_the_installations() -> None:
+    body = {"team_id": TEAM}
+    guest = message_actor(_event(team=TEAM, user_team="T0GUEST"), body, home_team=TEAM)
+    assert guest.teams == {"T0GUEST"}
+    assert message_actor(_event(team="T0OTHER"), body, TEAM).teams == {"T0OTHER"}
+    assert message_actor(_event(), body, TEAM).teams == {TEAM}
+
+
+def test_an_org_member_reported_by_their_org_counts_for_the_workspace() -> None:
+    body = {"team_id": TEAM, "enterprise_id": "E0ORG"}
+    member = message_actor(_event(user_team="E0ORG"), body, TEAM)
+    assert member.teams == {"E0ORG", TEAM}
+    other_org = message_actor(_event(user_team="E0ELSE"), body, TEAM)
+    assert other_org.teams == {"E0ELSE"}
+
+
+def test_without_an_allowlist_only_the_installations_team_is_served() -> None:
+    rules = Rules(admins=frozenset({"U0ADMIN"}))
+    home = Actor("U0ALICE", frozenset({TEAM}), TEAM)
+    guest = Actor("U0GUEST", frozenset({"T0GUEST"}), TEAM)
+    assert rules.allows(home, "C0GENERAL")
+    assert not rules.allows(guest, "C0GENERAL")
+    assert not rules.admits(guest)
+    assert rules.allows(Actor("U0ADMIN", frozenset({"T0GUEST"}), TEAM), "C0ANY")
+    assert Rules(teams=frozenset({TEAM, "T0GUEST"})).admits(guest)
+
+
+def test_an_interactions_author_is_user_team_id() -> None:
+    body = {"user": {"id": "U0GUEST", "team_id": "T0GUEST"}, "team": {"id": TEAM}}
+    assert interaction_actor(body, TEAM).teams == {"T0GUEST"}
+    assert interaction_actor({"user": {"id": "U1"}, "team": {"id": TEAM}}, TEAM).teams == {TEAM}
+    assert interaction_actor({"user": "junk", "team": None}, TEAM).teams == {TEAM}
