@@ -20,21 +20,42 @@ from bench.clients import Control, Posted, SlackEvents
 from bench.scale import _reply, open_sessions
 from bench.timeline import NOTICE_MARK, Interruption, Outcome, harvest
 
-# Long enough that every session is still streaming when its next reply comes.
+# At least this long an answer; longer where a thread's next reply comes later, so every
+# reply cuts a run that is still streaming.
 ANSWER_CHUNKS = 120
 DRAIN_TIMEOUT = 420.0
-NOTICE_STEADY_POLLS = 5
+# Settled: every agent idle, no run open, and the threads unchanged for this many polls.
+STEADY_POLLS = 5
+OPEN_RUNS = (
+    "SELECT count(*) AS n FROM sys_invocation "
+    "WHERE target_service_name = 'CodingTask' AND status != 'completed'"
+)
 _SKIPPED = re.compile(r'agent_slack_limiter_events_total\{event="skipped",[^}]*\} ([0-9.e+]+)')
 
 
 @dataclass(frozen=True)
 class Threads:
-    """What the threads show once everything has settled."""
+    """What the threads show once everything has settled, against what the agents did."""
 
     threads: int
+    # Runs the agents cut (a reply after a run had ended cuts nothing) and notices shown.
+    interrupted: int
     notices: int
-    answers_exactly_once: int
+    # Threads showing one final answer per run that completed.
+    answers_right: int
     notice_below_answer: int
+    # Status messages still showing "working" (with a Stop button) after everything ended.
+    left_working: int
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One thread: its notices, its final answers, and what is wrong with its order."""
+
+    notices: int
+    answers: int
+    notice_below: bool
+    working: int
 
 
 @dataclass(frozen=True)
@@ -57,34 +78,42 @@ async def skipped_updates(http: aiohttp.ClientSession, metrics_url: str) -> int:
     return int(sum(float(m) for m in _SKIPPED.findall(text)))
 
 
-async def _notice_count(control: Control, roots: list[Posted]) -> int:
-    return sum([(await _show(control, root))[0] for root in roots])
-
-
-async def _show(control: Control, root: Posted) -> tuple[int, int, bool]:
-    """Notices, final answers, and whether a notice sits below the answer, in one thread."""
+async def _show(control: Control, root: Posted) -> Shown:
     messages = await control.thread(root.channel, root.ts)
     bot = sorted(
         (m for m in messages if m.get("bot_id") and not m.get("files")), key=lambda m: m["ts"]
     )
+    working = [m for m in bot if "stop_task" in str(m.get("blocks"))]
     notices = [m for m in bot if NOTICE_MARK in str(m.get("text", ""))]
-    answers = [
-        m
-        for m in bot
-        if NOTICE_MARK not in str(m.get("text", "")) and "stop_task" not in str(m.get("blocks"))
-    ]
+    answers = [m for m in bot if m not in working and m not in notices]
     below = bool(notices and answers and notices[-1]["ts"] > answers[-1]["ts"])
-    return len(notices), len(answers), below
+    return Shown(len(notices), len(answers), below, len(working))
 
 
 async def _threads(control: Control, roots: list[Posted]) -> Threads:
     shown = [await _show(control, root) for root in roots]
+    states = [await control.agent(root.key, "status") for root in roots]
+    completed = [
+        int(st["tasks_started"]) - int(st["interruptions"]) - int(st["stops"]) for st in states
+    ]
     return Threads(
         threads=len(roots),
-        notices=sum(n for n, _, _ in shown),
-        answers_exactly_once=sum(1 for _, a, _ in shown if a == 1),
-        notice_below_answer=sum(1 for _, _, below in shown if below),
+        interrupted=sum(int(st["interruptions"]) for st in states),
+        notices=sum(t.notices for t in shown),
+        answers_right=sum(1 for t, n in zip(shown, completed, strict=True) if t.answers == n),
+        notice_below_answer=sum(1 for t in shown if t.notice_below),
+        left_working=sum(t.working for t in shown),
     )
+
+
+async def _settled(control: Control, roots: list[Posted]) -> tuple[object, ...] | None:
+    """What the threads show, once every agent is idle and no run is open; else None."""
+    states = [(await control.agent(root.key, "status")).get("state") for root in roots]
+    if any(state != "idle" for state in states):
+        return None
+    if int((await control.sql(OPEN_RUNS))[0]["n"]) > 0:
+        return None
+    return tuple([await _show(control, root) for root in roots])
 
 
 @dataclass(frozen=True)
@@ -98,8 +127,11 @@ class Crowd:
     metrics_url: str
     chunk_delay: float
 
-    async def open(self, channel: str, sessions: int) -> tuple[float, Counts, dict[Posted, str]]:
-        """`sessions` threads streaming in `channel`: when, the counters before, the tokens."""
+    async def open(
+        self, channel: str, sessions: int, gap: float = 0.0
+    ) -> tuple[float, Counts, dict[Posted, str]]:
+        """`sessions` threads streaming in `channel`, each run long enough to outlast `gap`
+        seconds twice: when, the counters before, the tokens."""
         since = time.time()
         limits = await self.control.slack_limits()
         before = Counts(
@@ -107,7 +139,8 @@ class Crowd:
             int(limits["during_retry_after"]),
             await skipped_updates(self.http, self.metrics_url),
         )
-        await self.control.pace(self.chunk_delay, min_chunks=ANSWER_CHUNKS)
+        chunks = max(ANSWER_CHUNKS, int(2 * gap / self.chunk_delay))
+        await self.control.pace(self.chunk_delay, min_chunks=chunks)
         tokens, _ = await open_sessions(self.events, self.control, sessions, [channel])
         return since, before, tokens
 
@@ -122,17 +155,14 @@ class Crowd:
         """Wait for the threads to settle, then read what happened."""
         control = self.control
         started = time.monotonic()
-        seen, steady = -1, 0
-        while time.monotonic() - started < DRAIN_TIMEOUT and steady < NOTICE_STEADY_POLLS:
-            states = [(await control.agent(root.key, "status")).get("state") for root in roots]
-            if all(state == "idle" for state in states):
-                # Notices trail the restarts (their own invocations, behind Slack's limits); a
-                # run cut before its status message showed has none: done when the count holds.
-                notices = await _notice_count(control, roots)
-                steady = steady + 1 if notices == seen else 0
-                seen = notices
-                if notices >= len(items):
-                    break
+        seen: tuple[object, ...] | None = None
+        steady = 0
+        while time.monotonic() - started < DRAIN_TIMEOUT and steady < STEADY_POLLS:
+            # Notices and answers trail the restarts (behind Slack's limits): settled when
+            # nothing runs and the threads have stopped changing.
+            now = await _settled(control, roots)
+            steady = steady + 1 if now is not None and now == seen else 0
+            seen = now
             await asyncio.sleep(1.0)
         settle_s = time.monotonic() - started
         limits = await control.slack_limits()
@@ -160,7 +190,7 @@ async def run(
     crowd: Crowd, channel: str, sessions: int, replies: int, per_second: float
 ) -> BusyResult:
     """`sessions` streaming in `channel`; `replies` replies, `per_second`, round robin."""
-    since, before, tokens = await crowd.open(channel, sessions)
+    since, before, tokens = await crowd.open(channel, sessions, gap=sessions / per_second)
     roots = list(tokens)
     sends = []
     start = time.perf_counter()

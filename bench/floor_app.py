@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 from datetime import timedelta
 from typing import Any
@@ -20,11 +19,10 @@ from typing import Any
 import openai
 import restate
 from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from pydantic import BaseModel
 from restate.exceptions import TerminalError
 
-from common.runtime import bind_socket, stop_event, write_ready_file
+from common.runtime import bind_socket, restate_endpoint_config, stop_event, write_ready_file
 from restate_app.registration import register
 
 AGENT = "BenchAgent"
@@ -83,10 +81,7 @@ def create_services(model: openai.AsyncOpenAI) -> list[Any]:
 async def _serve() -> None:
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
+    config = restate_endpoint_config(sock, graceful_timeout=3.0)
     stop = stop_event()
     model = openai.AsyncOpenAI(
         api_key="sk-bench", base_url=os.environ["OPENAI_BASE_URL"], max_retries=0

@@ -187,7 +187,8 @@ def busy_section(cases: list[BusyResult]) -> list[str]:
         "",
         "Every session in one channel; replies open-loop. Targets: new model request p50 "
         "≤ 60 ms, every restart of the all-at-once case within 2 s, no call inside a "
-        "`Retry-After` window, one notice per interrupted run and one final answer per thread.",
+        "`Retry-After` window, one notice per interrupted run, one final answer per completed "
+        "run, no status message left showing work.",
         "",
     ]
     for case in cases:
@@ -201,13 +202,15 @@ def busy_section(cases: list[BusyResult]) -> list[str]:
             ["429s Slack answered", str(case.rate_limited)],
             ["calls made inside a Retry-After window", f"{case.during_retry_after} (target 0)"],
             ["progress updates skipped by the limiter", str(case.skipped)],
-            ["notices in the threads / replies", f"{shown.notices} / {case.replies}"],
+            ["replies / runs they cut", f"{case.replies} / {shown.interrupted}"],
+            ["notices in the threads / runs cut", f"{shown.notices} / {shown.interrupted}"],
             [
-                "threads with exactly one final answer",
-                f"{shown.answers_exactly_once} / {shown.threads}",
+                "threads with one final answer per completed run",
+                f"{shown.answers_right} / {shown.threads}",
             ],
             ["threads with a notice below their answer", str(shown.notice_below_answer)],
-            ["last reply → all idle, every notice in (s)", _f(case.settle_s)],
+            ["status messages left showing work at the end", f"{shown.left_working} (target 0)"],
+            ["last reply → nothing running, threads settled (s)", _f(case.settle_s)],
         ]
         lines += [f"### {case.label}", "", *_table(LAT_HEADER, rows), ""]
         lines += [*_table(["count", "value"], counts), ""]

@@ -1,14 +1,18 @@
-"""Small process helpers shared by the entry points: listening sockets, ready files, signals."""
+"""Small process helpers shared by the entry points: listening sockets, ready files, signals,
+the HTTP/2 server Restate calls."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
 from pathlib import Path
 from typing import Any
+
+from hypercorn.config import Config
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -37,3 +41,20 @@ def stop_event() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, event.set)
     return event
+
+
+def restate_endpoint_config(sock: socket.socket, graceful_timeout: float = 5.0) -> Config:
+    """hypercorn's settings for an endpoint Restate calls, serving on `sock`.
+
+    Restate multiplexes every invocation over a few long-lived HTTP/2 connections. hypercorn
+    closes a connection after `keep_alive_max_requests` (1000) streams, breaking every run
+    still streaming on it: Restate retries them, and the steps they had in flight (a model
+    call, a command, a Slack post) run again. A connection is never recycled by count here.
+    """
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    config.graceful_timeout = graceful_timeout
+    config.keep_alive_max_requests = 2**62
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    return config

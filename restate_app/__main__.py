@@ -9,11 +9,10 @@ import signal
 import restate
 import structlog
 from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from restate.server import install_shutdown_hook
 
 from common.logging import configure
-from common.runtime import bind_socket, stop_event, write_ready_file
+from common.runtime import bind_socket, restate_endpoint_config, stop_event, write_ready_file
 from common.settings import AppSettings, load_or_exit
 from restate_app.app import build_app, check_sandbox, keep_workspaces, open_clients
 from restate_app.deps import deps
@@ -37,11 +36,7 @@ class _SkipReplayedLines(logging.Filter):
 async def _serve(settings: AppSettings) -> None:
     sock = bind_socket(settings.restate_app_host, settings.restate_app_port)
     port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
-    config.graceful_timeout = 5.0
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
+    config = restate_endpoint_config(sock)
     stop = stop_event()
     # The Restate app takes over SIGTERM on its first request (one handler per signal and
     # loop): join its dispatcher so our stop still runs alongside its drain.

@@ -128,8 +128,9 @@ class AgentRun(RunEndings):
         self.ref: WorkspaceRef | None = req.workspace
         # The conversation this run answers: the request's, with what the runs it replaces did.
         self.turns = req.turns
-        # Whether the agent cancelled this run.
+        # Whether the agent cancelled this run, and whether its answer was posted.
         self.cut = False
+        self.answered = False
         # Reports of the runs this one replaces that showed nothing in the thread.
         self.unseen: list[TaskReport] = []
         self.commands: dict[str, CommandTracker] = {}
@@ -170,13 +171,18 @@ class AgentRun(RunEndings):
             # A cancelled run ends with its report, not an error: the replacement, which
             # started at once, reads it from this invocation's result.
             self.cut = err.status_code == 409
-            if self.cut and text is not None:
-                # Cancelled while posting an answer the model had finished: it is an answer.
+            if self.cut and text is not None and self.answered:
+                # Cancelled after the answer was posted (its follow-up parts or the diff were
+                # still going out): it is an answer.
                 report = self._make_report("completed", text, work=self._answer_work())
                 self._report(report)
                 return report
             if self.cut:
-                report = await self._cancelled()
+                # Cancelled before the answer showed (the model had finished, but its post
+                # was still waiting for its turn at Slack, or the changes were being
+                # summarised): like text cut off mid-stream, the status message becomes the
+                # notice, quoting what the run was about to say.
+                report = await self._cancelled(unshown=text)
                 self._report(report)
                 return report
             log.warning("task_failed", error=err.message)

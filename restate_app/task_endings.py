@@ -61,6 +61,7 @@ class RunEndings:
     tokens: int
     status_ts: str | None
     status: restate.RestateDurableFuture[str] | None
+    answered: bool
     reacting: restate.RestateDurableFuture[None] | None
     view: StatusView
 
@@ -78,10 +79,12 @@ class RunEndings:
         if running:
             await asyncio.wait(running, timeout=KILL_WAIT_SECONDS)
 
-    async def _cancelled(self) -> TaskReport:
+    async def _cancelled(self, unshown: str | None = None) -> TaskReport:
+        """The report of a cut run; `unshown`: the answer it had finished but not posted."""
         partial: Partial = await self.ctx.run_typed(
             "record partial", self._partial, restate.RunOptions(type_hint=Partial)
         )
+        work = self.work if unshown is None else self._answer_work()
         log.info(
             "task_cancelled",
             steps=len(self.work),
@@ -90,8 +93,8 @@ class RunEndings:
         )
         return self._make_report(
             "cancelled",
-            partial.text,
-            work=[*self.work, *partial.killed],
+            partial.text if unshown is None else unshown,
+            work=[*work, *partial.killed],
             model_started=partial.model_started,
             status_ts=partial.status_ts,
             workspace=partial.workspace or self.ref,
@@ -198,6 +201,7 @@ class RunEndings:
         await self.ctx.run_typed(
             "post answer", self.view.finish, opts, self.status_ts, first, "completed"
         )
+        self.answered = True
         req = self.req
         for number, part in enumerate(more, start=2):
             await self.ctx.run_typed(

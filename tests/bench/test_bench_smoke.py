@@ -53,7 +53,8 @@ def test_a_tiny_benchmark_run_writes_its_tables_and_loses_nothing(tmp_path: Path
     assert results["tools"]["kill_ms"]["n"] == 2
     for case in results["busy"]:
         assert case["during_retry_after"] == 0
-        assert case["shown"]["answers_exactly_once"] == case["shown"]["threads"]
-        # One notice per interrupted run that had shown its status message, never two.
-        assert 0 < case["shown"]["notices"] <= case["replies"]
+        assert case["shown"]["answers_right"] == case["shown"]["threads"]
+        # One notice per run cut after its first model call, never two.
+        assert 0 < case["shown"]["notices"] <= case["shown"]["interrupted"]
         assert case["shown"]["notice_below_answer"] == 0
+        assert case["shown"]["left_working"] == 0

@@ -285,6 +285,44 @@ def test_a_run_cut_while_its_status_waits_its_turn_gets_one_notice_above_the_nex
     assert notices[0] < answers[0]
 
 
+def test_a_run_cut_while_its_answer_waits_for_slack_gets_a_notice_quoting_it(
+    harness: Harness,
+) -> None:
+    """The model had finished, but Slack's Retry-After held the answer back when a reply cut
+    the run: the status message becomes one notice quoting what the run was about to say (it
+    used to count as answered and stay "working" forever), then the replacement answers."""
+    marker = f"answer held back {time.time_ns()}"
+    harness.fault("chat.update", count=1, status=429, retry_after=20)
+    harness.script({"text": "The answer that never showed."}, {"text": "Done after the cut."})
+    ts = harness.post(f"{BOT_MENTION} {marker}")
+    status_ts = harness.status_message(ts)["ts"]
+    eventually(
+        lambda: any(r["outcome"] == "completed" for r in harness.requests_mentioning(marker)),
+        what="the first answer streamed to its end",
+    )
+    eventually(
+        lambda: any(
+            c["http_status"] == 429 and c["args"].get("ts") == status_ts
+            for c in harness.calls("chat.update")
+        ),
+        what="the status message's update answered 429",
+    )
+    harness.post("cut it short", thread_ts=ts)
+    harness.idle_after(ts, tasks=2, timeout=90)
+
+    def settled() -> list[dict[str, Any]] | None:
+        bot = [m for m in harness.thread(ts) if m.get("bot_id") and not m.get("files")]
+        texts = [str(m.get("text", "")) for m in bot]
+        done = any("restarting" in t for t in texts) and any("Done after" in t for t in texts)
+        return bot if done else None
+
+    bot = eventually(settled, timeout=90, what="the notice and the replacement's answer")
+    notices = [m for m in bot if "restarting" in str(m.get("text", ""))]
+    assert len(notices) == 1
+    assert "The answer that never showed" in notices[0]["text"]
+    assert not [m for m in bot if "stop_task" in str(m.get("blocks"))]
+
+
 def test_agent_status_pages_through_the_sessions_restate_keeps(harness: Harness) -> None:
     """Each page is its own bounded query on Restate: of eleven sessions, page 1 shows the
     ten most recent and says more follow, page 2 the eleventh."""
