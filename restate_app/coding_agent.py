@@ -15,7 +15,6 @@ from common.contract import (
     AGENT_SERVICE,
     IncomingMessage,
     MessageAck,
-    Settle,
     StopAck,
     StopRequest,
     TaskProgress,
@@ -153,7 +152,7 @@ async def _perform(ctx: restate.ObjectContext, effect: object) -> Event | None:
             return TaskStarted(task_id)
         case CancelTask(task_id):
             ctx.cancel_invocation(task_id)
-            ctx.service_send(coding_task.settle, Settle(task_id=task_id, thread_key=ctx.key()))
+            coding_task.send_settle(ctx, task_id, ctx.key())
             log.info("task_cancel_requested", task=task_id)
         case Schedule(fired, delay):
             ctx.object_send(timer, ctx.key(), fired, send_delay=delay)

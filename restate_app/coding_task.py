@@ -19,7 +19,6 @@ Slack call in between. The agent, which knows why it cancelled, has the notice p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -97,18 +96,25 @@ async def run(ctx: restate.Context, req: TaskRequest) -> TaskReport:
 
 @coding_task.handler()
 async def settle(ctx: restate.Context, req: Settle) -> None:
-    """Wait for a cancelled task to end, then report it as cancelled before it did anything.
+    """Wait for a cancelled task to end, then hand its report (its result) to the agent.
 
-    A task cancelled before Restate ever ran it ends without running our code, so it never
-    reports: this stands in for its report. A task that did run reported itself before it
-    ended, so this one reaches the agent after it and changes nothing there; should it come
-    first, the agent treats it like an overdue cleanup and still takes the task's own."""
-    with contextlib.suppress(TerminalError):
-        await ctx.attach_invocation(req.task_id)
-    report = TaskReport(
-        task_id=req.task_id, outcome="cancelled", model_started=False, stand_in=True
-    )
+    Sent by the agent when it cancels a task and by the task when it sees the cancel, with one
+    idempotency key, so one runs. A task cancelled before Restate ever ran it ends without
+    running our code: this stands in for its report (cancelled before it did anything)."""
+    try:
+        report = await ctx.attach_invocation(req.task_id, type_hint=TaskReport)
+    except TerminalError:
+        report = TaskReport(
+            task_id=req.task_id, outcome="cancelled", model_started=False, stand_in=True
+        )
     ctx.object_send(coding_agent.task_ended, req.thread_key, report)
+
+
+def send_settle(ctx: restate.Context, task_id: str, thread_key: str) -> None:
+    """Have `settle` hand the cancelled task's report to the agent (once, whoever asks)."""
+    ctx.service_send(
+        settle, Settle(task_id=task_id, thread_key=thread_key), idempotency_key=f"settle:{task_id}"
+    )
 
 
 @coding_task.handler()
@@ -171,20 +177,8 @@ class AgentRun(RunEndings):
             # A cancelled run ends with its report, not an error: the replacement, which
             # started at once, reads it from this invocation's result.
             self.cut = err.status_code == 409
-            if self.cut and text is not None and self.answered:
-                # Cancelled after the answer was posted (its follow-up parts or the diff were
-                # still going out): it is an answer.
-                report = self._make_report("completed", text, work=self._answer_work())
-                self._report(report)
-                return report
             if self.cut:
-                # Cancelled before the answer showed (the model had finished, but its post
-                # was still waiting for its turn at Slack, or the changes were being
-                # summarised): like text cut off mid-stream, the status message becomes the
-                # notice, quoting what the run was about to say.
-                report = await self._cancelled(unshown=text)
-                self._report(report)
-                return report
+                return await self._cut(text)
             log.warning("task_failed", error=err.message)
             report = await self._failed(self.problem or user_text(err) or FAILED_TEXT)
             self._report(report)
@@ -192,6 +186,27 @@ class AgentRun(RunEndings):
             raise TerminalError("the run failed", 500) from None
         self._report(report)
         log.info("task_completed", chars=len(text), tokens=self.tokens, steps=len(self.work))
+        return report
+
+    async def _cut(self, text: str | None) -> TaskReport:
+        """The report of a run the agent cancelled, as this invocation's result.
+
+        What the run had in flight (text being streamed, commands killed) is read here, not
+        recorded in a step first: the result is durable once the run ends, and the step's round
+        trip sat on the restart path. Nothing journaled on the way may depend on it (a replay
+        would not match): the report reaches the agent through `settle`, which reads it from
+        the result, sent with the agent's own idempotency key so only one runs.
+        """
+        if text is not None and self.answered:
+            # Cancelled after the answer was posted (its follow-up parts or the diff were still
+            # going out): it is an answer.
+            report = self._make_report("completed", text, work=self._answer_work())
+        else:
+            # Cancelled before the answer showed (the model had finished, but its post was
+            # still waiting for its turn at Slack, or the changes were being summarised): like
+            # text cut off mid-stream, the status message becomes the notice, quoting it.
+            report = await self._cancelled(unshown=text)
+        send_settle(self.ctx, self.task_id, self.req.thread_key)
         return report
 
     async def _work(self) -> str:

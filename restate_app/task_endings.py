@@ -81,9 +81,7 @@ class RunEndings:
 
     async def _cancelled(self, unshown: str | None = None) -> TaskReport:
         """The report of a cut run; `unshown`: the answer it had finished but not posted."""
-        partial: Partial = await self.ctx.run_typed(
-            "record partial", self._partial, restate.RunOptions(type_hint=Partial)
-        )
+        partial = await self._partial()
         work = self.work if unshown is None else self._answer_work()
         log.info(
             "task_cancelled",
