@@ -20,8 +20,8 @@ from bench.clients import Control, Posted, SlackEvents
 from bench.scale import _reply, open_sessions
 from bench.timeline import NOTICE_MARK, Interruption, Outcome, harvest
 
-# At least this long an answer; longer where a thread's next reply comes later, so every
-# reply cuts a run that is still streaming.
+# Chunks of every answer; streamed more slowly where a thread's next reply comes later, so
+# every reply cuts a run that is still streaming.
 ANSWER_CHUNKS = 120
 DRAIN_TIMEOUT = 420.0
 # Settled: every agent idle, no run open, and the threads unchanged for this many polls.
@@ -139,8 +139,10 @@ class Crowd:
             int(limits["during_retry_after"]),
             await skipped_updates(self.http, self.metrics_url),
         )
-        chunks = max(ANSWER_CHUNKS, int(2 * gap / self.chunk_delay))
-        await self.control.pace(self.chunk_delay, min_chunks=chunks)
+        # Slower chunks rather than more of them: a longer answer would be split over
+        # several messages, and the threads are checked for one answer message per run.
+        delay = max(self.chunk_delay, 2 * gap / ANSWER_CHUNKS)
+        await self.control.pace(delay, min_chunks=ANSWER_CHUNKS)
         tokens, _ = await open_sessions(self.events, self.control, sessions, [channel])
         return since, before, tokens
 

@@ -4,6 +4,10 @@ At most `max_running` jobs run at once (each may hold a connection for up to a m
 to `max_waiting` more wait, each at most `wait_seconds`, for a turn. Beyond that a job is
 refused at once and logged: a Slack retry or the person's next click brings it again, and the
 bot keeps answering Slack instead of piling up work it cannot finish.
+
+Cosmetic jobs (the "received" reaction) have slots of their own: they wait for Slack's
+tightest rate limits, and fifty mentions at once must not keep a person's status reply or
+refusal waiting for a slot.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from bot import metrics
 log = structlog.get_logger(__name__)
 
 MAX_RUNNING = 32
+MAX_COSMETIC = 8
 MAX_WAITING = 256
 WAIT_SECONDS = 30.0
 # How long shutdown lets running jobs finish before it cancels them.
@@ -33,28 +38,34 @@ class Background:
         max_running: int = MAX_RUNNING,
         max_waiting: int = MAX_WAITING,
         wait_seconds: float = WAIT_SECONDS,
+        max_cosmetic: int = MAX_COSMETIC,
     ) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(max_running)
+        self._cosmetic = asyncio.Semaphore(max_cosmetic)
         self._max_jobs = max_running + max_waiting
         self._wait_seconds = wait_seconds
 
-    def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> bool:
-        """Start `coro` after the ack; False (and a log) when too much work is queued."""
+    def spawn(self, coro: Coroutine[Any, Any, None], what: str, cosmetic: bool = False) -> bool:
+        """Start `coro` after the ack; False (and a log) when too much work is queued.
+        `cosmetic` work takes its own slots, never one a person's answer needs."""
         if len(self._tasks) >= self._max_jobs:
             coro.close()
             log.warning("background_full", what=what, jobs=len(self._tasks))
             metrics.background_dropped("full")
             return False
-        task = asyncio.create_task(self._run(coro, what))
+        slots = self._cosmetic if cosmetic else self._slots
+        task = asyncio.create_task(self._run(coro, what, slots))
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._done(t, what, coro))
         return True
 
-    async def _run(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+    async def _run(
+        self, coro: Coroutine[Any, Any, None], what: str, slots: asyncio.Semaphore
+    ) -> None:
         try:
             async with asyncio.timeout(self._wait_seconds):
-                await self._slots.acquire()
+                await slots.acquire()
         except TimeoutError:
             log.warning("background_gave_up", what=what, waited_seconds=self._wait_seconds)
             metrics.background_dropped("waited")
@@ -62,7 +73,7 @@ class Background:
         try:
             await coro
         finally:
-            self._slots.release()
+            slots.release()
 
     def _done(self, task: asyncio.Task[None], what: str, coro: Coroutine[Any, Any, None]) -> None:
         # A job that never got its turn (gave up, or cancelled at shutdown) is closed unrun.

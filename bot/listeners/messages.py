@@ -126,7 +126,7 @@ class MessageHandler:
         )
         await self.forwarder.forward(msg)
         if (msg.mentions_bot or msg.is_dm) and self.received_reaction:
-            self.background.spawn(self._react(client, msg), "received reaction")
+            self.background.spawn(self._react(client, msg), "received reaction", cosmetic=True)
 
     async def _answer_status(
         self, msg: IncomingMessage, actor: Actor, client: AsyncWebClient

@@ -71,3 +71,19 @@ async def test_closing_cancels_what_still_runs_after_the_grace() -> None:
     await background.close(grace_seconds=0.05)
     assert jobs.finished == 1
     assert jobs.running == 0
+
+
+async def test_reactions_waiting_for_slack_never_hold_up_a_persons_answer() -> None:
+    """Every cosmetic slot taken (reactions waiting out Slack's limits): a status reply still
+    runs at once, on a slot of its own."""
+    reactions, answers = Jobs(), Jobs()
+    background = Background(max_running=2, max_waiting=50, wait_seconds=5, max_cosmetic=2)
+    for _ in range(20):
+        background.spawn(reactions.job(), "received reaction", cosmetic=True)
+    await eventually(lambda: reactions.running == 2)
+    background.spawn(answers.job(), "status reply")
+    await eventually(lambda: answers.running == 1)
+    assert reactions.most == 2
+    reactions.release.set()
+    answers.release.set()
+    await eventually(lambda: reactions.finished == 20 and answers.finished == 1)
