@@ -83,16 +83,27 @@ def _mention_pattern(bot_user_id: str) -> re.Pattern[str]:
     return re.compile(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>")
 
 
-# `repo=NAME` in a mention picks the repository (one of `AGENT_REPOS`) for a new session.
+# `repo=NAME` and `model=NAME` in a mention pick the repository (one of `AGENT_REPOS`) and the
+# model (one of `AGENT_MODELS`) of a new session.
 _REPO = re.compile(r"(?:^|\s)repo=([A-Za-z0-9_.-]{1,64})(?=\s|$)")
+_MODEL = re.compile(r"(?:^|\s)model=([A-Za-z0-9_.-]{1,64})(?=\s|$)")
+
+
+def _choice(pattern: re.Pattern[str], text: str) -> tuple[str | None, str]:
+    match = pattern.search(text)
+    if match is None:
+        return None, text
+    return match.group(1), (text[: match.start()] + text[match.end() :]).strip()
 
 
 def repo_choice(text: str) -> tuple[str | None, str]:
     """The `repo=NAME` of a message, and the message without it."""
-    match = _REPO.search(text)
-    if match is None:
-        return None, text
-    return match.group(1), (text[: match.start()] + text[match.end() :]).strip()
+    return _choice(_REPO, text)
+
+
+def model_choice(text: str) -> tuple[str | None, str]:
+    """The `model=NAME` of a message, and the message without it."""
+    return _choice(_MODEL, text)
 
 
 def _bounded(text: str) -> str:
@@ -133,7 +144,10 @@ def to_incoming(
         thread_key(team_id, channel, thread_ts or ts)
     except ValueError:
         return Skip("malformed ids")
-    repo, text = repo_choice(pattern.sub("", text).strip()) if mentions else (None, text)
+    repo = model = None
+    if mentions:
+        repo, text = repo_choice(pattern.sub("", text).strip())
+        model, text = model_choice(text)
     return IncomingMessage(
         team_id=team_id,
         channel_id=channel,
@@ -142,6 +156,7 @@ def to_incoming(
         user_id=user,
         text=_bounded(pattern.sub("", text).strip()),
         repo=repo,
+        model=model,
         mentions_bot=mentions,
         is_dm=is_dm,
         received_at=received_at,

@@ -93,12 +93,25 @@ def detail_text(status: SessionStatus, link: str | None = None, now: float | Non
         + (f" · queued replies: {status.queued}" if status.queued else "")
     )
     lines.append(f"Last task: {status.last_outcome or 'none finished yet'}")
+    lines.append(setup_line(status))
     lines += run_lines(status)
     if status.started_by:
         lines.append(
             f"Started by <@{status.started_by}>, last activity {_ago(status.updated_at, now)}"
         )
     return "\n".join(lines)
+
+
+def setup_line(status: SessionStatus) -> str:
+    """The repository and the model the session works with: the ones its first mention picked
+    (`repo=NAME`, `model=NAME`), else the defaults (the repository by the last part of its
+    path: its URL may carry a token)."""
+    repo = status.repo
+    if repo is None and status.workspace is not None:
+        repo = re.split(r"[/:]", status.workspace.repo.rstrip("/"))[-1].removesuffix(".git")
+    shown_repo = f"`{escape(repo.replace('`', ''))}`" if repo else "the default"
+    shown_model = f"`{escape(status.model.replace('`', ''))}`" if status.model else "the default"
+    return f"Repository: {shown_repo} · model: {shown_model}"
 
 
 MAX_TOOL_LINES = 8

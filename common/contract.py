@@ -59,6 +59,8 @@ class IncomingMessage(BaseModel):
     is_dm: bool = False
     # `repo=NAME` from the mention: the repository a new session works on.
     repo: str | None = None
+    # `model=NAME` from the mention: the model (one of `AGENT_MODELS`) a new session uses.
+    model: str | None = None
     policy: Literal["interrupt", "queue"] = "interrupt"
     debounce_seconds: float = Field(default=0.0, ge=0, le=60)
     received_at: float | None = Field(
@@ -120,6 +122,10 @@ class WorkspaceRef(BaseModel):
     patch: str = ""
     # The patch was over its bound and could not be recorded whole (a rebuild loses changes).
     patch_truncated: bool = False
+    # The root `AGENTS.md` at the base commit, bounded, read when the workspace was made: the
+    # repository's instructions for the system prompt of every run (restate_app/tools/
+    # instructions.py).
+    instructions: str = ""
 
 
 class ChangeSummary(BaseModel):
@@ -161,6 +167,8 @@ class TaskRequest(BaseModel):
     # first run, the workspace every later run continues from.
     repo: str | None = None
     workspace: WorkspaceRef | None = None
+    # The model the session picked (`model=NAME`, one of `AGENT_MODELS`; None: the default).
+    model: str | None = None
     # The cancelled runs whose reports had not reached the agent when this one started.
     awaiting: list[Awaited] = []
 

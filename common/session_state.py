@@ -114,6 +114,10 @@ class SessionStatus(BaseModel):
     updated_at: float | None = None
     last_run: RunRecord | None = None
     workspace: WorkspaceRef | None = None
+    # What the thread picked in its first mention (`repo=NAME`, `model=NAME`); None: the
+    # deployment's (or the channel's) default.
+    repo: str | None = None
+    model: str | None = None
 
 
 SESSION_STATE_KEY = "session"
@@ -148,6 +152,8 @@ class Session(BaseModel):
     debounce_generation: int = 0
     debounce_open: bool = False
     repo: str | None = None
+    # `model=NAME` of the first mention: one of `AGENT_MODELS` (None: `OPENAI_MODEL`).
+    model: str | None = None
     workspace: WorkspaceRef | None = None
     tasks_started: int = 0
     interruptions: int = 0
@@ -195,6 +201,8 @@ def session_status(key: str, session: Session) -> SessionStatus:
         updated_at=session.updated_at,
         last_run=session.runs[-1] if session.runs else None,
         workspace=session.workspace,
+        repo=session.repo,
+        model=session.model,
     )
 
 

@@ -156,11 +156,22 @@ class AppSettings(_Base):
     workspace_max_count: int = Field(default=200, ge=1)
     workspace_max_bytes: int = Field(default=5_000_000_000, ge=10_000_000)
     workspace_max_patch_bytes: int = Field(default=1_000_000, ge=10_000)
+    # Shipping a thread's work: its branch is pushed to the repository's own remote; with a
+    # token, a draft pull request is opened through this GitHub REST API (GitHub Enterprise:
+    # https://HOST/api/v3). Without one, only the branch is pushed.
+    github_api_url: AnyHttpUrl = AnyHttpUrl("https://api.github.com")
+    github_token: SecretStr | None = None
     # Commands run in bubblewrap; `none` (no sandbox at all) only when set explicitly.
     agent_sandbox: Literal["bubblewrap", "none"] = "bubblewrap"
     agent_command_network: Literal["off", "on"] = "off"
     agent_command_timeout_seconds: float = Field(default=600.0, gt=0, le=3600)
     agent_max_steps: int = Field(default=30, ge=1, le=200)
+    # Models a thread may pick with `model=NAME` in its first mention: "fast=gpt-4o-mini,..."
+    # (without one, it uses `openai_model`).
+    agent_models: str = ""
+    # Each `AGENTS.md` the model is shown (the workspace root's in the system prompt, one of a
+    # directory the agent works in as a note) is cut to this many bytes; 0: none is read.
+    agent_instructions_max_bytes: int = Field(default=16_000, ge=0, le=200_000)
 
 
 def parse_pairs(text: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ from restate_app import metrics
 from restate_app.asgi import compose
 from restate_app.coding_agent import coding_agent
 from restate_app.coding_task import coding_task
-from restate_app.deps import Deps, Reactions, Repos, install
+from restate_app.deps import Deps, Models, Reactions, Repos, install
 from restate_app.health import health_routes
 from restate_app.metrics import metrics_route
 from restate_app.model_io import ModelClient
@@ -118,6 +118,8 @@ def build_deps(settings: AppSettings, clients: Clients) -> Deps:
         cleanup_seconds=settings.cleanup_wait_seconds,
         max_steps=settings.agent_max_steps,
         streaming=settings.slack_streaming,
+        models=Models(settings.openai_model, parse_pairs(settings.agent_models)),
+        instructions_max_bytes=settings.agent_instructions_max_bytes,
     )
 
 

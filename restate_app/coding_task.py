@@ -7,19 +7,17 @@ the journal after a crash, never re-run once recorded (a command that was runnin
 process died does run again: commands are at-least-once; file edits are idempotent).
 
 When the agent cancels the run, the cancellation surfaces as a `TerminalError` (409) at the
-pending await; the run closes its model stream and kills its running command at once,
-records what it did (its steps, the killed command's output so far, any partial text) in one
-step, sends its one report to the agent and ends with that report as its result. The agent
-started the replacement with the reply: the replacement waits (bounded) for that result,
-puts it into the conversation and makes its first model request, with no agent turn and no
-Slack call in between. The agent, which knows why it cancelled, has the notice posted by
-`notice`.
+pending await; the run closes its model stream and kills its running command at once and
+ends with its report (its steps, the killed command's output so far, any partial text) as
+its result, which `settle` hands to the agent. The agent started the replacement with the
+reply: the replacement waits (bounded) for that result, puts it into the conversation and
+makes its first model request, with no agent turn and no Slack call in between. The agent,
+which knows why it cancelled, has the notice posted by `notice`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
@@ -33,11 +31,9 @@ from common.contract import (
     TASK_SERVICE,
     Notice,
     Settle,
-    TaskProgress,
     TaskReport,
     TaskRequest,
     ToolCall,
-    ToolRecord,
     WorkspaceRef,
     WorkStep,
 )
@@ -54,20 +50,21 @@ from restate_app.task_slack import (
     PROGRESS_METHOD,
     STREAM_METHOD,
     StatusView,
+    about_line,
+    known,
     notice_text,
     post_notice,
 )
 from restate_app.task_steps import (
-    READ_ONLY_TOOLS,
     Prepared,
-    ToolStep,
-    arguments_of,
     step_options,
     unique_ids,
 )
+from restate_app.task_tools import RunTools
 from restate_app.tools.commands import CommandTracker
-from restate_app.tools.registry import TOOL_SCHEMAS, ToolResult, call_tool, describe
-from restate_app.tools.workspace import Workspace, WorkspaceError
+from restate_app.tools.instructions import read_root
+from restate_app.tools.registry import TOOL_SCHEMAS
+from restate_app.tools.workspace import WorkspaceError
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -124,7 +121,7 @@ async def notice(ctx: restate.Context, note: Notice) -> None:
         await post_notice(ctx, deps(), note)
 
 
-class AgentRun(RunEndings):
+class AgentRun(RunTools, RunEndings):
     """One run's loop, steps and cleanup, sharing its context, request and trackers."""
 
     def __init__(self, ctx: restate.Context, deps: Deps, req: TaskRequest, task_id: str):
@@ -154,6 +151,8 @@ class AgentRun(RunEndings):
         # Whether this process has checked the workspace against `ref` in this run.
         self.synced = False
         self.view = StatusView(deps.slack, req)
+        # The model every call of this run uses (empty: the client's default).
+        self.model = ""
 
     # ------------------------------------------------------------------ the run
     async def run(self) -> TaskReport:
@@ -211,10 +210,7 @@ class AgentRun(RunEndings):
 
     async def _work(self) -> str:
         ctx, slack_opts = self.ctx, step_options(self.deps.slack_max_attempts)
-        repo = self.ref.repo if self.ref else self.deps.repos.resolve(self.req.repo, self._channel)
-        if repo is None and self.req.repo:
-            known = ", ".join(f"`{name}`" for name in sorted(self.deps.repos.named)) or "none"
-            self._fail(f"I know no repository called `{self.req.repo}` (known: {known})")
+        repo = self._choose()
         tools = repo is not None
 
         def side_steps() -> None:
@@ -277,8 +273,25 @@ class AgentRun(RunEndings):
         text = notice_text(CANCELLED_TEXT, report.text, report.killed)
         await self.deps.slack.post(req.channel_id, req.thread_ts, text)
 
-    def _fail(self, problem: str) -> NoReturn:
-        self.problem = f":warning: Sorry, {problem}. Reply in this thread to try again."
+    def _choose(self) -> str | None:
+        """The run's repository (None: it has none) and model: the ones the thread picked,
+        else the defaults; a name that is not configured ends the run, saying which are."""
+        deps, req = self.deps, self.req
+        repo = self.ref.repo if self.ref else deps.repos.resolve(req.repo, self._channel)
+        # The thread keeps its first mention's pick: only a new thread can pick another.
+        again = "Mention me in a new thread to pick another one."
+        if repo is None and req.repo:
+            names = known(deps.repos.named)
+            self._fail(f"I know no repository called `{req.repo}` ({names})", again)
+        model = deps.models.resolve(req.model)
+        if model is None:
+            self._fail(f"I know no model called `{req.model}` ({known(deps.models.named)})", again)
+        self.model = model
+        self.view.about = about_line(repo and deps.repos.label(repo), req.model, model)
+        return repo
+
+    def _fail(self, problem: str, then: str = "Reply in this thread to try again.") -> NoReturn:
+        self.problem = f":warning: Sorry, {problem}. {then}"
         raise TerminalError(problem, 500)
 
     async def _prepare(self, repo: str) -> Prepared:
@@ -289,7 +302,8 @@ class AgentRun(RunEndings):
         except WorkspaceError as exc:
             log.warning("workspace_failed", error=str(exc))
             return Prepared(problem="I could not check out the repository")
-        return Prepared(workspace=ws.ref)
+        text = await read_root(ws.root, self.deps.instructions_max_bytes)
+        return Prepared(workspace=ws.ref.model_copy(update={"instructions": text}))
 
     @property
     def _channel(self) -> str:
@@ -298,7 +312,8 @@ class AgentRun(RunEndings):
     def _model_step(
         self, number: int, tools: bool, last: bool = False
     ) -> restate.RestateDurableFuture[Completion]:
-        messages = conversation(self.turns) + work_messages(self.work)
+        instructions = self.ref.instructions if self.ref else ""
+        messages = conversation(self.turns, instructions) + work_messages(self.work)
         if last:
             messages.append({"role": "user", "content": STEP_LIMIT_INSTRUCTION})
         return self.ctx.run_typed(
@@ -335,100 +350,5 @@ class AgentRun(RunEndings):
             self.tracker,
             on_text=self.view.show_text,
             tools=TOOL_SCHEMAS if with_tools else None,
+            model=self.model,
         )
-
-    async def _run_tools(self, number: int, calls: list[ToolCall]) -> None:
-        """The calls of one model turn: read-only ones together, the others one by one."""
-        steps = [
-            (f"tool {number}.{index} {call.name}", call) for index, call in enumerate(calls, 1)
-        ]
-        self._progress(describe(calls[0].name, arguments_of(calls[0])))
-        if all(call.name in READ_ONLY_TOOLS for call in calls):
-            futures = [self._tool_step(name, call) for name, call in steps]
-            await restate.gather(*futures)  # a step runs once awaited: await them together
-            results = [await future for future in futures]
-        else:
-            results = [await self._tool_step(name, call) for name, call in steps]
-        records = [self._record_tool(call, step) for call, step in zip(calls, results, strict=True)]
-        # One progress report per model turn: each is a turn of the agent's exclusive queue.
-        changed = next((s.workspace for s in reversed(results) if s.workspace), None)
-        self._progress(records[-1].summary, tools=records, workspace=changed)
-
-    def _tool_step(self, name: str, call: ToolCall) -> restate.RestateDurableFuture[ToolStep]:
-        return self.ctx.run_typed(name, self._tool, step_options(3), call)
-
-    def _record_tool(self, call: ToolCall, step: ToolStep) -> ToolRecord:
-        result = step.result
-        self.work.append(
-            WorkStep(role="tool", text=result.content, tool_call_id=call.id, name=call.name)
-        )
-        if step.workspace is not None:
-            self.ref = step.workspace
-        record = ToolRecord(
-            name=call.name,
-            summary=describe(call.name, arguments_of(call)),
-            seconds=round(result.duration_seconds, 3),
-            exit_code=result.exit_code,
-            ok=not result.is_error,
-            killed=result.killed,
-        )
-        return record
-
-    async def _tool(self, call: ToolCall) -> ToolStep:
-        """Run one tool call in the workspace; a cancellation kills what it started."""
-        current = asyncio.current_task()
-        assert current is not None
-        self.inflight.add(current)
-        tracker = self.commands.setdefault(call.id, CommandTracker())
-        self.started[call.id] = time.monotonic()
-        activity = self.view.tool_started(call.id, describe(call.name, arguments_of(call)))
-        try:
-            try:
-                ws = await self._workspace()
-            except WorkspaceError as exc:
-                failed = ToolResult(content=f"error: {exc}", is_error=True, changes_files=False)
-                return ToolStep(result=failed)
-            result = await call_tool(
-                ws,
-                self.deps.workspaces,
-                self.deps.sandbox,
-                call.name,
-                call.arguments,
-                tracker,
-            )
-            changed = None
-            if call.name not in READ_ONLY_TOOLS:
-                ref = await self.deps.workspaces.patch(ws)
-                changed = ref if ref != self.ref else None
-            self.view.tool_ended(call.id, result)
-            return ToolStep(result=result, workspace=changed)
-        finally:
-            activity.cancel()
-            self.inflight.discard(current)
-
-    async def _workspace(self) -> Workspace:
-        """The workspace, checked against the recorded changes once per process: a step
-        replayed elsewhere after a crash may find an older checkout there."""
-        if self.ref is None:
-            raise WorkspaceError("this session has no repository to work on")
-        ws = await self.deps.workspaces.open(
-            self.req.thread_key, self.ref, self.ref.repo, sync=not self.synced
-        )
-        self.synced = True
-        return ws
-
-    def _progress(
-        self,
-        step: str,
-        tools: list[ToolRecord] | None = None,
-        workspace: WorkspaceRef | None = None,
-    ) -> None:
-        update = TaskProgress(
-            task_id=self.task_id,
-            step=step,
-            tokens=self.tokens,
-            status_ts=self.status_ts,
-            tools=tools or [],
-            workspace=workspace,
-        )
-        self.ctx.object_send(coding_agent.progress, self.req.thread_key, update)

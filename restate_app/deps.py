@@ -6,12 +6,14 @@ at module level, as Restate's SDK examples do, so their dependencies cannot be a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from common.settings import AppSettings
 from restate_app.model_io import ModelClient
 from restate_app.session import Limits
 from restate_app.slack_io import SlackPoster
+from restate_app.tools.instructions import DEFAULT_MAX_BYTES
 from restate_app.tools.sandbox import SandboxConfig
 from restate_app.tools.workspace import Workspaces
 
@@ -69,6 +71,26 @@ class Repos:
         chosen = self.by_channel.get(channel)
         return self.named.get(chosen) if chosen else self.default
 
+    def label(self, repo: str) -> str:
+        """A short name for `repo` to show people: its name in `AGENT_REPOS`, else the last
+        part of its path (never the whole URL, which may carry a token)."""
+        name = next((k for k, v in sorted(self.named.items()) if v == repo), None)
+        return name or re.split(r"[/:]", repo.rstrip("/"))[-1].removesuffix(".git") or "repo"
+
+
+@dataclass(frozen=True)
+class Models:
+    """Which model a session's runs call: `model=NAME` in its first mention (one of
+    `AGENT_MODELS`), else `OPENAI_MODEL`."""
+
+    # Empty: the model client's own.
+    default: str = ""
+    named: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, name: str | None) -> str | None:
+        """The model's id; None for a name that is not configured."""
+        return self.named.get(name) if name else self.default
+
 
 @dataclass(frozen=True)
 class Deps:
@@ -85,6 +107,9 @@ class Deps:
     max_steps: int = 30
     # Answer with Slack's chat.startStream/appendStream/stopStream instead of message updates.
     streaming: bool = False
+    models: Models = field(default_factory=Models)
+    # Each `AGENTS.md` shown to the model is cut to this; 0: none is read.
+    instructions_max_bytes: int = DEFAULT_MAX_BYTES
 
 
 _installed: list[Deps] = []

@@ -93,12 +93,14 @@ class ModelClient:
         tracker: StreamTracker,
         on_text: OnText | None = None,
         tools: list[ChatCompletionToolParam] | None = None,
+        model: str = "",
     ) -> Completion:
+        """One model turn; `model` picks the session's model (empty: the client's own)."""
         tracker.begin()
         started = time.monotonic()
         try:
             async with self.slots.hold():
-                completion = await self._consume(messages, tracker, on_text, tools)
+                completion = await self._consume(messages, tracker, on_text, tools, model)
         except SlotsBusy as exc:
             log.warning("model_busy", waited_seconds=exc.waited_seconds)
             raise model_busy(exc.waited_seconds) from None
@@ -118,6 +120,7 @@ class ModelClient:
         tracker: StreamTracker,
         on_text: OnText | None,
         tools: list[ChatCompletionToolParam] | None,
+        model: str,
     ) -> Completion:
         finish: str | None = None
         calls: dict[int, _CallParts] = {}
@@ -127,7 +130,7 @@ class ModelClient:
             extra["max_tokens"] = self._max_tokens
         # The request body goes as it is: the SDK's own transformation of typed parameters
         # costs milliseconds per call (on the restart path), and the bodies are built here.
-        body = {"model": self._model, "messages": messages, "stream": True, **extra}
+        body = {"model": model or self._model, "messages": messages, "stream": True, **extra}
         stream = await self._client.post(
             "/chat/completions",
             cast_to=ChatCompletion,

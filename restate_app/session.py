@@ -122,7 +122,7 @@ def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Li
     if not s.started:
         s.channel_id, s.thread_ts = msg.channel_id, msg.thread_ts
         s.started_by, s.created_at = msg.user_id, now
-        s.repo = msg.repo
+        s.repo, s.model = msg.repo, msg.model
         for early in s.early:
             insert_in_slack_order(s.turns, early)
         s.early = []
@@ -399,6 +399,7 @@ def _maybe_start(d: Decision, key: str, now: float, limits: Limits) -> None:
         trigger_user=trigger_user,
         turns=s.turns,
         repo=s.repo,
+        model=s.model,
         workspace=s.workspace,
         awaiting=[Awaited(task_id=c.task_id, by_ts=c.by_ts) for c in unsettled],
     )

@@ -54,12 +54,32 @@ def change_line(changes: ChangeSummary | None) -> str:
     return f"*Changes:* {count}, +{changes.added} -{changes.removed}: {names}{more}"
 
 
+def about_line(repo: str | None, name: str | None, model: str) -> str:
+    """The status message's last line: the repository and the model the run works with."""
+    parts = [f"repo {_code(repo)}"] if repo else []
+    if model:
+        parts.append(f"model {_code(name)} ({_code(model)})" if name else f"model {_code(model)}")
+    return f"_{' · '.join(parts)}_" if parts else ""
+
+
+def known(names: dict[str, str]) -> str:
+    """`known: `a`, `b`` for a message about a name that is not configured."""
+    return "known: " + (", ".join(_code(name) for name in sorted(names)) or "none")
+
+
+def _code(text: str | None) -> str:
+    plain = (text or "").replace("`", "'")
+    return f"`{escape(plain)}`"
+
+
 class StatusView:
     """The status message of one run: the model's latest text and the tool activity, shown
-    about once a second (or streamed with Slack's streaming methods)."""
+    about once a second (or streamed with Slack's streaming methods), above a line naming the
+    repository and the model."""
 
     def __init__(self, slack: SlackPoster, req: TaskRequest) -> None:
         self._slack, self._req = slack, req
+        self.about = ""
         self.status_ts: str | None = None
         self._text = ""
         self._lines: dict[str, str] = {}
@@ -75,8 +95,9 @@ class StatusView:
         req = self._req
         self.posting = asyncio.current_task()
         try:
+            text = "\n".join(part for part in (STATUS_TEXT, self.about) if part)
             ts = await self._slack.post_status(
-                req.channel_id, req.thread_ts, STATUS_TEXT, req.thread_key, on_send=self.sending
+                req.channel_id, req.thread_ts, text, req.thread_key, on_send=self.sending
             )
             self.status_ts = ts
         finally:
@@ -149,7 +170,8 @@ class StatusView:
     def render(self) -> str:
         text = to_mrkdwn(self._text.strip())[-(MAX_MESSAGE_CHARS - 800) :]
         activity = "\n".join(self._lines.values())
-        return "\n\n".join(part for part in (text, activity) if part) + " …"
+        shown = "\n\n".join(part for part in (text, activity) if part) + " …"
+        return "\n".join(part for part in (shown, self.about) if part)
 
     async def _refresh(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -10,6 +10,7 @@ import restate
 from pydantic import BaseModel
 
 from common.contract import ToolCall, WorkspaceRef, WorkStep
+from restate_app.tools.instructions import Note
 from restate_app.tools.registry import ToolResult
 
 READ_ONLY_TOOLS = frozenset({"list_files", "read_file", "search", "show_diff"})
@@ -30,6 +31,8 @@ class ToolStep(BaseModel):
     result: ToolResult
     # The workspace after the step, when the step changed it.
     workspace: WorkspaceRef | None = None
+    # The `AGENTS.md` files of the directories the call worked in (shown once, when new).
+    notes: list[Note] = []
 
 
 class Prepared(BaseModel):

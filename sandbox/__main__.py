@@ -1,10 +1,13 @@
 """Run the sandbox Slack workspace and offline model server in one process.
 
     python -m sandbox --workspace-port 0 --model-port 0 --bot-url URL --ready-file PATH \
-        [--channel C0DEPLOY=deploys ...] [--slack-limits on|off]
+        [--channel C0DEPLOY=deploys ...] [--slack-limits on|off] \
+        [--github-port 0 --github-root DIR]
 
-Once both listen, writes their URLs as JSON to --ready-file (atomically) and prints them
-as one line on stdout. Stops cleanly on SIGTERM or SIGINT.
+Also serves the sandbox GitHub (pull requests over the bare repositories under
+--github-root, accepting the token SANDBOX_GITHUB_TOKEN). Once all listen, writes their URLs
+as JSON to --ready-file (atomically) and prints them as one line on stdout. Stops cleanly on
+SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from sandbox.github_page import show_on_page
+from sandbox.github_server import GitHubConfig, PullStore, create_github_app
 from sandbox.log import configure_logging
 from sandbox.model_server import ModelConfig, create_model_app
 from sandbox.slack_state import parse_channel_list, parse_channel_spec
@@ -52,6 +57,9 @@ class SandboxSettings:
     model_cancel_on_disconnect: bool = False
     channels: tuple[tuple[str, str], ...] = ()
     slack_limits: bool = True
+    github_port: int = 0
+    github_root: Path | None = None
+    github_token: str | None = None
 
 
 def on_off(value: str) -> bool:
@@ -115,6 +123,18 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Sandbo
         help="answer calls past Slack's published rate limits with HTTP 429 and Retry-After "
         "(default: SANDBOX_SLACK_LIMITS, else on)",
     )
+    parser.add_argument("--github-port", type=int, default=0)
+    parser.add_argument(
+        "--github-root",
+        type=Path,
+        default=None,
+        help="the sandbox GitHub's bare repositories, <DIR>/<owner>/<name>.git (default: none)",
+    )
+    parser.add_argument(
+        "--github-token",
+        default=env.get("SANDBOX_GITHUB_TOKEN"),
+        help="the token its API accepts (default: SANDBOX_GITHUB_TOKEN; unset: none is)",
+    )
     args = parser.parse_args(argv)
     try:
         from_env = parse_channel_list(env.get("SANDBOX_CHANNELS", ""))
@@ -171,6 +191,10 @@ async def serve(settings: SandboxSettings) -> None:
         cancel_on_disconnect=settings.model_cancel_on_disconnect,
     )
     model = create_model_app(model_config)
+    root = settings.github_root
+    pulls = PullStore(root / "pulls.json" if root is not None else None)
+    github = create_github_app(GitHubConfig(token=settings.github_token, root=root), pulls)
+    show_on_page(workspace, pulls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -183,11 +207,16 @@ async def serve(settings: SandboxSettings) -> None:
             model, settings.host, settings.model_port, model_config.cancel_on_disconnect
         )
         runners.append(model_runner)
+        github_runner, github_port = await start_site(github, settings.host, settings.github_port)
+        runners.append(github_runner)
         base = f"http://{settings.host}"
+        pulls.web_url = f"{base}:{github_port}"
         info = {
             "workspace_url": f"{base}:{ws_port}",
             "api_url": f"{base}:{ws_port}/api/",
             "model_url": f"{base}:{model_port}/v1",
+            "github_url": pulls.web_url,
+            "github_api_url": f"{pulls.web_url}/api/v3",
         }
         if settings.ready_file is not None:
             write_ready_file(settings.ready_file, info)

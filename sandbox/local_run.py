@@ -63,6 +63,11 @@ def start(stack: Stack, config: dict[str, str]) -> list[str]:
             stack.env["SLACK_API_URL"] = stack.urls["slack_api"]
         if fake_model:
             stack.env["OPENAI_BASE_URL"] = stack.urls["model"]
+        if not (config.get("GITHUB_TOKEN") or config.get("AGENT_REPO")):
+            # The demo repository's remote is the sandbox GitHub's: its pull requests too.
+            github = stack.sandbox_env()
+            stack.env.update({k: github[k] for k in ("GITHUB_API_URL", "GITHUB_TOKEN")})
+            lines.append(f"Sandbox GitHub API (pull requests): {stack.urls['github_api']}")
     for name in ("AGENT_REPO", "WORKSPACES_DIR"):
         if config.get(name):
             stack.env[name] = config[name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sandbox.demo_repo import ensure_demo_repo
+from sandbox.github_repos import demo_remote_path, ensure_bare_remote
 
 ROOT = Path(__file__).resolve().parent.parent
 RESTATE_SERVER = ROOT / "node_modules" / ".bin" / "restate-server"
@@ -166,31 +168,43 @@ class Stack:
         wait_for(lambda: _http_ok(self.urls["ingress"] + "/restate/health"), 60, "Restate ingress")
 
     def start_sandbox(self, chunk_delay: float = 0.15, extra_args: Sequence[str] = ()) -> None:
-        """The sandbox workspace and model; its `SANDBOX_*` settings (`SANDBOX_SLACK_LIMITS`,
-        `SANDBOX_CHANNELS`) come from this process's environment and `env`."""
+        """The sandbox workspace, model and GitHub; its `SANDBOX_*` settings
+        (`SANDBOX_SLACK_LIMITS`, `SANDBOX_CHANNELS`) come from this process's environment and
+        `env`. Its GitHub serves the repositories under `github_root`, the demo's among them."""
         ready = self.workdir / "sandbox.ready"
         ready.unlink(missing_ok=True)
+        self.env.setdefault("SANDBOX_GITHUB_TOKEN", "ghp_sandbox" + secrets.token_hex(16))
         argv = [sys.executable, "-m", "sandbox", "--ready-file", str(ready)]
-        argv += ["--chunk-delay", str(chunk_delay), *extra_args]
-        self._spawn("sandbox", argv, self.env)
+        argv += ["--chunk-delay", str(chunk_delay), "--github-root", str(self.github_root)]
+        self._spawn("sandbox", [*argv, *extra_args], self.env)
         info = self._ready("sandbox", ready)
         self.urls.update(
             workspace=info["workspace_url"], slack_api=info["api_url"], model=info["model_url"]
         )
+        self.urls.update(github=info["github_url"], github_api=info["github_api_url"])
+
+    @property
+    def github_root(self) -> Path:
+        return self.workdir / "github"
 
     def sandbox_env(self) -> dict[str, str]:
-        """Point the product at the sandbox workspace and offline model."""
+        """Point the product at the sandbox workspace, offline model and GitHub."""
         return {
             "SLACK_API_URL": self.urls["slack_api"],
             "OPENAI_BASE_URL": self.urls["model"],
+            "GITHUB_API_URL": self.urls["github_api"],
+            "GITHUB_TOKEN": self.env["SANDBOX_GITHUB_TOKEN"],
         }
 
     def workspace_env(self) -> dict[str, str]:
         """Where sessions' workspaces live, and the demo repository as the repository they
-        work on, unless the environment (or `.env`) names one."""
+        work on, unless the environment (or `.env`) names one: its bare remote in the sandbox
+        GitHub, which sessions clone from and push their branches to."""
         env = {"WORKSPACES_DIR": str(self._workspaces_dir())}
         if not (self.env.get("AGENT_REPO") or os.environ.get("AGENT_REPO")):
-            env["AGENT_REPO"] = str(ensure_demo_repo(self.workdir / "demo-repo"))
+            demo = ensure_demo_repo(self.workdir / "demo-repo")
+            remote = ensure_bare_remote(demo, demo_remote_path(self.github_root))
+            env["AGENT_REPO"] = str(remote)
         return env
 
     def _workspaces_dir(self) -> Path:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from sandbox.stack import Stack
+from tests.github_sandbox import SandboxGitHub, make_remote, serve_github
 from tests.integration.harness import Harness, open_harness
 
 CHROMIUM = "/usr/bin/chromium"
@@ -72,6 +73,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         CHANNEL_POLICIES="C0QUEUE=queue,C0BURST=interrupt/1.5",
         ALLOWED_TEAM_IDS="T0SANDBOX",
         ALLOWED_CHANNEL_IDS="C0GENERAL,C0QUEUE,C0BURST,D0ALICE",
+        AGENT_MODELS="smart=offline-smart",
     )
     stack = Stack(workdir=Path(tmp_path_factory.mktemp("stack")), env=env)
     try:
@@ -103,3 +105,16 @@ def browser() -> Iterator[Browser]:
 def harness(stack: Stack) -> Iterator[Harness]:
     with open_harness(stack) as harness:
         yield harness
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    """A bare repository on `main`, where the sandbox's GitHub keeps its repositories."""
+    return make_remote(tmp_path)
+
+
+@pytest.fixture
+async def github(remote: Path, tmp_path: Path) -> AsyncIterator[SandboxGitHub]:
+    """The sandbox's GitHub endpoint on port 0, serving `remote`."""
+    async with serve_github(tmp_path / "github") as server:
+        yield server

@@ -19,7 +19,7 @@ from sandbox.demo_repo import ensure_demo_repo
 from sandbox.model_agent import Reply, ToolCall, next_reply
 
 # The commit of the shipped demo files; it changes (on purpose) only when they change.
-DEMO_COMMIT = "631b80e7ff33648dd00875ee93d75578c079bb1f"
+DEMO_COMMIT = "a3787382e003c80e45ead1612aa4e585dcd9b980"
 TOOLS = ["list_files", "read_file", "search", "edit_file", "write_file", "run_command", "show_diff"]
 # Commands in the product's sandbox run Debian's python3 with nothing but the standard library.
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable

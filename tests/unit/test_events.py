@@ -148,3 +148,30 @@ def test_an_interactions_author_is_user_team_id() -> None:
     assert interaction_actor(body, TEAM).teams == {"T0GUEST"}
     assert interaction_actor({"user": {"id": "U1"}, "team": {"id": TEAM}}, TEAM).teams == {TEAM}
     assert interaction_actor({"user": "junk", "team": None}, TEAM).teams == {TEAM}
+
+
+def test_model_and_repo_in_a_mention_pick_the_sessions_model_and_repository() -> None:
+    msg = _parse(_event(text=f"<@{BOT}> model=smart fix the build repo=api"))
+    assert isinstance(msg, IncomingMessage)
+    assert (msg.model, msg.repo) == ("smart", "api")
+    assert msg.text == "fix the build"
+
+
+def test_a_mention_without_a_choice_leaves_the_defaults() -> None:
+    msg = _parse(_event(text=f"<@{BOT}> set the model=  please, and use remodel=x"))
+    assert isinstance(msg, IncomingMessage)
+    assert (msg.model, msg.repo) == (None, None)
+    assert msg.text == "set the model=  please, and use remodel=x"
+
+
+def test_only_a_mention_picks_a_model_a_plain_reply_keeps_its_words() -> None:
+    msg = _parse(_event(text="try model=smart", thread_ts="1732611000.000001"))
+    assert isinstance(msg, IncomingMessage)
+    assert msg.model is None
+    assert msg.text == "try model=smart"
+
+
+def test_a_model_name_with_other_characters_is_not_a_choice() -> None:
+    msg = _parse(_event(text=f"<@{BOT}> model=<@U0EVE> go"))
+    assert isinstance(msg, IncomingMessage)
+    assert msg.model is None

@@ -203,6 +203,22 @@ def test_the_busy_error_keeps_its_sentence_through_the_journal() -> None:
     assert user_text(TerminalError("model: status 400", 502)) is None
 
 
+async def test_a_sessions_model_from_agent_models_is_what_the_request_names(
+    model: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENT_MODELS", "fast=demo-mini, smart=demo-large")
+    settings = _settings(model, tmp_path)
+    model.script(ScriptItem(text="one"), ScriptItem(text="two"))
+    async with open_clients(settings) as clients:
+        deps = build_deps(settings, clients)
+        chosen = deps.models.resolve("smart")
+        assert chosen == "demo-large"
+        await deps.model.stream(ASK, StreamTracker(), model=chosen)
+        await deps.model.stream(ASK, StreamTracker(), model=deps.models.resolve(None) or "")
+    assert [body["model"] for body in model.bodies] == ["demo-large", "demo"]
+    assert deps.models.resolve("huge") is None
+
+
 def _settings(model: Model, tmp_path: Path) -> AppSettings:
     return AppSettings(
         slack_bot_token=SecretStr("xoxb-test"),

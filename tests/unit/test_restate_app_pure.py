@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 import httpx2
 import openai
@@ -11,11 +12,13 @@ from restate.exceptions import RetryableError, TerminalError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from common.contract import ToolCall, Turn, WorkStep
+from common.contract import TaskRequest, ToolCall, Turn, WorkStep
+from restate_app.deps import Models, Repos
 from restate_app.errors import classify_model_error, classify_slack_error
 from restate_app.prompts import INTERRUPTED_PREFIX, KILLED_RESULT, conversation
 from restate_app.session import Limits
-from restate_app.slack_io import split_for_slack
+from restate_app.slack_io import SlackPoster, split_for_slack
+from restate_app.task_slack import StatusView, about_line, known
 from restate_app.turns import bound_turns, bound_work, insert_in_slack_order
 
 
@@ -147,3 +150,39 @@ def test_late_user_turns_go_before_later_ones_even_past_partials() -> None:
     turns.append(Turn(kind="partial", text="p16"))
     insert_in_slack_order(turns, Turn(kind="user", text="r15", ts="2.000015"))
     assert [t.text for t in turns] == ["root", "a", "r15", "r16", "p16"]
+
+
+def test_the_status_message_names_the_repository_and_model_never_a_url() -> None:
+    repos = Repos(
+        default="https://x-access-token:ghs_secret@github.com/acme/web.git",
+        named={"api": "git@github.com:acme/api-server.git"},
+        by_channel={},
+    )
+    assert repos.label("git@github.com:acme/api-server.git") == "api"
+    assert repos.label(repos.default or "") == "web"
+    assert repos.label("/srv/repos/demo-repo/") == "demo-repo"
+    line = about_line(repos.label(repos.default or ""), "smart", "gpt-4o")
+    assert line == "_repo `web` · model `smart` (`gpt-4o`)_"
+    assert about_line(None, None, "gpt-4o-mini") == "_model `gpt-4o-mini`_"
+    view = StatusView(cast("SlackPoster", None), _request())
+    view.about = line
+    assert view.render().endswith(" …\n" + line)
+
+
+def test_a_model_name_is_one_of_agent_models_or_the_default() -> None:
+    models = Models(default="gpt-4o-mini", named={"smart": "gpt-4o"})
+    assert models.resolve(None) == "gpt-4o-mini"
+    assert models.resolve("smart") == "gpt-4o"
+    assert models.resolve("gpt-4o") is None
+    assert known(models.named) == "known: `smart`"
+    assert known({}) == "known: none"
+
+
+def _request() -> TaskRequest:
+    return TaskRequest(
+        thread_key="T0:C0:1.000001",
+        channel_id="C0",
+        thread_ts="1.000001",
+        trigger_ts="1.000001",
+        turns=[],
+    )

@@ -79,6 +79,18 @@ def test_a_mention_starts_a_task_with_the_conversation() -> None:
     assert t.session.running.task_id == "inv_1"
 
 
+def test_the_first_mentions_model_and_repository_go_with_every_run_of_the_session() -> None:
+    t = Thread()
+    chosen = []
+    for ts, model, repo in [("100.000001", "smart", "api"), ("100.000002", "fast", "web")]:
+        t.say(ts, "go on", mentions_bot=True, model=model, repo=repo)
+        (start,) = t.of(StartTask)
+        assert isinstance(start, StartTask)
+        chosen.append((start.request.model, start.request.repo))
+    assert chosen == [("smart", "api"), ("smart", "api")]
+    assert (t.session.model, t.session.repo) == ("smart", "api")
+
+
 def test_a_reply_cancels_and_starts_the_replacement_at_once_which_waits_for_the_report() -> None:
     t = Thread()
     t.say("100.000001", "fix the bug", mentions_bot=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.status_view import detail_text, list_text
-from common.contract import ChangeSummary, ToolRecord, Turn
+from common.contract import ChangeSummary, ToolRecord, Turn, WorkspaceRef
 from common.session_state import RunRecord, Session, SessionStatus
 from common.slack_text import plain, snippet
 
@@ -87,3 +87,25 @@ def test_a_quoted_message_cut_inside_a_token_leaves_no_half_token() -> None:
     assert snippet("hello <https://example.com/a/very/long/path|label>", 12) == "hello label"
     assert "<" not in snippet("a <@U0ALICE", 40)
     assert plain("5 &lt; 6 | <#C0GENERAL|general>") == "5 &lt; 6  general"
+
+
+def test_the_detail_names_the_repository_and_model_the_thread_picked() -> None:
+    status = SessionStatus(
+        thread_key="T0:C0:1.000001", state="idle", turns=2, repo="api", model="smart"
+    )
+    assert "Repository: `api` · model: `smart`" in detail_text(status, now=10.0)
+
+
+def test_without_a_pick_the_detail_shows_the_defaults_never_a_repositorys_url() -> None:
+    token_url = "https://x-access-token:ghs_secret@github.com/acme/web.git"
+    status = SessionStatus(
+        thread_key="T0:C0:1.000001",
+        state="idle",
+        turns=2,
+        workspace=WorkspaceRef(repo=token_url, base_commit="0" * 40),
+    )
+    text = detail_text(status, now=10.0)
+    assert "Repository: `web` · model: the default" in text
+    assert "ghs_secret" not in text
+    fresh = SessionStatus(thread_key="T0:C0:1.000001", state="working", turns=1)
+    assert "Repository: the default · model: the default" in detail_text(fresh, now=10.0)

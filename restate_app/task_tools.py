@@ -1,0 +1,148 @@
+"""How a run carries out the tool calls the model asks for: each a named durable step in the
+thread's workspace, read-only ones of one model turn together, and one progress report to
+the agent per turn.
+
+A mixin of `AgentRun` (`restate_app/coding_task.py`): the state it reads is the run's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import restate
+
+from common.contract import (
+    TaskProgress,
+    TaskRequest,
+    ToolCall,
+    ToolRecord,
+    Turn,
+    WorkspaceRef,
+    WorkStep,
+)
+from restate_app import coding_agent
+from restate_app.deps import Deps
+from restate_app.task_slack import StatusView
+from restate_app.task_steps import READ_ONLY_TOOLS, ToolStep, arguments_of, step_options
+from restate_app.tools.commands import CommandTracker
+from restate_app.tools.instructions import notes_for, seen_in, unseen
+from restate_app.tools.registry import ToolResult, call_tool, describe
+from restate_app.tools.workspace import Workspace, WorkspaceError
+
+
+class RunTools:
+    """The tool calls of one run; `AgentRun` holds the state they read."""
+
+    ctx: restate.Context
+    deps: Deps
+    req: TaskRequest
+    task_id: str
+    turns: list[Turn]
+    work: list[WorkStep]
+    ref: WorkspaceRef | None
+    commands: dict[str, CommandTracker]
+    started: dict[str, float]
+    inflight: set[asyncio.Task[Any]]
+    tokens: int
+    status_ts: str | None
+    synced: bool
+    view: StatusView
+
+    async def _run_tools(self, number: int, calls: list[ToolCall]) -> None:
+        """The calls of one model turn: read-only ones together, the others one by one."""
+        steps = [
+            (f"tool {number}.{index} {call.name}", call) for index, call in enumerate(calls, 1)
+        ]
+        self._progress(describe(calls[0].name, arguments_of(calls[0])))
+        if all(call.name in READ_ONLY_TOOLS for call in calls):
+            futures = [self._tool_step(name, call) for name, call in steps]
+            await restate.gather(*futures)  # a step runs once awaited: await them together
+            results = [await future for future in futures]
+        else:
+            results = [await self._tool_step(name, call) for name, call in steps]
+        records = [self._record_tool(call, step) for call, step in zip(calls, results, strict=True)]
+        # One progress report per model turn: each is a turn of the agent's exclusive queue.
+        changed = next((s.workspace for s in reversed(results) if s.workspace), None)
+        self._progress(records[-1].summary, tools=records, workspace=changed)
+
+    def _tool_step(self, name: str, call: ToolCall) -> restate.RestateDurableFuture[ToolStep]:
+        return self.ctx.run_typed(name, self._tool, step_options(3), call)
+
+    def _record_tool(self, call: ToolCall, step: ToolStep) -> ToolRecord:
+        result = step.result
+        text = result.content + unseen(step.notes, self.turns, self.work, self.ref)
+        self.work.append(WorkStep(role="tool", text=text, tool_call_id=call.id, name=call.name))
+        if step.workspace is not None:
+            self.ref = step.workspace
+        record = ToolRecord(
+            name=call.name,
+            summary=describe(call.name, arguments_of(call)),
+            seconds=round(result.duration_seconds, 3),
+            exit_code=result.exit_code,
+            ok=not result.is_error,
+            killed=result.killed,
+        )
+        return record
+
+    async def _tool(self, call: ToolCall) -> ToolStep:
+        """Run one tool call in the workspace; a cancellation kills what it started."""
+        current = asyncio.current_task()
+        assert current is not None
+        self.inflight.add(current)
+        tracker = self.commands.setdefault(call.id, CommandTracker())
+        self.started[call.id] = time.monotonic()
+        activity = self.view.tool_started(call.id, describe(call.name, arguments_of(call)))
+        try:
+            try:
+                ws = await self._workspace()
+            except WorkspaceError as exc:
+                failed = ToolResult(content=f"error: {exc}", is_error=True, changes_files=False)
+                return ToolStep(result=failed)
+            result = await call_tool(
+                ws,
+                self.deps.workspaces,
+                self.deps.sandbox,
+                call.name,
+                call.arguments,
+                tracker,
+            )
+            changed = None
+            if call.name not in READ_ONLY_TOOLS:
+                ref = await self.deps.workspaces.patch(ws)
+                changed = ref if ref != self.ref else None
+            self.view.tool_ended(call.id, result)
+            limit = 0 if result.is_error else self.deps.instructions_max_bytes
+            notes = await notes_for(ws, call, limit, seen_in(self.turns, self.work, self.ref))
+            return ToolStep(result=result, workspace=changed, notes=notes)
+        finally:
+            activity.cancel()
+            self.inflight.discard(current)
+
+    async def _workspace(self) -> Workspace:
+        """The workspace, checked against the recorded changes once per process: a step
+        replayed elsewhere after a crash may find an older checkout there."""
+        if self.ref is None:
+            raise WorkspaceError("this session has no repository to work on")
+        ws = await self.deps.workspaces.open(
+            self.req.thread_key, self.ref, self.ref.repo, sync=not self.synced
+        )
+        self.synced = True
+        return ws
+
+    def _progress(
+        self,
+        step: str,
+        tools: list[ToolRecord] | None = None,
+        workspace: WorkspaceRef | None = None,
+    ) -> None:
+        update = TaskProgress(
+            task_id=self.task_id,
+            step=step,
+            tokens=self.tokens,
+            status_ts=self.status_ts,
+            tools=tools or [],
+            workspace=workspace,
+        )
+        self.ctx.object_send(coding_agent.progress, self.req.thread_key, update)
