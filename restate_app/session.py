@@ -25,14 +25,10 @@ from datetime import timedelta
 from common.contract import (
     Awaited,
     IncomingMessage,
-    Notice,
-    NoticeKind,
-    TaskProgress,
     TaskReport,
     TaskRequest,
     Timer,
     Turn,
-    parse_thread_key,
 )
 from common.session_state import Cancelling, CancelReasonKind, RunningTask, RunRecord, Session
 from restate_app.session_events import (
@@ -52,8 +48,9 @@ from restate_app.session_events import (
     TimerFired,
     UserMessage,
 )
+from restate_app.session_reports import apply_progress, notice_for, record_report
 from restate_app.session_turns import bound, merge_queue, seen, working_copy
-from restate_app.turns import insert_before, insert_in_slack_order, outcome_turn
+from restate_app.turns import insert_in_slack_order
 
 MAX_RUNS_KEPT = 50
 MAX_EARLY = 50
@@ -99,7 +96,7 @@ def decide(session: Session, key: str, event: Event, now: float, limits: Limits)
         case TaskEnded(report):
             _ended(d, key, report, now, limits)
         case ProgressReported(progress):
-            _progress(d.session, progress)
+            apply_progress(d.session, progress)
     _maybe_start(d, key, now, limits)
     if d.session.started:
         d.session.updated_at = now
@@ -258,7 +255,7 @@ def _ended(d: Decision, key: str, report: TaskReport, now: float, limits: Limits
     s = d.session
     if s.running is not None and s.running.task_id == report.task_id:
         s.running = None
-        _record(d, report, now, limits, before_ts=None)
+        record_report(d, report, now, limits, before_ts=None)
         _release_queue(s, limits)
         return
     cancelling = s.cancelling if s.cancelling and s.cancelling.task_id == report.task_id else None
@@ -289,84 +286,11 @@ def _ended(d: Decision, key: str, report: TaskReport, now: float, limits: Limits
     if run is not None and how.requested_at and report.ended_at:
         run.cancel_latency_ms = round(max(0.0, report.ended_at - how.requested_at) * 1000, 1)
     if not how.forgotten:  # else: reset while it was cleaning up; only the notice is left
-        _record(d, report, now, limits, before_ts=how.by_ts, late=late is not None)
+        record_report(d, report, now, limits, before_ts=how.by_ts, late=late is not None)
     if report.outcome in ("cancelled", "stopped"):
         taken_over = s.running is not None and report.task_id in s.running.awaiting
-        d.effects.append(PostNotice(_notice(key, how, report, taken_over)))
+        d.effects.append(PostNotice(notice_for(key, how, report, taken_over)))
     _release_queue(s, limits)
-
-
-def _notice(key: str, how: Cancelling, report: TaskReport, taken_over: bool) -> Notice:
-    """The thread's notice for a cancelled run: only the agent knows why it cancelled."""
-    _team, channel, thread_ts = parse_thread_key(key)
-    kind: NoticeKind = "stopped" if how.reason == "stop" else "restarting"
-    status_ts = report.status_ts or how.status_ts
-    if not report.model_started or (kind == "restarting" and status_ts is None and taken_over):
-        # Nothing of the run showed in the thread (its status message was still waiting for
-        # its turn at Slack): a notice posted from here could land below the replacement's
-        # messages, so the replacement posts it, before its own (`CodingTask.run`).
-        kind = "withdrawn"
-    return Notice(
-        kind=kind,
-        thread_key=key,
-        channel_id=channel,
-        thread_ts=thread_ts,
-        trigger_ts=how.trigger_ts,
-        status_ts=status_ts,
-        by_user=how.by_user if how.reason == "stop" else None,
-        partial=report.text,
-        killed=report.killed,
-    )
-
-
-def _record(
-    d: Decision,
-    report: TaskReport,
-    now: float,
-    limits: Limits,
-    before_ts: str | None,
-    late: bool = False,
-) -> None:
-    """Add what a finished task produced to the conversation and its run record.
-
-    The work of a cancelled task goes before the reply that interrupted it: that is when it
-    happened. A late report is history, not news: it does not change the last outcome."""
-    s = d.session
-    if not late:
-        # A late report's workspace is older than the replacement's: never go back to it.
-        s.workspace = report.workspace or s.workspace
-        s.last_outcome = report.outcome
-    turn = outcome_turn(report, limits.max_turn_bytes)
-    if turn is not None:
-        insert_before(s.turns, turn, before_ts)
-        bound(s, s.turns, limits.max_turns, limits.max_bytes)
-    run = s.run(report.task_id)
-    if run is not None:
-        run.outcome, run.ended_at = report.outcome, now
-        run.tokens = report.tokens or run.tokens
-        run.changes = report.changes or run.changes
-        d.effects.append(RunEnded(run.model_copy()))
-
-
-def _progress(s: Session, progress: TaskProgress) -> None:
-    running = s.running
-    if progress.workspace is not None and _current(s, progress.task_id):
-        s.workspace = progress.workspace
-    if running is None or running.task_id != progress.task_id:
-        return
-    running.step, running.tokens = progress.step, progress.tokens
-    running.status_ts = progress.status_ts or running.status_ts
-    run = s.run(progress.task_id)
-    if run is not None:
-        run.tokens = progress.tokens
-        if not run.steps or run.steps[-1] != progress.step:
-            run.steps = [*run.steps[-99:], progress.step]
-        run.tools = [*run.tools, *progress.tools][-100:]
-
-
-def _current(s: Session, task_id: str) -> bool:
-    """The task is the session's latest: its workspace is the one to keep."""
-    return bool(s.runs) and s.runs[-1].task_id == task_id
 
 
 def _release_queue(s: Session, limits: Limits) -> None:

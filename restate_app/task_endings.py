@@ -32,8 +32,9 @@ from restate_app.slack_io import section, split_for_slack
 from restate_app.task_slack import DONE_TEXT, StatusView, change_line
 from restate_app.task_steps import READ_ONLY_TOOLS, Partial, arguments_of, step_options
 from restate_app.tools.commands import CommandTracker
+from restate_app.tools.diffstat import summary_of
 from restate_app.tools.registry import describe
-from restate_app.tools.workspace import Workspace, summary_of
+from restate_app.tools.workspace import Workspace
 
 log = structlog.get_logger(__name__)
 

@@ -3,8 +3,6 @@ in-process on port 0, as `make run` has them."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,29 +12,15 @@ from aiohttp.test_utils import TestServer
 
 from sandbox.github_repos import demo_remote_path, ensure_bare_remote
 from sandbox.github_server import GitHubConfig, PullStore, create_github_app
+from tests.tools.conftest import git as tools_git
 
 TOKEN = "ghp_sandbox_test_token"
 OWNER, NAME = "sandbox", "demo"
-GIT_ENV = {
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
 
 
 def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", f"safe.directory={cwd}", *args],
-        cwd=cwd,
-        env={**os.environ, **GIT_ENV},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
+    """git's output, stripped (the tools' helper, with the same isolated environment)."""
+    return tools_git(cwd, *args).strip()
 
 
 def make_remote(tmp_path: Path) -> Path:

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from pydantic import BaseModel
 
 from common.contract import WorkspaceRef
+from restate_app.tools.diffstat import DiffStat, parse_numstat
 from restate_app.tools.git import WorkspaceError, git
 
 log = structlog.get_logger(__name__)
@@ -65,35 +65,6 @@ class Workspace:
     key: str
     root: Path
     ref: WorkspaceRef
-
-
-class DiffStat(BaseModel):
-    """What the workspace changed against its base commit."""
-
-    files: list[str] = []
-    added: int = 0
-    removed: int = 0
-
-    @property
-    def files_changed(self) -> int:
-        return len(self.files)
-
-
-def summary_of(patch: str) -> DiffStat | None:
-    """Files changed and lines added and removed, read from a patch's text (no git); None
-    when the patch has binary hunks, whose lines only git can count."""
-    if "\nGIT binary patch\n" in patch:
-        return None
-    files: list[str] = []
-    added = removed = 0
-    for line in patch.splitlines():
-        if line.startswith("diff --git "):
-            files.append(line.rsplit(" b/", 1)[-1])
-        elif line.startswith("+") and not line.startswith("+++"):
-            added += 1
-        elif line.startswith("-") and not line.startswith("---"):
-            removed += 1
-    return DiffStat(files=files, added=added, removed=removed)
 
 
 def directory_name(key: str) -> str:
@@ -179,7 +150,7 @@ class Workspaces:
                 env=env,
                 time_limit=self.limits.git_timeout_seconds,
             )
-        return _parse_numstat(out)
+        return parse_numstat(out)
 
     async def cleanup(self) -> int:
         """Remove idle checkouts, then the least recently used ones while over the count or
@@ -335,20 +306,6 @@ def _as_text(raw: bytes) -> str | None:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-def _parse_numstat(out: bytes) -> DiffStat:
-    """`added<TAB>removed<TAB>path<NUL>` records; binary files count no lines."""
-    stat = DiffStat()
-    for record in out.decode("utf-8", errors="replace").split("\0"):
-        parts = record.split("\t", 2)
-        if len(parts) != 3:
-            continue
-        added, removed, name = parts
-        stat.files.append(name)
-        stat.added += int(added) if added.isdigit() else 0
-        stat.removed += int(removed) if removed.isdigit() else 0
-    return stat
 
 
 # ------------------------------------------------------------------------------- on disk

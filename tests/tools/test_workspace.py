@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from restate_app.tools.diffstat import summary_of
 from restate_app.tools.workspace import (
     MARKER,
     Workspace,
@@ -18,7 +19,6 @@ from restate_app.tools.workspace import (
     WorkspaceRef,
     Workspaces,
     directory_name,
-    summary_of,
 )
 from tests.tools.conftest import git
 
