@@ -27,6 +27,7 @@ from restate_app.deps import deps
 from restate_app.session import (
     CancelTask,
     Decision,
+    Effect,
     Event,
     PostNotice,
     ProgressReported,
@@ -116,8 +117,9 @@ async def _handle(ctx: restate.ObjectContext, event: Event) -> Decision:
         d = decide(session, ctx.key(), event, now, limits)
         pending = list(d.effects)
         while pending:
-            follow_up = await _perform(ctx, pending.pop(0))
-            if follow_up is not None:
+            follow_ups = await _perform(ctx, pending)
+            pending = []
+            for follow_up in follow_ups:
                 more = decide(d.session, ctx.key(), follow_up, now, limits)
                 d.session, d.task_id = more.session, more.task_id or d.task_id
                 pending.extend(more.effects)
@@ -142,22 +144,28 @@ def _event_time(event: Event) -> float | None:
     return None
 
 
-async def _perform(ctx: restate.ObjectContext, effect: object) -> Event | None:
-    match effect:
-        case StartTask(request):
-            handle = ctx.service_send(coding_task.run, request)
-            task_id = await handle.invocation_id()
-            metrics.task_started()
-            log.info("task_started", task=task_id)
-            return TaskStarted(task_id)
-        case CancelTask(task_id):
-            ctx.cancel_invocation(task_id)
-            coding_task.send_settle(ctx, task_id, ctx.key())
-            log.info("task_cancel_requested", task=task_id)
-        case Schedule(fired, delay):
-            ctx.object_send(timer, ctx.key(), fired, send_delay=delay)
-        case PostNotice(notice):
-            ctx.service_send(coding_task.notice, notice)
-        case RunEnded(run):
-            metrics.run_ended(run)
-    return None
+async def _perform(ctx: restate.ObjectContext, effects: list[Effect]) -> list[Event]:
+    """Carry out effects; a started task feeds back `TaskStarted`. New runs are sent first and
+    their ids awaited last: Restate starts a replacement while it handles the rest."""
+    sends = [
+        ctx.service_send(coding_task.run, e.request) for e in effects if isinstance(e, StartTask)
+    ]
+    for effect in effects:
+        match effect:
+            case CancelTask(task_id):
+                ctx.cancel_invocation(task_id)
+                coding_task.send_settle(ctx, task_id, ctx.key())
+                log.info("task_cancel_requested", task=task_id)
+            case Schedule(fired, delay):
+                ctx.object_send(timer, ctx.key(), fired, send_delay=delay)
+            case PostNotice(notice):
+                ctx.service_send(coding_task.notice, notice)
+            case RunEnded(run):
+                metrics.run_ended(run)
+    started: list[Event] = []
+    for handle in sends:
+        task_id = await handle.invocation_id()
+        metrics.task_started()
+        log.info("task_started", task=task_id)
+        started.append(TaskStarted(task_id))
+    return started
