@@ -15,8 +15,10 @@ from bot.restate_sql import RestateError, RestateSql, literal
 from common.contract import (
     AGENT_MESSAGE,
     AGENT_SERVICE,
+    AGENT_SHIP,
     AGENT_STOP,
     IncomingMessage,
+    ShipRequest,
     StopAck,
     StopRequest,
     message_idempotency_key,
@@ -119,6 +121,11 @@ class RestateForwarder:
         Called off the ack path: it waits for the old task's bounded cleanup.
         """
         return StopAck.model_validate(await self.call(key, AGENT_STOP, request, idempotency_key))
+
+    async def ship(self, key: str, request: ShipRequest, idempotency_key: str) -> None:
+        """Ask the session to ship its work (one-way: the thread hears how it went)."""
+        headers = {"Idempotency-Key": idempotency_key}
+        await self._post(self._url(key, AGENT_SHIP, send=True), request.model_dump_json(), headers)
 
     async def call(
         self, key: str, handler: str, request: BaseModel, idempotency_key: str | None = None

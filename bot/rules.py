@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from bot.events import Actor
+from common.contract import POLICIES, Policy
 from common.settings import BotSettings
-
-Policy = Literal["interrupt", "queue"]
 
 
 def _ids(value: str) -> frozenset[str]:
@@ -22,19 +20,19 @@ class ChannelPolicy:
 
 
 def parse_policies(spec: str) -> dict[str, ChannelPolicy]:
-    """Parse `C123=queue,C456=interrupt/2.5` into policies by channel id."""
+    """Parse `C123=queue,C456=interrupt/2.5,C789=steer` into policies by channel id."""
     policies: dict[str, ChannelPolicy] = {}
     for item in spec.split(","):
         if not item.strip():
             continue
         channel, _, rule = item.partition("=")
         name, _, debounce = rule.strip().partition("/")
-        if name not in ("interrupt", "queue") or not channel.strip():
+        if name not in POLICIES or not channel.strip():
             raise ValueError(f"CHANNEL_POLICIES: cannot read {item.strip()!r}")
         seconds = float(debounce) if debounce else 0.0
         if not 0 <= seconds <= 60:
             raise ValueError(f"CHANNEL_POLICIES: debounce out of 0..60 s in {item.strip()!r}")
-        policies[channel.strip()] = ChannelPolicy(name, seconds)  # type: ignore[arg-type]
+        policies[channel.strip()] = ChannelPolicy(name, seconds)
     return policies
 
 

@@ -7,22 +7,31 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 AGENT_SERVICE = "CodingAgent"
 TASK_SERVICE = "CodingTask"
 AGENT_MESSAGE = "message"
 AGENT_TASK_ENDED = "task_ended"
 AGENT_TASK_PROGRESS = "progress"
+AGENT_TASK_INBOX = "inbox"
 AGENT_STOP = "stop"
 AGENT_RESET = "reset"
 AGENT_TIMER = "timer"
+AGENT_SHIP = "ship"
+AGENT_APPROVAL = "approval"
+AGENT_APPROVAL_CLOSED = "approval_closed"
 TASK_RUN = "run"
 TASK_NOTICE = "notice"
 
 # The Stop button on a task's status message; its value is the thread key.
 STOP_ACTION_ID = "stop_task"
+# The Create PR button on an answer that changed files; its value is the thread key.
+SHIP_ACTION_ID = "create_pr"
 STATUS_SHORTCUT_ID = "agent_status"
+# The Approve and Deny buttons of a request for approval; their value is an `ApprovalRef`.
+APPROVE_ACTION_ID = "approve_action"
+DENY_ACTION_ID = "deny_action"
 
 
 def thread_key(team_id: str, channel_id: str, thread_ts: str) -> str:
@@ -39,6 +48,13 @@ def parse_thread_key(key: str) -> tuple[str, str, str]:
     if len(parts) != 3 or not all(parts):
         raise ValueError(f"not a thread key: {key!r}")
     return parts[0], parts[1], parts[2]
+
+
+# What a reply does to a running task, per channel: cancel it and restart with the reply
+# (`interrupt`), wait for it to end (`queue`), or join its conversation before its next model
+# call (`steer`; a mention of the bot or a leading `!` still interrupts).
+Policy = Literal["interrupt", "queue", "steer"]
+POLICIES: tuple[Policy, ...] = ("interrupt", "queue", "steer")
 
 
 def message_idempotency_key(channel_id: str, ts: str) -> str:
@@ -61,7 +77,7 @@ class IncomingMessage(BaseModel):
     repo: str | None = None
     # `model=NAME` from the mention: the model (one of `AGENT_MODELS`) a new session uses.
     model: str | None = None
-    policy: Literal["interrupt", "queue"] = "interrupt"
+    policy: Policy = "interrupt"
     debounce_seconds: float = Field(default=0.0, ge=0, le=60)
     received_at: float | None = Field(
         default=None, description="Unix time the bot received the event, for latency figures."
@@ -80,16 +96,20 @@ class ToolCall(BaseModel):
 
 
 class WorkStep(BaseModel):
-    """One message of a run's transcript: the model's turn (text and tool calls) or a tool's
-    result. Carried into the conversation so a later run sees what an earlier one did."""
+    """One message of a run's transcript: the model's turn (text and tool calls), a tool's
+    result, or a person's message the run took in mid-run (`steer`). Carried into the
+    conversation so a later run sees what an earlier one did, in the order it happened."""
 
-    role: Literal["assistant", "tool"]
+    role: Literal["assistant", "tool", "user"]
     text: str = ""
     tool_calls: list[ToolCall] = []
     tool_call_id: str | None = None
     name: str | None = None
     # A tool result that is not real output: the call was cut off by an interruption.
     killed: bool = False
+    # On a person's message (`user`): its author and its Slack ts.
+    user_id: str | None = None
+    ts: str | None = None
 
 
 class Turn(BaseModel):
@@ -171,6 +191,8 @@ class TaskRequest(BaseModel):
     model: str | None = None
     # The cancelled runs whose reports had not reached the agent when this one started.
     awaiting: list[Awaited] = []
+    # The thread's policy is `steer`: the run opens inboxes for steering messages.
+    steering: bool = False
 
 
 class ToolRecord(BaseModel):
@@ -194,6 +216,23 @@ class TaskProgress(BaseModel):
     tools: list[ToolRecord] = []
     # After a step that may have changed files: the workspace as it is now.
     workspace: WorkspaceRef | None = None
+
+
+class TaskInbox(BaseModel):
+    """A run telling its agent (one-way) about its inboxes for steering messages: the ids of
+    awakeables it has opened since, and the steering messages (their ts) it has taken into its
+    conversation since."""
+
+    task_id: str
+    inboxes: list[str] = []
+    taken: list[str] = []
+
+
+class Steering(BaseModel):
+    """What the agent resolves a run's inbox with: the steering messages not yet delivered to
+    that run, in Slack order."""
+
+    turns: list[Turn]
 
 
 class StopRequest(BaseModel):
@@ -222,6 +261,96 @@ class Timer(BaseModel):
     task_id: str | None = None
 
 
+# ----------------------------------------------------------------------------- approvals
+
+ApprovalOutcome = Literal["approved", "denied", "timed_out", "unavailable"]
+ApprovalKind = Literal["command", "push", "pull_request", "budget"]
+
+
+class Answer(BaseModel):
+    """How a request for approval ended: approved or denied by someone, or nobody answered
+    in time (`timed_out`), or it could not be asked at all (`unavailable`)."""
+
+    outcome: ApprovalOutcome
+    by_user: str | None = None
+    # When it was answered (unix seconds, the agent's clock).
+    at: float | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.outcome == "approved"
+
+
+class ApprovalRef(BaseModel):
+    """What an Approve or Deny button carries (its value): the thread, the run that asks and
+    the awakeable it waits on. Read strictly: anything else in a button value is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    thread_key: str = Field(max_length=200)
+    task_id: str = Field(pattern=r"^inv_[0-9A-Za-z]{1,64}$")
+    # Restate's awakeable ids: `sign_1` (or `prom_1`) and 28 bytes in base64url, 38 characters.
+    awakeable_id: str = Field(pattern=r"^(sign|prom)_1[0-9A-Za-z_-]{38}$")
+
+    @field_validator("thread_key")
+    @classmethod
+    def _a_thread_key(cls, value: str) -> str:
+        parse_thread_key(value)
+        return value
+
+    def value(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_value(cls, value: object) -> ApprovalRef:
+        """The reference a button value holds; `ValueError` for anything else."""
+        if not isinstance(value, str) or len(value) > 1000:
+            raise ValueError("not an approval button value")
+        return cls.model_validate_json(value)
+
+
+class ApprovalClick(BaseModel):
+    """A person's Approve or Deny, as the bot forwards it to `CodingAgent.approval`."""
+
+    ref: ApprovalRef
+    approved: bool
+    user_id: str
+    is_admin: bool = False
+
+
+ApprovalReason = Literal["accepted", "not_allowed", "answered", "not_waiting"]
+
+
+class ApprovalAck(BaseModel):
+    """What `CodingAgent.approval` did with a click; `answer` is the earlier one when the
+    request was already answered."""
+
+    reason: ApprovalReason
+    answer: Answer | None = None
+
+
+class ApprovalClosed(BaseModel):
+    """A run's wait for an answer ran out (sent by the run to its agent): unless someone
+    answered first, `answer` (timed out) is the answer."""
+
+    awakeable_id: str
+    task_id: str
+    answer: Answer
+
+
+class PendingApproval(BaseModel):
+    """A run's request for approval in the thread, while it waits (and until its message
+    shows the answer): a run cut meanwhile has the notice rewrite it, without its buttons."""
+
+    ts: str
+    kind: ApprovalKind = "command"
+    what: str
+    why: str = ""
+    network: bool = False
+    timeout_seconds: float = 0.0
+    answer: Answer | None = None
+
+
 TaskOutcome = Literal["completed", "cancelled", "stopped", "failed"]
 OUTCOMES: tuple[TaskOutcome, ...] = ("completed", "cancelled", "stopped", "failed")
 
@@ -245,6 +374,11 @@ class TaskReport(BaseModel):
     stand_in: bool = False
     # When the task recorded it (unix seconds, journaled by the task), where it knows.
     ended_at: float | None = None
+    # The request for approval the run was waiting on (or whose answer was not shown yet).
+    approval: PendingApproval | None = None
+    # The steering messages (their ts) the run took into its conversation: the others it was
+    # sent start the next run.
+    steered: list[str] = []
 
 
 class Settle(BaseModel):
@@ -272,3 +406,48 @@ class Notice(BaseModel):
     by_user: str | None = None
     partial: str = ""
     killed: list[str] = []
+    # The cancelled run's request for approval: its message loses its buttons.
+    approval: PendingApproval | None = None
+
+
+class ShipRequest(BaseModel):
+    """Someone asked for the thread's work as a branch and a draft pull request ("open a PR"
+    in the thread, or the Create PR button)."""
+
+    user_id: str
+    # The message or click that asked: one ship per request however often Slack delivers it.
+    ts: str
+
+
+ShipOutcome = Literal["shipped", "unchanged", "denied", "nothing", "failed"]
+
+
+class ShipJob(BaseModel):
+    """The input of `CodingTask.ship`: what to push, where, and what is already known."""
+
+    thread_key: str
+    channel_id: str
+    thread_ts: str
+    job: int
+    requested_by: str
+    workspace: WorkspaceRef | None = None
+    # The thread's opening request (the branch's and the pull request's title) and its
+    # latest answer (the body).
+    title: str = ""
+    answer: str = ""
+    # What earlier ships of the thread made: the same branch is pushed again, and the pull
+    # request is updated, never opened twice; its link is posted once.
+    branch: str | None = None
+    pr_url: str | None = None
+
+
+class ShipReport(BaseModel):
+    """How one ship ended, sent one-way to `CodingAgent.shipped`."""
+
+    job: int
+    outcome: ShipOutcome
+    branch: str | None = None
+    commit: str | None = None
+    pr_url: str | None = None
+    pr_number: int | None = None
+    detail: str = ""

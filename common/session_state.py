@@ -11,7 +11,15 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from common.contract import ChangeSummary, TaskOutcome, ToolRecord, Turn, WorkspaceRef
+from common.contract import (
+    Answer,
+    ChangeSummary,
+    Policy,
+    TaskOutcome,
+    ToolRecord,
+    Turn,
+    WorkspaceRef,
+)
 
 
 class RunningTask(BaseModel):
@@ -26,6 +34,12 @@ class RunningTask(BaseModel):
     # The cut runs this replacement started before their reports reached the agent: it posts
     # the notice of any of them that showed nothing in the thread.
     awaiting: list[str] = []
+    # The `steer` policy: the run's open inboxes (awakeable ids, each resolved once, in the
+    # order it opened them), the steering messages (their ts: the turns are in the
+    # conversation) not yet sent to it, and those sent that it has not said it took in.
+    inboxes: list[str] = []
+    steering: list[str] = []
+    delivered: list[str] = []
 
 
 CancelReasonKind = Literal["interrupt", "stop"]
@@ -123,6 +137,32 @@ class SessionStatus(BaseModel):
 SESSION_STATE_KEY = "session"
 
 
+class Shipping(BaseModel):
+    """The thread's branch and pull request, and the ship asked for or under way."""
+
+    branch: str | None = None
+    pr_url: str | None = None
+    pr_number: int | None = None
+    # Ships started so far; the one under way, if any (its number), and one asked for while
+    # a run works (who asked), started when the run ends.
+    jobs: int = 0
+    running: int | None = None
+    # The invocation of the ship under way: its requests for approval are answered too.
+    task_id: str | None = None
+    wanted_by: str | None = None
+    # Requests already taken (message or click ts): Slack's retries ship nothing twice.
+    seen: list[str] = []
+    last_outcome: str | None = None
+
+
+class ApprovalRecord(BaseModel):
+    """The answer to one of a run's requests for approval: the first one counts."""
+
+    awakeable_id: str
+    task_id: str
+    answer: Answer
+
+
 class Session(BaseModel):
     """Everything `CodingAgent` keeps for one thread: one state entry, `SESSION_STATE_KEY`.
 
@@ -154,6 +194,8 @@ class Session(BaseModel):
     repo: str | None = None
     # `model=NAME` of the first mention: one of `AGENT_MODELS` (None: `OPENAI_MODEL`).
     model: str | None = None
+    # The channel's policy, as the latest message brought it.
+    policy: Policy = "interrupt"
     workspace: WorkspaceRef | None = None
     tasks_started: int = 0
     interruptions: int = 0
@@ -162,6 +204,9 @@ class Session(BaseModel):
     runs: list[RunRecord] = []
     # The newest message the bounds have dropped: one as old is a redelivery, not news.
     dropped_through: str | None = None
+    ship: Shipping = Shipping()
+    # The latest requests for approval answered (or timed out), so a second click is told.
+    approvals: list[ApprovalRecord] = []
 
     @property
     def state(self) -> SessionState:
@@ -176,6 +221,9 @@ class Session(BaseModel):
 
     def run(self, task_id: str) -> RunRecord | None:
         return next((r for r in reversed(self.runs) if r.task_id == task_id), None)
+
+    def approval(self, awakeable_id: str) -> ApprovalRecord | None:
+        return next((a for a in self.approvals if a.awakeable_id == awakeable_id), None)
 
 
 def session_status(key: str, session: Session) -> SessionStatus:

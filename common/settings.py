@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from common.contract import Policy
 
 
 class SettingsError(RuntimeError):
@@ -29,6 +33,8 @@ class _Base(BaseSettings):
     reaction_stopped: str = "octagonal_sign"
     reaction_cancelled: str = "leftwards_arrow_with_hook"
     reaction_failed: str = "x"
+    # On a reply the running task took in under the `steer` policy.
+    reaction_steered: str = "speech_balloon"
 
     @field_validator(
         "reaction_received",
@@ -37,6 +43,7 @@ class _Base(BaseSettings):
         "reaction_stopped",
         "reaction_cancelled",
         "reaction_failed",
+        "reaction_steered",
     )
     @classmethod
     def _none_skips(cls, value: str) -> str:
@@ -82,11 +89,13 @@ class BotSettings(_Base):
     allowed_team_ids: str = ""
     allowed_channel_ids: str = ""
     allowed_user_ids: str = ""
-    # Who may stop any session (everyone else: only the thread's participants).
+    # Who may stop any session and answer any request for approval (everyone else: only the
+    # thread's participants).
     admin_user_ids: str = ""
-    # Interruption policy per channel: "C123=queue,C456=interrupt/2.5" (policy/debounce seconds).
+    # Interruption policy per channel: "C123=queue,C456=interrupt/2.5,C789=steer" (policy, then
+    # debounce seconds).
     channel_policies: str = ""
-    default_policy: Literal["interrupt", "queue"] = "interrupt"
+    default_policy: Policy = "interrupt"
     default_debounce_seconds: float = Field(default=0.0, ge=0, le=60)
     # Runs one user, and one channel, may start or restart per hour, with a burst on top
     # (0 per hour: no limit); per bot process (`bot/run_rate.py`).
@@ -165,6 +174,13 @@ class AppSettings(_Base):
     agent_sandbox: Literal["bubblewrap", "none"] = "bubblewrap"
     agent_command_network: Literal["off", "on"] = "off"
     agent_command_timeout_seconds: float = Field(default=600.0, gt=0, le=3600)
+    # Commands that wait for a person's Approve in the thread first: unset, the built-in
+    # patterns (network, package installs, pushes, deleting outside build outputs); `none`,
+    # approvals off; else a JSON list of regular expressions (`net:` before one: approving
+    # such a command runs it with the network on). `restate_app/tools/approval_patterns.py`.
+    agent_approval_patterns: Annotated[list[str] | None, NoDecode] = None
+    # Seconds a request for approval waits for an answer; none in time counts as a no.
+    approval_timeout: float = Field(default=3600.0, gt=0, le=7 * 86_400)
     agent_max_steps: int = Field(default=30, ge=1, le=200)
     # Models a thread may pick with `model=NAME` in its first mention: "fast=gpt-4o-mini,..."
     # (without one, it uses `openai_model`).
@@ -172,6 +188,28 @@ class AppSettings(_Base):
     # Each `AGENTS.md` the model is shown (the workspace root's in the system prompt, one of a
     # directory the agent works in as a note) is cut to this many bytes; 0: none is read.
     agent_instructions_max_bytes: int = Field(default=16_000, ge=0, le=200_000)
+
+    @field_validator("agent_approval_patterns", mode="before")
+    @classmethod
+    def _patterns(cls, value: object) -> object:
+        """`none`/`off` turns approvals off; otherwise a JSON list of regular expressions.
+        (An empty value means the default, as for every setting.)"""
+        if not isinstance(value, str):
+            return value
+        if value.strip().lower() in ("none", "off"):
+            return []
+        try:
+            patterns = json.loads(value)
+        except ValueError:
+            raise ValueError("a JSON list of regular expressions, or none") from None
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise ValueError("a JSON list of regular expressions, or none")
+        for pattern in patterns:
+            try:
+                re.compile(pattern.removeprefix("net:"))
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return patterns
 
 
 def parse_pairs(text: str) -> dict[str, str]:

@@ -28,7 +28,9 @@ from restate_app.metrics import metrics_route
 from restate_app.model_io import ModelClient
 from restate_app.model_slots import ModelSlots
 from restate_app.session import Limits
+from restate_app.shipping import github_config
 from restate_app.slack_io import SlackPoster
+from restate_app.tools.approval_patterns import ApprovalRules
 from restate_app.tools.sandbox import SandboxConfig, sandbox_problem
 from restate_app.tools.workspace import WorkspaceLimits, Workspaces
 
@@ -120,6 +122,9 @@ def build_deps(settings: AppSettings, clients: Clients) -> Deps:
         streaming=settings.slack_streaming,
         models=Models(settings.openai_model, parse_pairs(settings.agent_models)),
         instructions_max_bytes=settings.agent_instructions_max_bytes,
+        github=github_config(settings),
+        approval_rules=ApprovalRules.from_setting(settings.agent_approval_patterns),
+        approval_timeout_seconds=settings.approval_timeout,
     )
 
 

@@ -1,8 +1,8 @@
 """CodingAgent: the durable session of one Slack thread (a virtual object keyed by thread key).
 
 Each handler loads the session, asks `session.decide` what the event means, carries out the
-effects (start, cancel, timers, notices) with typed Restate calls, and saves. The rules are
-all in `restate_app/session.py`; nothing here decides anything.
+effects (start, cancel, timers, notices, steering messages) with typed Restate calls, and
+saves. The rules are all in `restate_app/session.py`; nothing here decides anything.
 """
 
 from __future__ import annotations
@@ -13,10 +13,17 @@ from structlog.contextvars import bound_contextvars
 
 from common.contract import (
     AGENT_SERVICE,
+    ApprovalAck,
+    ApprovalClick,
+    ApprovalClosed,
     IncomingMessage,
     MessageAck,
+    ShipReport,
+    ShipRequest,
+    Steering,
     StopAck,
     StopRequest,
+    TaskInbox,
     TaskProgress,
     TaskReport,
     Timer,
@@ -25,14 +32,23 @@ from common.session_state import SESSION_STATE_KEY, History, Session, SessionSta
 from restate_app import coding_task, metrics
 from restate_app.deps import deps
 from restate_app.session import (
+    ApprovalAnswered,
+    ApprovalWaitEnded,
     CancelTask,
     Decision,
+    DeliverSteering,
     Effect,
     Event,
+    InboxOpened,
     PostNotice,
     ProgressReported,
+    ResolveApproval,
     RunEnded,
     Schedule,
+    Shipped,
+    ShipRequested,
+    ShipStarted,
+    StartShip,
     StartTask,
     StopRequested,
     TaskEnded,
@@ -51,11 +67,12 @@ coding_agent = restate.VirtualObject(
 
 @coding_agent.handler()
 async def message(ctx: restate.ObjectContext, msg: IncomingMessage) -> MessageAck:
-    """A user's message in the thread: interrupt, queue or debounce, then start a task."""
+    """A user's message in the thread: interrupt, queue, steer or debounce, then start a task."""
     d = await _handle(ctx, UserMessage(msg))
+    reasons = ("no_session", "queued", "debounced", "duplicate", "steered")
     return MessageAck(
         accepted=d.note not in ("no_session", "duplicate"),
-        reason=d.note if d.note in ("no_session", "queued", "debounced", "duplicate") else "",
+        reason=d.note if d.note in reasons else "",
         task_id=d.task_id,
         interrupted_task_id=d.cancelled,
     )
@@ -89,8 +106,42 @@ async def task_ended(ctx: restate.ObjectContext, report: TaskReport) -> None:
 
 
 @coding_agent.handler()
+async def ship(ctx: restate.ObjectContext, req: ShipRequest) -> None:
+    """Someone asked for the thread's work as a branch and a draft pull request."""
+    await _handle(ctx, ShipRequested(req))
+
+
+@coding_agent.handler()
+async def shipped(ctx: restate.ObjectContext, report: ShipReport) -> None:
+    """A ship's one report: the branch and pull request it made, or why not."""
+    await _handle(ctx, Shipped(report))
+
+
+@coding_agent.handler()
 async def progress(ctx: restate.ObjectContext, update: TaskProgress) -> None:
     await _handle(ctx, ProgressReported(update))
+
+
+@coding_agent.handler()
+async def approval(ctx: restate.ObjectContext, click: ApprovalClick) -> ApprovalAck:
+    """Approve or Deny pressed: the thread's participants and admins may answer, the first
+    answer to the running task's request counts and wakes it."""
+    d = await _handle(ctx, ApprovalAnswered(click))
+    record = d.session.approval(click.ref.awakeable_id)
+    earlier = record.answer if record is not None and d.note == "answered" else None
+    return ApprovalAck.model_validate({"reason": d.note, "answer": earlier})
+
+
+@coding_agent.handler()
+async def approval_closed(ctx: restate.ObjectContext, closed: ApprovalClosed) -> None:
+    """A task's wait for an answer ran out: the timeout counts, unless someone answered first."""
+    await _handle(ctx, ApprovalWaitEnded(closed))
+
+
+@coding_agent.handler()
+async def inbox(ctx: restate.ObjectContext, opened: TaskInbox) -> None:
+    """The running task's inboxes for steering messages, and the ones it took in."""
+    await _handle(ctx, InboxOpened(opened))
 
 
 @coding_agent.handler(kind="shared")
@@ -123,11 +174,12 @@ async def _handle(ctx: restate.ObjectContext, event: Event) -> Decision:
                 more = decide(d.session, ctx.key(), follow_up, now, limits)
                 d.session, d.task_id = more.session, more.task_id or d.task_id
                 pending.extend(more.effects)
-        if d.session.started or d.session.cancelling or d.session.late or d.session.early:
-            ctx.set(SESSION_STATE_KEY, d.session)
+        s = d.session
+        if s.started or s.cancelling or s.late or s.early or s.ship.running is not None:
+            ctx.set(SESSION_STATE_KEY, s)
         else:
             ctx.clear(SESSION_STATE_KEY)
-        if d.note in ("stale_report", "duplicate"):
+        if d.note in ("stale_report", "duplicate", "stale_inbox"):
             log.debug(f"session_{d.note}", task=d.task_id)
         elif d.note:
             log.info(f"session_{d.note}", task=d.task_id, cancelled=d.cancelled)
@@ -162,7 +214,22 @@ async def _perform(ctx: restate.ObjectContext, effects: list[Effect]) -> list[Ev
                 ctx.service_send(coding_task.notice, notice)
             case RunEnded(run):
                 metrics.run_ended(run)
+            case ResolveApproval(awakeable_id, answer):
+                ctx.resolve_awakeable(awakeable_id, answer)
+                log.info("approval_resolved", outcome=answer.outcome, by=answer.by_user)
+            case DeliverSteering(inbox_id, turns):
+                # One resolution per awakeable; the task may have ended since (then Restate
+                # drops it, and the task's report starts the next run with these turns).
+                ctx.resolve_awakeable(inbox_id, Steering(turns=turns))
+                log.info("task_steered", messages=len(turns))
+    ships = [
+        (e.job.job, ctx.service_send(coding_task.ship, e.job))
+        for e in effects
+        if isinstance(e, StartShip)
+    ]
     started: list[Event] = []
+    for number, ship_handle in ships:
+        started.append(ShipStarted(number, await ship_handle.invocation_id()))
     for handle in sends:
         task_id = await handle.invocation_id()
         metrics.task_started()

@@ -31,19 +31,26 @@ from common.contract import (
     TASK_SERVICE,
     Notice,
     Settle,
+    ShipJob,
+    ShipReport,
     TaskReport,
     TaskRequest,
     ToolCall,
+    Turn,
     WorkspaceRef,
     WorkStep,
 )
 from restate_app import coding_agent
+from restate_app.approvals import Approvals
 from restate_app.deps import Deps, deps
 from restate_app.errors import user_text
 from restate_app.model_io import Completion, StreamTracker
 from restate_app.prompts import STEP_LIMIT_INSTRUCTION, conversation, work_messages
+from restate_app.session_steering import steered_step
+from restate_app.steering import SteeringInbox, react_steered, work_step
 from restate_app.take_over import take_over, while_running
 from restate_app.task_endings import RunEndings
+from restate_app.task_ship import ship_work
 from restate_app.task_slack import (
     CANCELLED_TEXT,
     FAILED_TEXT,
@@ -115,6 +122,20 @@ def send_settle(ctx: restate.Context, task_id: str, thread_key: str) -> None:
 
 
 @coding_task.handler()
+async def ship(ctx: restate.Context, job: ShipJob) -> ShipReport:
+    """Push the thread's work to its branch and open (or update) its draft pull request, once
+    a person in the thread approves; the agent hears how it ended."""
+    with bound_contextvars(thread=job.thread_key):
+        try:
+            report = await ship_work(ctx, deps(), job)
+        except TerminalError as err:
+            log.warning("ship_failed", error=err.message)
+            report = ShipReport(job=job.job, outcome="failed", detail=err.message)
+    ctx.object_send(coding_agent.shipped, job.thread_key, report)
+    return report
+
+
+@coding_task.handler()
 async def notice(ctx: restate.Context, note: Notice) -> None:
     """Tell the thread how a cancelled run ended (sent by the agent, exactly once)."""
     with bound_contextvars(thread=note.thread_key):
@@ -151,8 +172,11 @@ class AgentRun(RunTools, RunEndings):
         # Whether this process has checked the workspace against `ref` in this run.
         self.synced = False
         self.view = StatusView(deps.slack, req)
+        self.approvals = Approvals(ctx, deps, req, task_id)
         # The model every call of this run uses (empty: the client's default).
         self.model = ""
+        # Steering messages (the `steer` policy) reach the run through these.
+        self.inbox = SteeringInbox(ctx, req.thread_key, task_id)
 
     # ------------------------------------------------------------------ the run
     async def run(self) -> TaskReport:
@@ -238,17 +262,24 @@ class AgentRun(RunTools, RunEndings):
         else:
             step = self._model_step(1, tools)
             side_steps()
+        if self.req.steering:
+            self.inbox.open()
         preparing = None
         if repo is not None and self.ref is None:
             preparing = ctx.run_typed("prepare workspace", self._prepare, step_options(3), repo)
         alongside = [f for f in (self.status, self.reacting, preparing) if f is not None]
         for number in range(1, self.deps.max_steps + 1):
             if number > 1:
+                steered = await self._take_steering(step)
                 step = self._model_step(number, tools)
+                alongside = self._ack_steering(number, steered)
             completion = await self._model_done(number, step, alongside)
             alongside = []
             if self.status_ts is None and self.status is not None:
                 self.status_ts = await self.status
+                # Replayed (resumed after a long wait for approval, or on another process),
+                # the view did not post it: it updates the message it finds in the journal.
+                self.view.status_ts = self.view.status_ts or self.status_ts
             if preparing is not None:
                 prepared, preparing = await preparing, None
                 if prepared.problem:
@@ -256,10 +287,38 @@ class AgentRun(RunTools, RunEndings):
                 self.ref = prepared.workspace
             if not completion.tool_calls:
                 return completion.text
+            # Inboxes used while the model streamed are replaced before the tool calls run,
+            # so that messages sent during a long call reach the next model call too.
+            await self.inbox.poll(step, take=False)
             await self._run_tools(number, completion.tool_calls)
         last = self.deps.max_steps + 1
-        final = await self._model_done(last, self._model_step(last, tools=False, last=True))
+        steered = await self._take_steering(step)
+        step = self._model_step(last, tools=False, last=True)
+        final = await self._model_done(last, step, self._ack_steering(last, steered))
         return final.text
+
+    async def _take_steering(self, done: restate.RestateDurableFuture[Any]) -> list[Turn]:
+        """Steering messages that have arrived join the transcript before the next model
+        call (after the tool calls, which have all finished)."""
+        turns = await self.inbox.poll(done, take=True)
+        for turn in turns:
+            self.work.append(work_step(turn))
+            self.view.note(f"steered {turn.ts}", steered_step(turn))
+        if turns:
+            log.info("task_took_steering", messages=len(turns))
+        return turns
+
+    def _ack_steering(
+        self, number: int, turns: list[Turn]
+    ) -> list[restate.RestateDurableFuture[Any]]:
+        """The steering messages' reaction, while the model call they joined streams."""
+        if not turns or not self.deps.reactions.steered:
+            return []
+        messages = [turn.ts or "" for turn in turns]
+        options = step_options(1)
+        channel = self.req.channel_id
+        name = f"react steered {number}"
+        return [self.ctx.run_typed(name, react_steered, options, self.deps, channel, messages)]
 
     async def _take_over(self) -> None:
         taken = await take_over(

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from common.settings import AppSettings
 from restate_app.model_io import ModelClient
 from restate_app.session import Limits
+from restate_app.shipping import GitHubConfig
 from restate_app.slack_io import SlackPoster
+from restate_app.tools.approval_patterns import ApprovalRules
 from restate_app.tools.instructions import DEFAULT_MAX_BYTES
 from restate_app.tools.sandbox import SandboxConfig
 from restate_app.tools.workspace import Workspaces
@@ -20,7 +22,8 @@ from restate_app.tools.workspace import Workspaces
 
 @dataclass(frozen=True)
 class Reactions:
-    """Emoji names for the triggering message, by task state (empty to skip one)."""
+    """Emoji names for the triggering message, by task state, and for a steering message
+    (empty to skip one)."""
 
     received: str
     working: str
@@ -28,6 +31,8 @@ class Reactions:
     stopped: str
     cancelled: str
     failed: str
+    # On a steering message the run took in (the `steer` policy).
+    steered: str = ""
 
     @classmethod
     def from_settings(cls, settings: AppSettings) -> Reactions:
@@ -38,6 +43,7 @@ class Reactions:
             stopped=settings.reaction_stopped,
             cancelled=settings.reaction_cancelled,
             failed=settings.reaction_failed,
+            steered=settings.reaction_steered,
         )
 
     @property
@@ -110,6 +116,11 @@ class Deps:
     models: Models = field(default_factory=Models)
     # Each `AGENTS.md` shown to the model is cut to this; 0: none is read.
     instructions_max_bytes: int = DEFAULT_MAX_BYTES
+    # Where a thread's pull request is opened (no token: its branch is only pushed).
+    github: GitHubConfig = field(default_factory=GitHubConfig)
+    # Commands that wait for a person's approval, and how long a request waits for one.
+    approval_rules: ApprovalRules = field(default_factory=lambda: ApprovalRules.from_setting(None))
+    approval_timeout_seconds: float = 3600.0
 
 
 _installed: list[Deps] = []

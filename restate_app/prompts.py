@@ -73,7 +73,11 @@ def conversation(turns: Sequence[Turn], instructions: str = "") -> list[ChatComp
     messages: list[ChatCompletionMessageParam] = [
         {"role": "system", "content": system_prompt(instructions)}
     ]
+    # Steering messages a run took in mid-run are shown where it took them, in its work.
+    steered = {s.ts for turn in turns for s in turn.work if s.role == "user" and s.ts}
     for turn in turns:
+        if turn.kind == "user" and turn.ts in steered:
+            continue
         if turn.kind == "user":
             messages.append({"role": "user", "content": said(turn.user_id, turn.text)})
         elif turn.kind in ("answer", "partial"):
@@ -97,11 +101,15 @@ def said(user_id: str | None, text: str) -> str:
 
 
 def work_messages(work: Sequence[WorkStep]) -> list[ChatCompletionMessageParam]:
-    """A run's transcript as assistant tool calls and tool results, none left dangling."""
+    """A run's transcript as assistant tool calls and tool results, none left dangling, and
+    the steering messages it took in."""
     messages: list[ChatCompletionMessageParam] = []
     open_calls: list[str] = []
     for step in work:
-        if step.role == "assistant":
+        if step.role == "user":
+            messages.extend(_close(open_calls))
+            messages.append({"role": "user", "content": said(step.user_id, step.text)})
+        elif step.role == "assistant":
             messages.extend(_close(open_calls))
             if step.tool_calls:
                 messages.append(

@@ -2,10 +2,10 @@
 
 Every rule of the interruption protocol lives here and nowhere else: at most one running
 task; the conversation in Slack `ts` order; replies before the session's first mention kept
-for a while; the `interrupt`, `queue` and debounce policies; stops and resets; reports that
-are on time, late (their cleanup was overdue), stale or repeated; bounded history and queue;
-run records. `decide` never touches Slack or Restate: it returns the new session and the
-effects for `CodingAgent`'s handlers to carry out, in order.
+for a while; the `interrupt`, `queue`, `steer` (`session_steering.py`) and debounce policies;
+stops and resets; reports that are on time, late (their cleanup was overdue), stale or
+repeated; bounded history and queue; run records. `decide` never touches Slack or Restate: it
+returns the new session and the effects for `CodingAgent`'s handlers to carry out, in order.
 
 The protocol, for one interruption: a reply while a task runs records the reply, marks the
 task `cancelling`, asks for it to be cancelled and for a cleanup timer, and starts the
@@ -30,17 +30,34 @@ from common.contract import (
     Timer,
     Turn,
 )
-from common.session_state import Cancelling, CancelReasonKind, RunningTask, RunRecord, Session
+from common.session_state import (
+    Cancelling,
+    CancelReasonKind,
+    RunningTask,
+    RunRecord,
+    Session,
+    Shipping,
+)
+from restate_app import session_approvals
 from restate_app.session_events import (
+    ApprovalAnswered,
+    ApprovalWaitEnded,
     CancelTask,
     Decision,
+    DeliverSteering,
     Effect,
     Event,
+    InboxOpened,
     Limits,
     PostNotice,
     ProgressReported,
+    ResolveApproval,
     RunEnded,
     Schedule,
+    Shipped,
+    ShipRequested,
+    ShipStarted,
+    StartShip,
     StartTask,
     StopRequested,
     TaskEnded,
@@ -49,6 +66,14 @@ from restate_app.session_events import (
     UserMessage,
 )
 from restate_app.session_reports import apply_progress, notice_for, record_report
+from restate_app.session_ship import (
+    after_run,
+    maybe_ship,
+    ship_requested,
+    ship_started,
+    shipped,
+)
+from restate_app.session_steering import inbox_opened, leftovers, steer, steers, turn_text
 from restate_app.session_turns import bound, merge_queue, seen, working_copy
 from restate_app.turns import insert_in_slack_order
 
@@ -59,15 +84,24 @@ PENDING = ""  # the task id of a task asked for but not yet named by Restate
 
 # The vocabulary is re-exported: handlers and tests speak to the machine through this module.
 __all__ = [
+    "ApprovalAnswered",
+    "ApprovalWaitEnded",
     "CancelTask",
     "Decision",
+    "DeliverSteering",
     "Effect",
     "Event",
+    "InboxOpened",
     "Limits",
     "PostNotice",
     "ProgressReported",
+    "ResolveApproval",
     "RunEnded",
     "Schedule",
+    "ShipRequested",
+    "ShipStarted",
+    "Shipped",
+    "StartShip",
     "StartTask",
     "StopRequested",
     "TaskEnded",
@@ -97,7 +131,20 @@ def decide(session: Session, key: str, event: Event, now: float, limits: Limits)
             _ended(d, key, report, now, limits)
         case ProgressReported(progress):
             apply_progress(d.session, progress)
+        case ShipRequested(request):
+            ship_requested(d, request)
+        case ShipStarted(job, task_id):
+            ship_started(d, job, task_id)
+        case Shipped(report):
+            shipped(d, report)
+        case ApprovalAnswered(click):
+            session_approvals.answer(d, click, now)
+        case ApprovalWaitEnded(closed):
+            session_approvals.wait_ended(d, closed, now)
+        case InboxOpened(inbox):
+            inbox_opened(d, inbox)
     _maybe_start(d, key, now, limits)
+    maybe_ship(d, key)
     if d.session.started:
         d.session.updated_at = now
     return d
@@ -105,7 +152,7 @@ def decide(session: Session, key: str, event: Event, now: float, limits: Limits)
 
 def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Limits) -> None:
     s = d.session
-    turn = Turn(kind="user", text=msg.text, user_id=msg.user_id, ts=msg.ts)
+    turn = Turn(kind="user", text=turn_text(msg), user_id=msg.user_id, ts=msg.ts)
     if seen(s, msg.ts):
         d.note = "duplicate"
         return
@@ -123,11 +170,15 @@ def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Li
         for early in s.early:
             insert_in_slack_order(s.turns, early)
         s.early = []
+    s.policy = msg.policy
     busy = s.running is not None or s.cancelling is not None
     if msg.policy == "queue" and busy:
         insert_in_slack_order(s.queued, turn)
         bound(s, s.queued, limits.max_queued, limits.max_bytes)
         d.note = "queued"
+        return
+    if s.running is not None and steers(msg):
+        steer(d, turn, limits)
         return
     insert_in_slack_order(s.turns, turn)
     bound(s, s.turns, limits.max_turns, limits.max_bytes)
@@ -236,6 +287,8 @@ def _stop(d: Decision, user: str, is_admin: bool, reset: bool, limits: Limits) -
         d.session = Session(
             cancelling=s.cancelling.model_copy(update=forget) if s.cancelling else None,
             late=[c.model_copy(update=forget) for c in s.late],
+            # Ship jobs keep their numbers: one under way still reports to this session.
+            ship=Shipping(jobs=s.ship.jobs, running=s.ship.running),
         )
 
 
@@ -254,8 +307,14 @@ def _started(d: Decision, task_id: str) -> None:
 def _ended(d: Decision, key: str, report: TaskReport, now: float, limits: Limits) -> None:
     s = d.session
     if s.running is not None and s.running.task_id == report.task_id:
+        # Steering messages the run did not take in start the next run; its outcome goes
+        # before them in the conversation, as it came before them for the model.
+        trigger_user, left = s.running.trigger_user, leftovers(s, s.running, report)
         s.running = None
-        record_report(d, report, now, limits, before_ts=None)
+        record_report(d, report, now, limits, before_ts=left[0].ts if left else None)
+        if left:
+            s.pending_ts, s.pending_user = left[-1].ts, left[-1].user_id
+        after_run(s, report, trigger_user)
         _release_queue(s, limits)
         return
     cancelling = s.cancelling if s.cancelling and s.cancelling.task_id == report.task_id else None
@@ -326,6 +385,7 @@ def _maybe_start(d: Decision, key: str, now: float, limits: Limits) -> None:
         model=s.model,
         workspace=s.workspace,
         awaiting=[Awaited(task_id=c.task_id, by_ts=c.by_ts) for c in unsettled],
+        steering=s.policy == "steer",
     )
     s.running = RunningTask(
         task_id=PENDING,

@@ -9,7 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from common.contract import IncomingMessage, Notice, TaskProgress, TaskReport, TaskRequest, Timer
+from common.contract import (
+    Answer,
+    ApprovalClick,
+    ApprovalClosed,
+    IncomingMessage,
+    Notice,
+    ShipJob,
+    ShipReport,
+    ShipRequest,
+    TaskInbox,
+    TaskProgress,
+    TaskReport,
+    TaskRequest,
+    Timer,
+    Turn,
+)
 from common.session_state import RunRecord, Session
 
 
@@ -61,7 +76,59 @@ class ProgressReported:
     progress: TaskProgress
 
 
-Event = UserMessage | TimerFired | StopRequested | TaskStarted | TaskEnded | ProgressReported
+@dataclass(frozen=True)
+class ShipRequested:
+    request: ShipRequest
+
+
+@dataclass(frozen=True)
+class ShipStarted:
+    """Restate named the invocation of ship `job`."""
+
+    job: int
+    task_id: str
+
+
+@dataclass(frozen=True)
+class Shipped:
+    report: ShipReport
+
+
+@dataclass(frozen=True)
+class ApprovalAnswered:
+    """Someone pressed Approve or Deny."""
+
+    click: ApprovalClick
+
+
+@dataclass(frozen=True)
+class ApprovalWaitEnded:
+    """A run waited for an answer as long as it may."""
+
+    closed: ApprovalClosed
+
+
+@dataclass(frozen=True)
+class InboxOpened:
+    """The running task opened inboxes for steering messages, or took some in."""
+
+    inbox: TaskInbox
+
+
+Event = (
+    UserMessage
+    | TimerFired
+    | StopRequested
+    | TaskStarted
+    | TaskEnded
+    | ProgressReported
+    | ShipRequested
+    | ShipStarted
+    | Shipped
+    | ApprovalAnswered
+    | ApprovalWaitEnded
+    | InboxOpened
+)
 
 # ----------------------------------------------------------------------------- effects
 
@@ -100,7 +167,39 @@ class RunEnded:
     run: RunRecord
 
 
-Effect = StartTask | CancelTask | Schedule | PostNotice | RunEnded
+@dataclass(frozen=True)
+class StartShip:
+    """Send `CodingTask.ship` with this job: push the branch, open or update the PR."""
+
+    job: ShipJob
+
+
+@dataclass(frozen=True)
+class ResolveApproval:
+    """Complete the run's awakeable with the answer (the first one: it wakes the run)."""
+
+    awakeable_id: str
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class DeliverSteering:
+    """Resolve the running task's inbox (an awakeable) with these steering messages."""
+
+    inbox: str
+    turns: list[Turn]
+
+
+Effect = (
+    StartTask
+    | CancelTask
+    | Schedule
+    | PostNotice
+    | RunEnded
+    | StartShip
+    | ResolveApproval
+    | DeliverSteering
+)
 
 
 @dataclass

@@ -32,6 +32,7 @@ def notice_for(key: str, how: Cancelling, report: TaskReport, taken_over: bool) 
         by_user=how.by_user if how.reason == "stop" else None,
         partial=report.text,
         killed=report.killed,
+        approval=report.approval,
     )
 
 

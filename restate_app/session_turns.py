@@ -23,6 +23,7 @@ def working_copy(session: Session) -> Session:
             "cancelling": session.cancelling.model_copy() if session.cancelling else None,
             "late": [c.model_copy() for c in session.late],
             "runs": [r.model_copy() for r in session.runs],
+            "ship": session.ship.model_copy(),
         }
     )
 

@@ -11,7 +11,7 @@ import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError
 
-from common.contract import STOP_ACTION_ID
+from common.contract import SHIP_ACTION_ID, STOP_ACTION_ID
 from common.slack_limiter import Lane, LimitedWebClient, SlackBusy, lane
 from restate_app import metrics
 from restate_app.errors import classify_slack_error
@@ -46,16 +46,25 @@ def section(text: str) -> dict[str, Any]:
 
 
 def stop_button(thread_key: str) -> dict[str, Any]:
+    return _button("task_controls", STOP_ACTION_ID, "Stop", thread_key, "danger")
+
+
+def ship_button(thread_key: str) -> dict[str, Any]:
+    """Create PR, under an answer that changed files."""
+    return _button("answer_controls", SHIP_ACTION_ID, "Create PR", thread_key, "primary")
+
+
+def _button(block_id: str, action_id: str, label: str, value: str, style: str) -> dict[str, Any]:
     return {
         "type": "actions",
-        "block_id": "task_controls",
+        "block_id": block_id,
         "elements": [
             {
                 "type": "button",
-                "action_id": STOP_ACTION_ID,
-                "text": {"type": "plain_text", "text": "Stop", "emoji": True},
-                "style": "danger",
-                "value": thread_key,
+                "action_id": action_id,
+                "text": {"type": "plain_text", "text": label, "emoji": True},
+                "style": style,
+                "value": value,
             }
         ],
     }
@@ -101,6 +110,17 @@ class SlackPoster:
 
     async def delete(self, channel: str, ts: str) -> None:
         await self._call("chat.delete", channel, ts=ts)
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to a message (for a pull request's way back to its thread), or None."""
+        try:
+            with lane(Lane.URGENT):
+                response = await self._client.chat_getPermalink(channel=channel, message_ts=ts)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("permalink_unavailable", error=str(exc))
+            return None
+        link = response.get("permalink")
+        return link if isinstance(link, str) and link.startswith(("https://", "http://")) else None
 
     async def post_status(
         self,

@@ -25,10 +25,11 @@ from common.contract import (
     WorkStep,
 )
 from restate_app import coding_agent
+from restate_app.approvals import Approvals
 from restate_app.deps import Deps
 from restate_app.model_io import StreamTracker
 from restate_app.mrkdwn import to_mrkdwn
-from restate_app.slack_io import section, split_for_slack
+from restate_app.slack_io import section, ship_button, split_for_slack
 from restate_app.task_slack import DONE_TEXT, StatusView, change_line
 from restate_app.task_steps import READ_ONLY_TOOLS, Partial, arguments_of, step_options
 from restate_app.tools.commands import CommandTracker
@@ -65,6 +66,7 @@ class RunEndings:
     answered: bool
     reacting: restate.RestateDurableFuture[None] | None
     view: StatusView
+    approvals: Approvals
 
     async def _workspace(self) -> Workspace:
         raise NotImplementedError
@@ -197,12 +199,21 @@ class RunEndings:
         first, *more = split_for_slack(to_mrkdwn(text) + (f"\n\n{summary}" if summary else ""))
         if self.deps.streaming:
             first, more = DONE_TEXT, []
+        req = self.req
+        # An answer that changed files ends with a Create PR button (on its last part).
+        button = [ship_button(req.thread_key)] if changes is not None and changes.files else []
         await self.ctx.run_typed(
-            "post answer", self.view.finish, opts, self.status_ts, first, "completed"
+            "post answer",
+            self.view.finish,
+            opts,
+            self.status_ts,
+            first,
+            "completed",
+            [section(first), *button] if button and not more else None,
         )
         self.answered = True
-        req = self.req
         for number, part in enumerate(more, start=2):
+            last = button if number == len(more) + 1 else []
             await self.ctx.run_typed(
                 f"post answer part {number}",
                 self.deps.slack.post,
@@ -210,7 +221,7 @@ class RunEndings:
                 req.channel_id,
                 req.thread_ts,
                 part,
-                [section(part)],
+                [section(part), *last],
             )
         if changes is not None and changes.files:
             await self.ctx.run_typed("upload diff", self._upload_diff, opts)
@@ -255,6 +266,9 @@ class RunEndings:
             changes=changes,
             killed=killed or [],
             ended_at=ended_at,
+            # Set only while a request waits (or its answer is not shown yet): a cut run's.
+            approval=self.approvals.pending,
+            steered=[step.ts for step in self.work if step.role == "user" and step.ts],
         )
 
     def _report(self, report: TaskReport) -> None:

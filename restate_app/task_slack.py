@@ -21,6 +21,7 @@ from restate.exceptions import TerminalError
 from common.contract import ChangeSummary, Notice, TaskRequest, parse_thread_key
 from common.slack_limiter import Lane, SlackBusy, lane
 from common.slack_text import escape
+from restate_app.approval_view import answer_line, ended_message, withdrawn_line
 from restate_app.deps import Deps
 from restate_app.mrkdwn import to_mrkdwn
 from restate_app.slack_io import MAX_MESSAGE_CHARS, SlackPoster
@@ -152,11 +153,29 @@ class StatusView:
         self._lines = dict(list(self._lines.items())[-MAX_ACTIVITY_LINES:])
         return asyncio.ensure_future(self._tick(call_id, line))
 
+    def note(self, key: str, line: str) -> None:
+        """A line of its own among the activity: a steering message the run took in."""
+        self._lines[key] = escape(line)
+        self._lines = dict(list(self._lines.items())[-MAX_ACTIVITY_LINES:])
+
     def tool_ended(self, call_id: str, result: ToolResult) -> None:
         line = self._lines.get(call_id, "").removeprefix("▸ ")
         mark = "✗" if result.is_error or (result.exit_code not in (None, 0)) else "✓"
         exit_note = f" (exit {result.exit_code})" if result.exit_code not in (None, 0) else ""
         self._lines[call_id] = f"{mark} {line}{exit_note}"
+
+    async def waiting(self, call_id: str, line: str) -> None:
+        """A call waits for a person's approval: say so now (inside the step asking)."""
+        self._lines[call_id] = f"⏸ {escape(line)}: waiting for approval"
+        self._lines = dict(list(self._lines.items())[-MAX_ACTIVITY_LINES:])
+        await self._refresh(force=True)
+
+    def refused(self, call_id: str, why: str) -> None:
+        """A call nobody approved; shown with the next update."""
+        line = (
+            self._lines.get(call_id, "").removeprefix("⏸ ").removesuffix(": waiting for approval")
+        )
+        self._lines[call_id] = f"✗ {line} ({why})"
 
     async def _tick(self, call_id: str, line: str) -> None:
         """Keep the elapsed time of a long tool call current: ``Running `x` (12 s)``."""
@@ -184,15 +203,21 @@ class StatusView:
         ):
             self._last = now
 
-    async def finish(self, status_ts: str | None, text: str, outcome: str) -> None:
-        """The status message becomes `text` (or `text` is posted)."""
+    async def finish(
+        self,
+        status_ts: str | None,
+        text: str,
+        outcome: str,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """The status message becomes `text` (or `text` is posted), with `blocks` if given."""
         req = self._req
         if self._stream is not None and outcome == "completed":
             await self._stream.finish(self._text)
         if status_ts is not None:
-            await self._slack.update(req.channel_id, status_ts, text)
+            await self._slack.update(req.channel_id, status_ts, text, blocks)
         else:
-            await self._slack.post(req.channel_id, req.thread_ts, text)
+            await self._slack.post(req.channel_id, req.thread_ts, text, blocks)
 
 
 class _SlackStream:
@@ -272,6 +297,9 @@ async def post_notice(ctx: restate.Context, deps: Deps, note: Notice) -> None:
 async def _notice(deps: Deps, note: Notice) -> None:
     slack, reactions = deps.slack, deps.reactions
     outcome = "stopped" if note.kind == "stopped" else "cancelled"
+    if note.approval is not None:
+        # First: a request still showing its buttons must not look answerable a moment longer.
+        await _close_approval(slack, note)
     if note.kind == "withdrawn":
         # Cancelled before its first model call (a burst of replies): leave no trace.
         if note.status_ts is not None:
@@ -294,6 +322,19 @@ async def _notice(deps: Deps, note: Notice) -> None:
         add=reactions.for_outcome(outcome),
         remove=reactions.in_progress,
     )
+
+
+async def _close_approval(slack: SlackPoster, note: Notice) -> None:
+    """The cut run's request for approval, without its buttons: how it ended, if it was
+    answered before the cut; else that it is no longer needed."""
+    shown = note.approval
+    assert shown is not None
+    if shown.answer is not None:
+        line = answer_line(shown, shown.answer)
+    else:
+        line = withdrawn_line("stopped" if note.kind == "stopped" else "interrupted")
+    text, blocks = ended_message(shown, line)
+    await slack.update(note.channel_id, shown.ts, text, blocks)
 
 
 def notice_text(head: str, partial: str, killed: list[str] | None = None) -> str:

@@ -1,6 +1,7 @@
 """How a run carries out the tool calls the model asks for: each a named durable step in the
 thread's workspace, read-only ones of one model turn together, and one progress report to
-the agent per turn.
+the agent per turn. A command matching `AGENT_APPROVAL_PATTERNS` waits for a person's
+Approve in the thread first; a Deny or no answer in time is the call's result for the model.
 
 A mixin of `AgentRun` (`restate_app/coding_task.py`): the state it reads is the run's.
 """
@@ -8,12 +9,14 @@ A mixin of `AgentRun` (`restate_app/coding_task.py`): the state it reads is the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
 import restate
 
 from common.contract import (
+    Answer,
     TaskProgress,
     TaskRequest,
     ToolCall,
@@ -23,9 +26,12 @@ from common.contract import (
     WorkStep,
 )
 from restate_app import coding_agent
+from restate_app.approval_view import duration, who
+from restate_app.approvals import Approvals
 from restate_app.deps import Deps
 from restate_app.task_slack import StatusView
 from restate_app.task_steps import READ_ONLY_TOOLS, ToolStep, arguments_of, step_options
+from restate_app.tools.approval_patterns import Risk
 from restate_app.tools.commands import CommandTracker
 from restate_app.tools.instructions import notes_for, seen_in, unseen
 from restate_app.tools.registry import ToolResult, call_tool, describe
@@ -49,6 +55,7 @@ class RunTools:
     status_ts: str | None
     synced: bool
     view: StatusView
+    approvals: Approvals
 
     async def _run_tools(self, number: int, calls: list[ToolCall]) -> None:
         """The calls of one model turn: read-only ones together, the others one by one."""
@@ -61,14 +68,46 @@ class RunTools:
             await restate.gather(*futures)  # a step runs once awaited: await them together
             results = [await future for future in futures]
         else:
-            results = [await self._tool_step(name, call) for name, call in steps]
+            results = [await self._approved_step(name, call) for name, call in steps]
         records = [self._record_tool(call, step) for call, step in zip(calls, results, strict=True)]
         # One progress report per model turn: each is a turn of the agent's exclusive queue.
         changed = next((s.workspace for s in reversed(results) if s.workspace), None)
         self._progress(records[-1].summary, tools=records, workspace=changed)
 
-    def _tool_step(self, name: str, call: ToolCall) -> restate.RestateDurableFuture[ToolStep]:
-        return self.ctx.run_typed(name, self._tool, step_options(3), call)
+    def _tool_step(
+        self, name: str, call: ToolCall, network: bool = False
+    ) -> restate.RestateDurableFuture[ToolStep]:
+        return self.ctx.run_typed(name, self._tool, step_options(3), call, network)
+
+    async def _approved_step(self, name: str, call: ToolCall) -> ToolStep:
+        """The call's step, after a person's Approve when it needs one; else why it did not
+        run. The decision is pure (the call and the settings), so a replay asks the same."""
+        command = arguments_of(call).get("command") if call.name == "run_command" else None
+        risk = self.deps.approval_rules.check(command) if isinstance(command, str) else None
+        if risk is None or not isinstance(command, str):
+            return await self._tool_step(name, call)
+        # The network is the approval's to turn on only where the operator keeps it off.
+        risk = dataclasses.replace(risk, network=risk.network and not self.deps.sandbox.network)
+        answer = await self._ask(call, command, risk)
+        if not answer.approved:
+            self.view.refused(call.id, "denied" if answer.outcome == "denied" else "not run")
+            return ToolStep(result=refusal(answer, self.approvals.timeout_seconds))
+        step = await self._tool_step(name, call, network=risk.network)
+        network = "; network on for this command" if risk.network else ""
+        content = f"[approved by {who(answer)}{network}]\n{step.result.content}"
+        return step.model_copy(
+            update={"result": step.result.model_copy(update={"content": content})}
+        )
+
+    async def _ask(self, call: ToolCall, command: str, risk: Risk) -> Answer:
+        line = describe(call.name, arguments_of(call))
+        self._progress(f"Waiting for approval: {line}")
+
+        async def waiting() -> None:
+            await self.view.waiting(call.id, line)
+
+        why = ", ".join(risk.reasons)
+        return await self.approvals.ask(command, "command", why, risk.network, waiting)
 
     def _record_tool(self, call: ToolCall, step: ToolStep) -> ToolRecord:
         result = step.result
@@ -86,8 +125,9 @@ class RunTools:
         )
         return record
 
-    async def _tool(self, call: ToolCall) -> ToolStep:
-        """Run one tool call in the workspace; a cancellation kills what it started."""
+    async def _tool(self, call: ToolCall, network: bool = False) -> ToolStep:
+        """Run one tool call in the workspace; a cancellation kills what it started. `network`:
+        a person approved this command, network on."""
         current = asyncio.current_task()
         assert current is not None
         self.inflight.add(current)
@@ -100,10 +140,13 @@ class RunTools:
             except WorkspaceError as exc:
                 failed = ToolResult(content=f"error: {exc}", is_error=True, changes_files=False)
                 return ToolStep(result=failed)
+            sandbox = self.deps.sandbox
+            if network:
+                sandbox = dataclasses.replace(sandbox, network=True)
             result = await call_tool(
                 ws,
                 self.deps.workspaces,
-                self.deps.sandbox,
+                sandbox,
                 call.name,
                 call.arguments,
                 tracker,
@@ -146,3 +189,15 @@ class RunTools:
             workspace=workspace,
         )
         self.ctx.object_send(coding_agent.progress, self.req.thread_key, update)
+
+
+def refusal(answer: Answer, timeout_seconds: float) -> ToolResult:
+    """What the model hears of a command nobody approved: why, in a sentence."""
+    match answer.outcome:
+        case "denied":
+            why = f"{who(answer)} denied it."
+        case "timed_out":
+            why = f"nobody approved it within {duration(timeout_seconds)}."
+        case _:
+            why = "it needs a person's approval, and I could not ask for it in Slack."
+    return ToolResult(content=f"The command was not run: {why}", is_error=True, changes_files=False)

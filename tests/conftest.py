@@ -70,9 +70,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         MODEL_TIMEOUT_SECONDS="3",
         DASHBOARD_PORT="0",
         DASHBOARD_TOKEN="dash-" + secrets.token_hex(12),
-        CHANNEL_POLICIES="C0QUEUE=queue,C0BURST=interrupt/1.5",
+        CHANNEL_POLICIES="C0QUEUE=queue,C0BURST=interrupt/1.5,C0STEER=steer",
+        SANDBOX_CHANNELS="C0STEER=steer-mode",
         ALLOWED_TEAM_IDS="T0SANDBOX",
-        ALLOWED_CHANNEL_IDS="C0GENERAL,C0QUEUE,C0BURST,D0ALICE",
+        ALLOWED_CHANNEL_IDS="C0GENERAL,C0QUEUE,C0BURST,C0STEER,D0ALICE",
         AGENT_MODELS="smart=offline-smart",
     )
     stack = Stack(workdir=Path(tmp_path_factory.mktemp("stack")), env=env)

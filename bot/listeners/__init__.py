@@ -6,7 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.background import Background
 from bot.forwarder import RestateForwarder
-from bot.listeners import actions, fallbacks, messages, status
+from bot.listeners import actions, approvals, fallbacks, messages, status
 from bot.rules import Rules
 from bot.run_rate import RunRate
 
@@ -23,4 +23,5 @@ def register(
     messages.register(app, handler)
     status.register(app, forwarder, rules, background)
     actions.register(app, forwarder, rules, background)
+    approvals.register(app, forwarder, rules, background)
     fallbacks.register(app)

@@ -1,4 +1,5 @@
-"""Stopping from Slack's own controls: our Stop button and Slack's agent-session stop button."""
+"""Slack's controls: our Stop button, Slack's agent-session stop button, and the Create PR
+button on an answer that changed files."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import Background
 from bot.events import interaction_actor, message_actor
 from bot.forwarder import RestateForwarder
-from bot.listeners.steering import home_team, request_stop
+from bot.listeners.steering import home_team, request_ship, request_stop
 from bot.rules import Rules
-from common.contract import STOP_ACTION_ID, parse_thread_key
+from common.contract import SHIP_ACTION_ID, STOP_ACTION_ID, parse_thread_key
 
 
 def register(
@@ -33,6 +34,21 @@ def register(
         stop = request_stop(forwarder, client, rules, where, actor, idem)
         background.spawn(stop, "stop button")
 
+    async def handle_ship_button(
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        """Ship the work of the thread the button belongs to (its value is the thread key)."""
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        actor = interaction_actor(body, home_team(context))
+        try:
+            where = parse_thread_key(str(action.get("value", "")))
+        except ValueError:
+            return
+        request_ts = f"button:{action.get('action_ts', '')}:{actor.user_id}"
+        ship = request_ship(forwarder, client, rules, where, actor, request_ts)
+        background.spawn(ship, "ship button")
+
     async def handle_agent_session_stopped(
         event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
@@ -47,4 +63,5 @@ def register(
         background.spawn(stop, "agent session stop")
 
     app.action(STOP_ACTION_ID)(handle_stop_button)
+    app.action(SHIP_ACTION_ID)(handle_ship_button)
     app.event("agent_session_stopped")(handle_agent_session_stopped)

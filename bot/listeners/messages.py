@@ -1,11 +1,13 @@
 """Message and mention events: filter them and forward each user message to its session.
 
-Two replies are commands rather than turns: "status" (answered privately, nothing interrupted)
-and "stop" / "cancel" (stops the running task without restarting).
+Three replies are commands rather than turns: "status" (answered privately, nothing
+interrupted), "stop" / "cancel" (stops the running task without restarting) and "open a PR"
+(the thread's work as a branch and a draft pull request, once a run under way has finished).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -22,6 +24,7 @@ from bot.listeners.steering import (
     NOT_PERMITTED,
     ephemeral,
     home_team,
+    request_ship,
     request_stop,
     slack_error_code,
 )
@@ -34,13 +37,20 @@ log = structlog.get_logger(__name__)
 
 STOP_WORDS = frozenset({"stop", "cancel"})
 STATUS_WORDS = frozenset({"status"})
+SHIP = "ship"
+_SHIP_PHRASE = re.compile(
+    r"(?:please\s+)?(?:open|create|make|raise)\s+(?:a\s+)?(?:pr|pull\s+request)"
+)
 
 
 def _command_word(msg: IncomingMessage) -> str | None:
-    """The command word ("status", "stop" or "cancel") typed alone as a reply in a thread."""
+    """The command typed alone as a reply in a thread: "status", "stop" or "cancel", or a
+    request for a pull request ("open a PR", "create a pull request"): `SHIP`."""
     if msg.thread_ts == msg.ts:
         return None
     word = msg.text.strip().strip(".!").lower()
+    if _SHIP_PHRASE.fullmatch(" ".join(word.split())):
+        return SHIP
     return word if word in STOP_WORDS | STATUS_WORDS else None
 
 
@@ -87,6 +97,10 @@ class MessageHandler:
             idem = "stop:" + message_idempotency_key(msg.channel_id, msg.ts)
             stop = request_stop(self.forwarder, client, self.rules, where, actor, idem)
             self.background.spawn(stop, "stop reply")
+        elif word == SHIP:
+            where = (msg.team_id, msg.channel_id, msg.thread_ts)
+            ship = request_ship(self.forwarder, client, self.rules, where, actor, msg.ts)
+            self.background.spawn(ship, "ship reply")
         elif not self.rules.allows(actor, msg.channel_id):
             self.background.spawn(self._refuse(msg, client), "refusal")
         elif (refusal := self._over_rate(msg)) is not None:

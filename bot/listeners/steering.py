@@ -1,4 +1,5 @@
-"""Stopping a session's task from Slack: a "stop" reply or a stop button, with permissions.
+"""Steering a session from Slack: stopping its task (a "stop" reply or a stop button) and
+asking for its work as a pull request ("open a PR" or the Create PR button), with permissions.
 
 The agent decides (it knows the participants and whether anything runs); the bot only tells
 the person privately when nothing happened, and never makes Slack wait for it.
@@ -15,7 +16,7 @@ from bot import metrics
 from bot.events import Actor
 from bot.forwarder import ForwardError, RestateForwarder
 from bot.rules import Rules
-from common.contract import StopRequest, thread_key
+from common.contract import ShipRequest, StopRequest, thread_key
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +40,7 @@ NOTHING_RUNNING = "The agent is not working on anything in this thread right now
 NOT_ALLOWED = "Only people taking part in this thread (or an admin) can stop the agent here."
 NOT_PERMITTED = "Sorry, you are not allowed to use the coding agent here."
 UNAVAILABLE = "I couldn't reach the agent to stop it. Please try again in a moment."
+SHIP_UNAVAILABLE = "I couldn't reach the agent to ship this. Please try again in a moment."
 ANSWERS = {"nothing_running": NOTHING_RUNNING, "not_allowed": NOT_ALLOWED}
 
 
@@ -80,3 +82,31 @@ async def request_stop(
     log.info("stop_requested", thread=key, by=user, stopped=ack.stopped, reason=ack.reason)
     if ack.reason in ANSWERS:
         await ephemeral(client, channel, user, thread_ts, ANSWERS[ack.reason])
+
+
+async def request_ship(
+    forwarder: RestateForwarder,
+    client: AsyncWebClient,
+    rules: Rules,
+    where: tuple[str, str, str],
+    actor: Actor,
+    request_ts: str,
+) -> None:
+    """Ask the thread's session for a branch and a draft pull request. The push itself waits
+    for an approval in the thread, so asking is open to anyone the agent serves here."""
+    team, channel, thread_ts = where
+    user = actor.user_id
+    if not rules.allows(actor, channel):
+        log.info("ship_refused", channel=channel, user=user)
+        await ephemeral(client, channel, user, thread_ts, NOT_PERMITTED)
+        return
+    key = thread_key(team, channel, thread_ts)
+    try:
+        await forwarder.ship(
+            key, ShipRequest(user_id=user, ts=request_ts), f"ship:{channel}:{request_ts}"
+        )
+    except ForwardError as exc:
+        log.warning("ship_not_forwarded", thread=key, error=str(exc))
+        await ephemeral(client, channel, user, thread_ts, SHIP_UNAVAILABLE)
+        return
+    log.info("ship_requested", thread=key, by=user)

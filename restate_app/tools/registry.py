@@ -100,7 +100,10 @@ TOOLS: tuple[Tool, ...] = (
         "writable, the rest of the system read-only, no network unless the operator allowed "
         "it. Use it for tests, linters, "
         "builds. Answers the exit code and the output (long output is cut to its head and "
-        "tail). A command can run again after a crash, so prefer idempotent ones.",
+        "tail). A command can run again after a crash, so prefer idempotent ones. Commands "
+        "that reach the network, install packages, push, or delete files outside build "
+        "outputs may wait for a person in the thread to approve them (then they run, with the "
+        "network on if they need it); if nobody does, the result says so: work without it.",
         (
             Arg("command", "string", "The shell command, e.g. `python3 -m pytest -q`."),
             Arg(

@@ -79,10 +79,16 @@ class FakeRestate:
     rows: list[JSON] = field(default_factory=list)
     turns: int = 0
     hold_stops: asyncio.Event | None = None
+    # What `CodingAgent.approval` answers, and the clicks it was given.
+    approval_ack: JSON = field(default_factory=lambda: {"reason": "accepted"})
+    clicks: list[JSON] = field(default_factory=list)
 
     async def handler(self, request: web.Request) -> web.Response:
         key, name = unquote(request.match_info["key"]), request.match_info["handler"]
         self.sent.append((key, name))
+        if name == "approval":
+            self.clicks.append(await request.json())
+            return web.json_response(self.approval_ack)
         if name == "status":
             return web.json_response({"thread_key": key, "state": "idle", "turns": self.turns})
         if name == "stop" and self.hold_stops is not None:

@@ -1,6 +1,7 @@
 """Properties of the session machine (`restate_app.session.decide`) over random interleavings
-of messages (each policy), stops, resets, timers, and on-time, late, stale and repeated
-reports, with the invariants checked after every step."""
+of messages (each policy), stops, resets, timers, steering inboxes, on-time, late, stale and
+repeated reports, and requests to ship the thread's work, with the invariants checked after
+every step."""
 
 from __future__ import annotations
 
@@ -17,17 +18,31 @@ from hypothesis.stateful import (
     rule,
 )
 
-from common.contract import IncomingMessage, TaskProgress, TaskReport, Timer
+from common.contract import (
+    ChangeSummary,
+    IncomingMessage,
+    ShipReport,
+    ShipRequest,
+    TaskInbox,
+    TaskProgress,
+    TaskReport,
+    Timer,
+)
 from common.session_state import Session
 from restate_app.session import (
     CancelTask,
     Decision,
+    DeliverSteering,
     Event,
+    InboxOpened,
     Limits,
     PostNotice,
     ProgressReported,
     RunEnded,
     Schedule,
+    Shipped,
+    ShipRequested,
+    StartShip,
     StartTask,
     StopRequested,
     TaskEnded,
@@ -47,6 +62,9 @@ class Task:
     id: str
     cancelled: bool = False
     reported: bool = False
+    # The user messages of its request, and the steering messages delivered to it.
+    requested: set[str] = field(default_factory=set)
+    steered: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,6 +75,11 @@ class World:
     timers: list[Timer] = field(default_factory=list)
     notices: dict[str, int] = field(default_factory=dict)
     runs_ended: dict[str, int] = field(default_factory=dict)
+    # Ship jobs started, by number: True once reported.
+    ships: dict[int, bool] = field(default_factory=dict)
+    # Which task opened each inbox, and the inboxes already resolved.
+    inboxes: dict[str, str] = field(default_factory=dict)
+    resolved: set[str] = field(default_factory=set)
 
     def live(self) -> list[Task]:
         return list(self.tasks.values())
@@ -78,7 +101,8 @@ class SessionMachine(RuleBasedStateMachine):
         self.started = False
 
     @rule(
-        policy=st.sampled_from(["interrupt", "queue"]),
+        # `steer` twice: its deliveries need a run, an inbox and a reply in that order.
+        policy=st.sampled_from(["interrupt", "queue", "steer", "steer"]),
         debounce=st.sampled_from([0.0, 0.0, 2.0]),
         small=st.booleans(),
     )
@@ -113,8 +137,18 @@ class SessionMachine(RuleBasedStateMachine):
             case StartTask(request):
                 assert request.thread_key == KEY
                 task = Task(id=f"inv_{len(world.tasks) + 1}")
+                task.requested = {t.ts or "" for t in request.turns if t.kind == "user"}
                 world.tasks[task.id] = task
                 return TaskStarted(task.id)
+            case DeliverSteering(inbox, turns):
+                assert inbox not in world.resolved, "an awakeable resolved twice"
+                world.resolved.add(inbox)
+                task = world.tasks[world.inboxes[inbox]]
+                for turn in turns:
+                    # Exactly once per run: neither in its request nor delivered before.
+                    assert turn.ts not in task.requested, "steering a run already has"
+                    assert turn.ts not in task.steered, "steering delivered twice"
+                    task.steered.append(turn.ts or "")
             case CancelTask(task_id):
                 world.tasks[task_id].cancelled = True
             case Schedule(timer, delay):
@@ -125,6 +159,11 @@ class SessionMachine(RuleBasedStateMachine):
                 assert notice.kind in ("restarting", "stopped", "withdrawn")
             case RunEnded(run):
                 world.runs_ended[run.task_id] = world.runs_ended.get(run.task_id, 0) + 1
+            case StartShip(job):
+                assert job.thread_key == KEY
+                assert job.job not in world.ships, "a ship job started twice"
+                assert not any(not done for done in world.ships.values()), "two ships at once"
+                world.ships[job.job] = False
         return None
 
     def next_ts(self) -> str:
@@ -132,9 +171,15 @@ class SessionMachine(RuleBasedStateMachine):
         return f"{1_700_000_000 + self.seconds}.000100"
 
     # ------------------------------------------------------------------ rules
-    @rule(text=st.text(max_size=300), person=st.sampled_from(PEOPLE), mention=st.booleans())
-    def message(self, text: str, person: str, mention: bool) -> None:
+    @rule(
+        text=st.text(max_size=300),
+        person=st.sampled_from(PEOPLE),
+        mention=st.booleans(),
+        bang=st.sampled_from([False, False, False, True]),
+    )
+    def message(self, text: str, person: str, mention: bool, bang: bool) -> None:
         ts = self.next_ts()
+        text = f"!{text}" if bang else text
         msg = IncomingMessage(
             team_id="T0",
             channel_id="C0",
@@ -153,6 +198,16 @@ class SessionMachine(RuleBasedStateMachine):
             self.delivered.append(ts)
         if running_before is not None and self.policy == "interrupt":
             assert d.cancelled == running_before.task_id
+        if running_before is not None and self.policy == "steer":
+            steers = not mention and not text.lstrip().startswith("!")
+            assert (d.note == "steered") == steers
+            assert (d.cancelled is None) == steers
+
+    @rule(text=st.text(max_size=100), person=st.sampled_from(PEOPLE))
+    @precondition(lambda self: self.policy == "steer" and self.session.running is not None)
+    def steering_reply(self, text: str, person: str) -> None:
+        """A plain reply while a task runs, where the channel steers."""
+        self.message(text.lstrip().lstrip("!"), person, mention=False, bang=False)
 
     @rule(data=st.data())
     @precondition(lambda self: bool(self.delivered))
@@ -211,13 +266,51 @@ class SessionMachine(RuleBasedStateMachine):
         if not task.cancelled and outcome == "cancelled":
             outcome = "completed"
         work = data.draw(st.text(max_size=400))
-        report = TaskReport(task_id=task.id, outcome=outcome, text=work)  # type: ignore[arg-type]
+        changes = ChangeSummary(files=["a.py"], added=1) if data.draw(st.booleans()) else None
+        took = data.draw(st.integers(min_value=0, max_value=len(task.steered)))
+        report = TaskReport(
+            task_id=task.id,
+            outcome=outcome,  # type: ignore[arg-type]
+            text=work,
+            changes=changes,
+            steered=task.steered[:took],
+        )
         task.reported = True
         running = self.session.running
         self.apply(TaskEnded(report))
         if running is not None and running.task_id != task.id:
             assert self.session.running is not None
             assert self.session.running.task_id == running.task_id, "a stale report cleared"
+        if running is not None and running.task_id == task.id:
+            left = {*running.steering, *running.delivered} - set(report.steered)
+            bounded = any(t.kind == "dropped" for t in self.session.turns)
+            if left and self.session.started and not bounded:
+                # What the run did not take in starts the next run, as a reply after its end.
+                assert self.session.running is not None
+                assert left <= self.world.tasks[self.session.running.task_id].requested
+
+    @rule(data=st.data(), inboxes=st.integers(min_value=0, max_value=3))
+    @precondition(lambda self: self.session.running is not None)
+    def the_run_opens_inboxes(self, data: st.DataObject, inboxes: int) -> None:
+        """The running task opens inboxes and says which steering messages it took in."""
+        running = self.session.running
+        assert running is not None
+        self.open_inboxes(data, self.world.tasks[running.task_id], inboxes)
+
+    @rule(data=st.data())
+    @precondition(lambda self: any(not t.reported for t in self.world.tasks.values()))
+    def a_late_inbox(self, data: st.DataObject) -> None:
+        """A task's inbox message that reaches the agent after it was cut or replaced."""
+        task = data.draw(st.sampled_from([t for t in self.world.live() if not t.reported]))
+        self.open_inboxes(data, task, 1)
+
+    def open_inboxes(self, data: st.DataObject, task: Task, inboxes: int) -> None:
+        names = [f"awk_{len(self.world.inboxes) + i}" for i in range(inboxes)]
+        for name in names:
+            self.world.inboxes[name] = task.id
+        took = data.draw(st.integers(min_value=0, max_value=len(task.steered)))
+        opened = TaskInbox(task_id=task.id, inboxes=names, taken=task.steered[:took])
+        self.apply(InboxOpened(opened))
 
     @rule(data=st.data())
     @precondition(lambda self: any(t.cancelled and not t.reported for t in self.world.live()))
@@ -250,7 +343,34 @@ class SessionMachine(RuleBasedStateMachine):
         self.apply(ProgressReported(TaskProgress(task_id=task.id, step="call model 2")))
         assert (self.session.running is None) == (running is None)
 
+    @rule(person=st.sampled_from(PEOPLE), again=st.booleans())
+    def ask_to_ship(self, person: str, again: bool) -> None:
+        """ "open a PR" (or a redelivery of one): it starts only when no run works."""
+        ts = "1700000000.000000" if again else self.next_ts()
+        self.apply(ShipRequested(ShipRequest(user_id=person, ts=ts)))
+
+    @rule(data=st.data(), outcome=st.sampled_from(["shipped", "denied", "failed"]))
+    @precondition(lambda self: any(not done for done in self.world.ships.values()))
+    def ship_reports(self, data: st.DataObject, outcome: str) -> None:
+        job = data.draw(st.sampled_from([j for j, done in self.world.ships.items() if not done]))
+        self.world.ships[job] = True
+        branch = "agent/fix-0123abcd" if outcome == "shipped" else None
+        report = ShipReport(job=job, outcome=outcome, branch=branch)  # type: ignore[arg-type]
+        self.apply(Shipped(report))
+        assert self.session.ship.running != job
+
     # ------------------------------------------------------------------ invariants
+    @invariant()
+    def a_ship_never_runs_beside_a_task_it_did_not_wait_for(self) -> None:
+        """The ship under way is the only one, and one asked for waits while a run works."""
+        ship = self.session.ship
+        live = [job for job, done in self.world.ships.items() if not done]
+        assert len(live) <= 1
+        assert ship.running is None or live == [ship.running]
+        if ship.wanted_by is not None and ship.running is None:
+            s = self.session
+            assert s.running or s.cancelling or s.pending_ts, "a wanted ship was not started"
+
     @invariant()
     def at_most_one_task_and_it_is_named(self) -> None:
         s = self.session
@@ -290,9 +410,13 @@ class SessionMachine(RuleBasedStateMachine):
         """Every started task is eventually settled: report them all, fire every timer."""
         for _ in range(100):
             live = [t for t in self.world.tasks.values() if not t.reported]
-            if not live and not self.world.timers:
+            ships = [job for job, done in self.world.ships.items() if not done]
+            if not live and not self.world.timers and not ships:
                 break
-            if live:
+            if ships:
+                self.world.ships[ships[0]] = True
+                self.apply(Shipped(ShipReport(job=ships[0], outcome="denied")))
+            elif live:
                 task = live[0]
                 task.reported = True
                 outcome = "cancelled" if task.cancelled else "completed"
@@ -305,6 +429,8 @@ class SessionMachine(RuleBasedStateMachine):
         assert not s.late
         assert not s.queued
         assert s.pending_ts is None
+        assert s.ship.running is None
+        assert s.ship.wanted_by is None
         super().teardown()
 
 
