@@ -84,7 +84,7 @@ def detail_text(status: SessionStatus, link: str | None = None, now: float | Non
     if status.state == "working":
         lines.append(
             f"Running step: *{escape(status.running_step or 'starting')}*, for "
-            f"{_duration(status.running_since, now)}, {status.running_tokens} tokens streamed"
+            f"{_duration(status.running_since, now)}, {status.running_tokens:,} tokens"
             " so far"
         )
     lines.append(
@@ -93,6 +93,7 @@ def detail_text(status: SessionStatus, link: str | None = None, now: float | Non
         + (f" · queued replies: {status.queued}" if status.queued else "")
     )
     lines.append(f"Last task: {status.last_outcome or 'none finished yet'}")
+    lines.append(tokens_line(status))
     lines.append(setup_line(status))
     lines += run_lines(status)
     if status.started_by:
@@ -100,6 +101,15 @@ def detail_text(status: SessionStatus, link: str | None = None, now: float | Non
             f"Started by <@{status.started_by}>, last activity {_ago(status.updated_at, now)}"
         )
     return "\n".join(lines)
+
+
+def tokens_line(status: SessionStatus) -> str:
+    """The model tokens of the latest run and of the whole thread, against its budget."""
+    run = status.last_run
+    approx = "~" if run is not None and run.tokens_estimated else ""
+    latest = f"{approx}{run.tokens:,} in the latest run · " if run is not None else ""
+    budget = f" (budget {status.token_budget:,})" if status.token_budget else ""
+    return f"Tokens: {latest}{status.tokens:,} in this thread{budget}"
 
 
 def setup_line(status: SessionStatus) -> str:
@@ -146,7 +156,7 @@ def _session_line(session: Session, link: str | None, now: float) -> str:
     return (
         f"{STATE_ICONS.get(session.state, '')} {title}: *{session.state}*{doing} · "
         f"{len(session.turns)} turns · {session.interruptions} interruptions · "
-        f"{_ago(session.updated_at, now)}"
+        f"{session.tokens:,} tokens · {_ago(session.updated_at, now)}"
     )
 
 

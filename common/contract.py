@@ -174,6 +174,21 @@ class Awaited(BaseModel):
     by_ts: str | None = None
 
 
+class RunBudget(BaseModel):
+    """What one run may spend before it pauses to ask for more (0: no such limit), fixed when
+    the run starts so that a restart with other settings replays it the same: model calls
+    (`AGENT_MAX_STEPS`), tokens (`RUN_MAX_TOKENS`), and the thread's token budget
+    (`SESSION_MAX_TOKENS` plus what people added with Continue) with what the thread's
+    earlier runs spent."""
+
+    steps: int = 0
+    tokens: int = 0
+    session_tokens: int = 0
+    session_spent: int = 0
+    # Of `session_tokens`, what Continues in earlier runs added.
+    session_added: int = 0
+
+
 class TaskRequest(BaseModel):
     """The input of one `CodingTask.run`: a snapshot of the conversation and the workspace."""
 
@@ -193,6 +208,8 @@ class TaskRequest(BaseModel):
     awaiting: list[Awaited] = []
     # The thread's policy is `steer`: the run opens inboxes for steering messages.
     steering: bool = False
+    # None (a request from before budgets): the process's settings.
+    budget: RunBudget | None = None
 
 
 class ToolRecord(BaseModel):
@@ -211,7 +228,12 @@ class TaskProgress(BaseModel):
 
     task_id: str
     step: str
+    # Model tokens the run has used so far (prompt and completion, summed over its calls);
+    # `tokens_estimated`: some call's server sent no usage, its count is estimated.
     tokens: int = 0
+    tokens_estimated: bool = False
+    # Tokens people added to the thread's budget with Continue in this run, so far.
+    budget_added: int = 0
     status_ts: str | None = None
     tools: list[ToolRecord] = []
     # After a step that may have changed files: the workspace as it is now.
@@ -281,9 +303,22 @@ class Answer(BaseModel):
         return self.outcome == "approved"
 
 
+# The action a request asks about, as its record keeps it (and a button carries it): short.
+MAX_APPROVAL_SUMMARY = 200
+
+
+def approval_summary(what: str) -> str:
+    """The action of a request on one line, cut at `MAX_APPROVAL_SUMMARY` characters: what
+    its button carries to the agent, so the record of its answer says what was approved."""
+    text = " ".join(what.split())
+    cut = MAX_APPROVAL_SUMMARY - 1
+    return text if len(text) <= MAX_APPROVAL_SUMMARY else text[:cut].rstrip() + "…"
+
+
 class ApprovalRef(BaseModel):
     """What an Approve or Deny button carries (its value): the thread, the run that asks and
-    the awakeable it waits on. Read strictly: anything else in a button value is refused."""
+    the awakeable it waits on, and what it asks about (for the record of the answer: the agent
+    never saw the request). Read strictly: anything else in a button value is refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -291,6 +326,9 @@ class ApprovalRef(BaseModel):
     task_id: str = Field(pattern=r"^inv_[0-9A-Za-z]{1,64}$")
     # Restate's awakeable ids: `sign_1` (or `prom_1`) and 28 bytes in base64url, 38 characters.
     awakeable_id: str = Field(pattern=r"^(sign|prom)_1[0-9A-Za-z_-]{38}$")
+    # None and empty on buttons posted before they were carried.
+    kind: ApprovalKind | None = None
+    what: str = Field(default="", max_length=MAX_APPROVAL_SUMMARY)
 
     @field_validator("thread_key")
     @classmethod
@@ -336,6 +374,9 @@ class ApprovalClosed(BaseModel):
     awakeable_id: str
     task_id: str
     answer: Answer
+    # What it asked about (`approval_summary`), for the record of the answer.
+    kind: ApprovalKind | None = None
+    what: str = ""
 
 
 class PendingApproval(BaseModel):
@@ -362,6 +403,8 @@ class TaskReport(BaseModel):
     outcome: TaskOutcome
     text: str = ""
     tokens: int = 0
+    tokens_estimated: bool = False
+    budget_added: int = 0
     work: list[WorkStep] = []
     status_ts: str | None = None
     # False when the run was cancelled before its first model call: it leaves no trace.

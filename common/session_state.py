@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from common.contract import (
     Answer,
+    ApprovalKind,
     ChangeSummary,
     Policy,
     TaskOutcome,
@@ -74,7 +75,11 @@ class RunRecord(BaseModel):
     outcome: TaskOutcome | None = None
     steps: list[str] = []
     tools: list[ToolRecord] = []
+    # Model tokens the run used (prompt and completion over its calls; estimated where a
+    # server sent no usage), and the tokens its Continues added to the thread's budget.
     tokens: int = 0
+    tokens_estimated: bool = False
+    budget_added: int = 0
     changes: ChangeSummary | None = None
     # Set on a cancelled run: the run that replaced it, the reply that caused it, and the
     # time from that reply reaching the bot to the run's cleanup being recorded.
@@ -127,6 +132,9 @@ class SessionStatus(BaseModel):
     created_at: float | None = None
     updated_at: float | None = None
     last_run: RunRecord | None = None
+    # Model tokens the thread's runs have used, and its token budget (0: none).
+    tokens: int = 0
+    token_budget: int = 0
     workspace: WorkspaceRef | None = None
     # What the thread picked in its first mention (`repo=NAME`, `model=NAME`); None: the
     # deployment's (or the channel's) default.
@@ -161,6 +169,10 @@ class ApprovalRecord(BaseModel):
     awakeable_id: str
     task_id: str
     answer: Answer
+    # What was asked (`approval_summary` of the action) and its kind, as the click or the
+    # run's timeout brought them; None and empty in records written before they were kept.
+    kind: ApprovalKind | None = None
+    what: str = ""
 
 
 class Session(BaseModel):
@@ -207,6 +219,10 @@ class Session(BaseModel):
     ship: Shipping = Shipping()
     # The latest requests for approval answered (or timed out), so a second click is told.
     approvals: list[ApprovalRecord] = []
+    # Model tokens all the thread's runs have used, and the tokens people added to its budget
+    # (`SESSION_MAX_TOKENS`) with Continue.
+    tokens: int = 0
+    budget_added: int = 0
 
     @property
     def state(self) -> SessionState:
@@ -226,7 +242,8 @@ class Session(BaseModel):
         return next((a for a in self.approvals if a.awakeable_id == awakeable_id), None)
 
 
-def session_status(key: str, session: Session) -> SessionStatus:
+def session_status(key: str, session: Session, session_max_tokens: int = 0) -> SessionStatus:
+    """`session_max_tokens`: the deployment's `SESSION_MAX_TOKENS` (0: no budget)."""
     running = session.running
     return SessionStatus(
         thread_key=key,
@@ -248,6 +265,8 @@ def session_status(key: str, session: Session) -> SessionStatus:
         created_at=session.created_at,
         updated_at=session.updated_at,
         last_run=session.runs[-1] if session.runs else None,
+        tokens=session.tokens,
+        token_budget=session_max_tokens + session.budget_added if session_max_tokens else 0,
         workspace=session.workspace,
         repo=session.repo,
         model=session.model,

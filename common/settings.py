@@ -181,7 +181,11 @@ class AppSettings(_Base):
     agent_approval_patterns: Annotated[list[str] | None, NoDecode] = None
     # Seconds a request for approval waits for an answer; none in time counts as a no.
     approval_timeout: float = Field(default=3600.0, gt=0, le=7 * 86_400)
-    agent_max_steps: int = Field(default=30, ge=1, le=200)
+    # Budgets: model calls and tokens per run, tokens per thread (0: no limit). Reaching one
+    # pauses the run with a Continue button (one more budget) instead of failing it.
+    agent_max_steps: int = Field(default=30, ge=0, le=10_000)
+    run_max_tokens: int = Field(default=400_000, ge=0)
+    session_max_tokens: int = Field(default=2_000_000, ge=0)
     # Models a thread may pick with `model=NAME` in its first mention: "fast=gpt-4o-mini,..."
     # (without one, it uses `openai_model`).
     agent_models: str = ""

@@ -24,8 +24,10 @@ HEADINGS: dict[ApprovalKind, str] = {
     "command": "The agent wants to run this command:",
     "push": "The agent wants to push:",
     "pull_request": "The agent wants to open a pull request:",
-    "budget": "The run has used its budget. Go on?",
+    "budget": "The run has reached its budget:",
 }
+# The buttons' labels by kind (Approve, Deny): a budget's request asks to go on or stop.
+LABELS: dict[ApprovalKind, tuple[str, str]] = {"budget": ("Continue", "Stop here")}
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
@@ -59,11 +61,13 @@ def request_text(shown: PendingApproval) -> str:
 def request_blocks(shown: PendingApproval, ref: ApprovalRef) -> list[dict[str, Any]]:
     network = " Approving runs this one command with network access." if shown.network else ""
     why = f"\n_Why: {escape(shown.why)}._" if shown.why else ""
+    no = "stopping here" if shown.kind == "budget" else "no"
     notes = (
         f"{WHO_MAY_ANSWER}{network} No answer within {duration(shown.timeout_seconds)} "
-        "counts as no."
+        f"counts as {no}."
     )
     value = ref.value()
+    approve, deny = LABELS.get(shown.kind, ("Approve", "Deny"))
     return [
         section(f":raised_hand: *Approval needed.* {_action(shown)}{why}"),
         _context(notes),
@@ -71,14 +75,16 @@ def request_blocks(shown: PendingApproval, ref: ApprovalRef) -> list[dict[str, A
             "type": "actions",
             "block_id": "approval",
             "elements": [
-                _button("Approve", APPROVE_ACTION_ID, "primary", value),
-                _button("Deny", DENY_ACTION_ID, "danger", value),
+                _button(approve, APPROVE_ACTION_ID, "primary", value),
+                _button(deny, DENY_ACTION_ID, "danger", value),
             ],
         },
     ]
 
 
 def answer_line(shown: PendingApproval, answer: Answer) -> str:
+    if shown.kind == "budget":
+        return _budget_line(shown, answer)
     match answer.outcome:
         case "approved":
             network = " (network on for this command)" if shown.network else ""
@@ -88,6 +94,17 @@ def answer_line(shown: PendingApproval, answer: Answer) -> str:
         case "timed_out":
             return f":hourglass: No answer within {duration(shown.timeout_seconds)}: not done."
     return ":warning: Not asked: not done."
+
+
+def _budget_line(shown: PendingApproval, answer: Answer) -> str:
+    match answer.outcome:
+        case "approved":
+            return f":arrow_forward: Continued by {who(answer)}."
+        case "denied":
+            return f":octagonal_sign: Stopped here by {who(answer)}."
+        case "timed_out":
+            return f":hourglass: No answer within {duration(shown.timeout_seconds)}: stopped here."
+    return ":warning: Not asked: stopped here."
 
 
 def withdrawn_line(how: Literal["stopped", "interrupted"]) -> str:
@@ -101,7 +118,9 @@ def ended_message(shown: PendingApproval, line: str) -> tuple[str, list[dict[str
 
 
 def _action(shown: PendingApproval) -> str:
-    return f"{HEADINGS[shown.kind]}\n{code_block(shown.what)}"
+    # A budget's request is a sentence of the agent's own, not an action to check verbatim.
+    what = escape(shown.what) if shown.kind == "budget" else code_block(shown.what)
+    return f"{HEADINGS[shown.kind]}\n{what}"
 
 
 def code_block(text: str) -> str:

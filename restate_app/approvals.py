@@ -33,6 +33,7 @@ from common.contract import (
     ApprovalKind,
     ApprovalRef,
     PendingApproval,
+    approval_summary,
 )
 from restate_app import coding_agent
 from restate_app.approval_view import (
@@ -104,7 +105,11 @@ class Approvals:
         # Not validated here: a Restate whose ids look different must not fail the run (the
         # bot, which reads button values strictly, would then refuse the clicks, visibly).
         ref = ApprovalRef.model_construct(
-            thread_key=self.req.thread_key, task_id=self.task_id, awakeable_id=awakeable_id
+            thread_key=self.req.thread_key,
+            task_id=self.task_id,
+            awakeable_id=awakeable_id,
+            kind=kind,
+            what=approval_summary(what),
         )
         shown = PendingApproval(ts="", kind=kind, what=bounded(what), why=why, network=network)
         opts = step_options(self.deps.slack_max_attempts)
@@ -119,7 +124,7 @@ class Approvals:
             return Answer(outcome="unavailable")
         shown = shown.model_copy(update={"ts": asked.ts, "timeout_seconds": asked.timeout_seconds})
         self.pending, self.timeout_seconds = shown, asked.timeout_seconds
-        answer = await self._wait(number, awakeable_id, answered, asked.timeout_seconds)
+        answer = await self._wait(number, ref, answered, asked.timeout_seconds)
         log.info("approval_answered", outcome=answer.outcome, by=answer.by_user, kind=kind)
         self.pending = shown = shown.model_copy(update={"answer": answer})
         try:
@@ -134,7 +139,7 @@ class Approvals:
     async def _wait(
         self,
         number: int,
-        awakeable_id: str,
+        ref: ApprovalRef,
         answered: restate.RestateDurableFuture[Answer],
         seconds: float,
     ) -> Answer:
@@ -143,7 +148,13 @@ class Approvals:
         if await first_of(answered, timer):
             return await answered
         timed_out = Answer(outcome="timed_out")
-        closed = ApprovalClosed(awakeable_id=awakeable_id, task_id=self.task_id, answer=timed_out)
+        closed = ApprovalClosed(
+            awakeable_id=ref.awakeable_id,
+            task_id=self.task_id,
+            answer=timed_out,
+            kind=ref.kind,
+            what=ref.what,
+        )
         ctx.object_send(coding_agent.approval_closed, self.req.thread_key, closed)
         # The agent completes the awakeable with what counts: a click that came first, or this.
         if await first_of(answered, ctx.sleep(timedelta(seconds=SETTLE_SECONDS))):

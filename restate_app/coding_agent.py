@@ -147,7 +147,7 @@ async def inbox(ctx: restate.ObjectContext, opened: TaskInbox) -> None:
 @coding_agent.handler(kind="shared")
 async def status(ctx: restate.ObjectSharedContext) -> SessionStatus:
     session = await ctx.get(SESSION_STATE_KEY, type_hint=Session) or Session()
-    return session_status(ctx.key(), session)
+    return session_status(ctx.key(), session, deps().limits.session_tokens)
 
 
 @coding_agent.handler(kind="shared")

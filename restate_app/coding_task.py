@@ -1,10 +1,12 @@
 """CodingTask: one run of the agent over a snapshot of a thread, and the thread's notices.
 
 `run` is a tool-calling loop: a model call (streamed), the tool calls it asks for, their
-results, the next model call, until the model answers without a tool call or the step limit
-is reached. Each model call and each tool call is its own named durable step, replayed from
-the journal after a crash, never re-run once recorded (a command that was running when the
-process died does run again: commands are at-least-once; file edits are idempotent).
+results, the next model call, until the model answers without a tool call. Before each model
+call the run checks its budgets (`restate_app/budgets.py`): at a limit it asks the thread to
+Continue (one more budget) or to stop here, which ends it as completed. Each model call and
+each tool call is its own named durable step, replayed from the journal after a crash, never
+re-run once recorded (a command that was running when the process died does run again:
+commands are at-least-once; file edits are idempotent).
 
 When the agent cancels the run, the cancellation surfaces as a `TerminalError` (409) at the
 pending await; the run closes its model stream and kills its running command at once and
@@ -29,7 +31,9 @@ from structlog.contextvars import bound_contextvars
 
 from common.contract import (
     TASK_SERVICE,
+    Answer,
     Notice,
+    RunBudget,
     Settle,
     ShipJob,
     ShipReport,
@@ -45,10 +49,11 @@ from restate_app.approvals import Approvals
 from restate_app.deps import Deps, deps
 from restate_app.errors import user_text
 from restate_app.model_io import Completion, StreamTracker
-from restate_app.prompts import STEP_LIMIT_INSTRUCTION, conversation, work_messages
+from restate_app.prompts import conversation, work_messages
 from restate_app.session_steering import steered_step
 from restate_app.steering import SteeringInbox, react_steered, work_step
 from restate_app.take_over import take_over, while_running
+from restate_app.task_budgets import RunBudgets
 from restate_app.task_endings import RunEndings
 from restate_app.task_ship import ship_work
 from restate_app.task_slack import (
@@ -142,7 +147,7 @@ async def notice(ctx: restate.Context, note: Notice) -> None:
         await post_notice(ctx, deps(), note)
 
 
-class AgentRun(RunTools, RunEndings):
+class AgentRun(RunTools, RunBudgets, RunEndings):
     """One run's loop, steps and cleanup, sharing its context, request and trackers."""
 
     def __init__(self, ctx: restate.Context, deps: Deps, req: TaskRequest, task_id: str):
@@ -164,7 +169,16 @@ class AgentRun(RunTools, RunEndings):
         # between the two leaves partial text that only the tracker has.
         self.streaming_call = 0
         self.recorded_call = 0
+        # Model tokens used (prompt and completion, over the calls), estimated where a server
+        # sent no usage; the limits the run works within (raised by Continue) and the tokens its
+        # Continues added to the thread's budget; why it stopped at a budget.
         self.tokens = 0
+        self.estimated = False
+        limits = deps.limits
+        self.base = req.budget or RunBudget(steps=limits.run_steps, tokens=limits.run_tokens)
+        self.budget = self.base
+        self.budget_added = 0
+        self.budget_stop: Answer | None = None
         self.status_ts: str | None = None
         self.status: restate.RestateDurableFuture[str] | None = None
         self.reacting: restate.RestateDurableFuture[None] | None = None
@@ -250,26 +264,26 @@ class AgentRun(RunTools, RunEndings):
         # (bounded) for the runs it replaces to record what they did, and continues from that.
         if self.req.awaiting:
             await self._take_over()
-            step = self._model_step(1, tools)
-            # A cut run that showed nothing yet (its status message was still waiting for its
-            # turn at Slack) gets its notice here, posted before this run's status message.
-            for number, report in enumerate(self.unseen, start=1):
-                notice = ctx.run_typed(
-                    f"post notice {number}", self._post_unseen_notice, slack_opts, report
-                )
-                await while_running(notice, [step])
-            side_steps()
-        else:
-            step = self._model_step(1, tools)
-            side_steps()
+        if not await self._within_budget():
+            # Only the thread's budget can be used up before the run's first call.
+            await self._post_unseen([])
+            return self._budget_answer()
+        step = self._model_step(1, tools)
+        # A cut run that showed nothing yet (its status message was still waiting for its turn
+        # at Slack) gets its notice here, posted before this run's status message.
+        await self._post_unseen([step])
+        side_steps()
         if self.req.steering:
             self.inbox.open()
         preparing = None
         if repo is not None and self.ref is None:
             preparing = ctx.run_typed("prepare workspace", self._prepare, step_options(3), repo)
         alongside = [f for f in (self.status, self.reacting, preparing) if f is not None]
-        for number in range(1, self.deps.max_steps + 1):
+        number = 1
+        while True:
             if number > 1:
+                if not await self._within_budget():
+                    return self._budget_answer()
                 steered = await self._take_steering(step)
                 step = self._model_step(number, tools)
                 alongside = self._ack_steering(number, steered)
@@ -291,11 +305,7 @@ class AgentRun(RunTools, RunEndings):
             # so that messages sent during a long call reach the next model call too.
             await self.inbox.poll(step, take=False)
             await self._run_tools(number, completion.tool_calls)
-        last = self.deps.max_steps + 1
-        steered = await self._take_steering(step)
-        step = self._model_step(last, tools=False, last=True)
-        final = await self._model_done(last, step, self._ack_steering(last, steered))
-        return final.text
+            number += 1
 
     async def _take_steering(self, done: restate.RestateDurableFuture[Any]) -> list[Turn]:
         """Steering messages that have arrived join the transcript before the next model
@@ -326,6 +336,16 @@ class AgentRun(RunTools, RunEndings):
         )
         self.turns, self.ref = taken.turns, taken.workspace or self.ref
         self.unseen = taken.unseen
+
+    async def _post_unseen(self, alongside: list[restate.RestateDurableFuture[Any]]) -> None:
+        """The notices of the cut runs this one replaces that showed nothing in the thread,
+        one step each, while `alongside` (the first model call) runs."""
+        opts = step_options(self.deps.slack_max_attempts)
+        for number, report in enumerate(self.unseen, start=1):
+            name = f"post notice {number}"
+            notice = self.ctx.run_typed(name, self._post_unseen_notice, opts, report)
+            await while_running(notice, alongside)
+        self.unseen = []
 
     async def _post_unseen_notice(self, report: TaskReport) -> None:
         req = self.req
@@ -368,13 +388,9 @@ class AgentRun(RunTools, RunEndings):
     def _channel(self) -> str:
         return self.req.channel_id
 
-    def _model_step(
-        self, number: int, tools: bool, last: bool = False
-    ) -> restate.RestateDurableFuture[Completion]:
+    def _model_step(self, number: int, tools: bool) -> restate.RestateDurableFuture[Completion]:
         instructions = self.ref.instructions if self.ref else ""
         messages = conversation(self.turns, instructions) + work_messages(self.work)
-        if last:
-            messages.append({"role": "user", "content": STEP_LIMIT_INSTRUCTION})
         return self.ctx.run_typed(
             f"call model {number}",
             self._stream,
@@ -392,7 +408,8 @@ class AgentRun(RunTools, RunEndings):
     ) -> Completion:
         completion = await while_running(step, alongside)
         self.recorded_call = number
-        self.tokens += completion.chunks
+        self.tokens += completion.tokens
+        self.estimated = self.estimated or completion.estimated
         calls = unique_ids(completion.tool_calls, number, {c.id for c in self._calls()})
         completion = completion.model_copy(update={"tool_calls": calls})
         self.work.append(WorkStep(role="assistant", text=completion.text, tool_calls=calls))

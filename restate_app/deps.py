@@ -110,7 +110,6 @@ class Deps:
     model_max_attempts: int = 4
     slack_max_attempts: int = 4
     cleanup_seconds: float = 10.0
-    max_steps: int = 30
     # Answer with Slack's chat.startStream/appendStream/stopStream instead of message updates.
     streaming: bool = False
     models: Models = field(default_factory=Models)

@@ -9,6 +9,7 @@ tracker's close also ends that wait.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +24,7 @@ from openai.types.chat import (
     ChatCompletionToolParam,
 )
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
+from openai.types.completion_usage import CompletionUsage
 from pydantic import BaseModel
 from restate.exceptions import RetryableError
 
@@ -63,12 +65,32 @@ class StreamTracker:
 
 class Completion(BaseModel):
     """What one model step returns, and so what its journal entry holds: the assistant's
-    text and the tool calls it asked for (assembled from the stream's deltas)."""
+    text and the tool calls it asked for (assembled from the stream's deltas), and the tokens
+    the call used: the server's usage, or an estimate (`estimated`) when it sent none."""
 
     text: str
     chunks: int
     tool_calls: list[ToolCall] = []
     finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+# Without the server's count: about four characters a token, OpenAI's rule of thumb for English.
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(body: dict[str, Any], text: str, calls: list[ToolCall]) -> tuple[int, int]:
+    """(prompt, completion) tokens of a call whose server sent no usage: its request's and its
+    answer's characters over `CHARS_PER_TOKEN`, at least one each."""
+    request = json.dumps([body.get("messages"), body.get("tools")], separators=(",", ":"))
+    answer = len(text) + sum(len(call.name) + len(call.arguments) for call in calls)
+    return max(1, len(request) // CHARS_PER_TOKEN), max(1, answer // CHARS_PER_TOKEN)
 
 
 class ModelClient:
@@ -111,7 +133,13 @@ class ModelClient:
         if completion.finish_reason is None:
             # The server closed the stream without a finish reason: the answer is cut short.
             raise RetryableError("model: stream ended before the answer was complete", 503)
-        log.debug("model_stream_done", chunks=tracker.chunks, seconds=time.monotonic() - started)
+        log.debug(
+            "model_stream_done",
+            chunks=tracker.chunks,
+            tokens=completion.tokens,
+            estimated=completion.estimated,
+            seconds=time.monotonic() - started,
+        )
         return completion
 
     async def _consume(
@@ -130,7 +158,14 @@ class ModelClient:
             extra["max_tokens"] = self._max_tokens
         # The request body goes as it is: the SDK's own transformation of typed parameters
         # costs milliseconds per call (on the restart path), and the bodies are built here.
-        body = {"model": model or self._model, "messages": messages, "stream": True, **extra}
+        # `include_usage`: the stream ends with a chunk of its token counts (OpenAI's shape).
+        body = {
+            "model": model or self._model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **extra,
+        }
         stream = await self._client.post(
             "/chat/completions",
             cast_to=ChatCompletion,
@@ -138,8 +173,10 @@ class ModelClient:
             stream=True,
             stream_cls=AsyncStream[ChatCompletionChunk],
         )
+        usage: CompletionUsage | None = None
         async with stream:
             async for chunk in stream:
+                usage = chunk.usage or usage
                 if not chunk.choices:
                     continue
                 choice = chunk.choices[0]
@@ -154,8 +191,18 @@ class ModelClient:
                     tracker.chunks += 1
                 finish = choice.finish_reason or finish
         tool_calls = [calls[i].call(i) for i in sorted(calls)]
+        if usage is not None:
+            prompt, answer, estimated = usage.prompt_tokens, usage.completion_tokens, False
+        else:
+            (prompt, answer), estimated = estimate_tokens(body, tracker.text, tool_calls), True
         return Completion(
-            text=tracker.text, chunks=tracker.chunks, tool_calls=tool_calls, finish_reason=finish
+            text=tracker.text,
+            chunks=tracker.chunks,
+            tool_calls=tool_calls,
+            finish_reason=finish,
+            prompt_tokens=prompt,
+            completion_tokens=answer,
+            estimated=estimated,
         )
 
 

@@ -48,10 +48,6 @@ INSTRUCTIONS_BEGIN = "<<<AGENTS.md"
 INSTRUCTIONS_END = "AGENTS.md>>>"
 INTERRUPTED_PREFIX = "[interrupted: this earlier work was cut short by a new message]\n"
 KILLED_RESULT = "[no result: the run was interrupted before this tool call finished]"
-STEP_LIMIT_INSTRUCTION = (
-    "You have used all the tool calls this run allows. Without calling a tool, say what you "
-    "did, what is left, and how to continue."
-)
 # A Slack user id; anything else (never expected) is not trusted to name the author.
 _AUTHOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MENTION = re.compile(r"<@([^<>|\s]*)(?:\|[^<>]*)?>")

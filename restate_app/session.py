@@ -25,6 +25,7 @@ from datetime import timedelta
 from common.contract import (
     Awaited,
     IncomingMessage,
+    RunBudget,
     TaskReport,
     TaskRequest,
     Timer,
@@ -386,6 +387,7 @@ def _maybe_start(d: Decision, key: str, now: float, limits: Limits) -> None:
         workspace=s.workspace,
         awaiting=[Awaited(task_id=c.task_id, by_ts=c.by_ts) for c in unsettled],
         steering=s.policy == "steer",
+        budget=_budget(s, limits),
     )
     s.running = RunningTask(
         task_id=PENDING,
@@ -400,3 +402,16 @@ def _maybe_start(d: Decision, key: str, now: float, limits: Limits) -> None:
     s.runs = [*s.runs[-(MAX_RUNS_KEPT - 1) :], record]
     s.tasks_started += 1
     d.effects.append(StartTask(request))
+
+
+def _budget(s: Session, limits: Limits) -> RunBudget:
+    """What the new run may spend: the deployment's limits, the thread's budget with what
+    Continue added to it, and what the thread's runs have spent."""
+    session = limits.session_tokens
+    return RunBudget(
+        steps=limits.run_steps,
+        tokens=limits.run_tokens,
+        session_tokens=session + s.budget_added if session else 0,
+        session_spent=s.tokens,
+        session_added=s.budget_added if session else 0,
+    )

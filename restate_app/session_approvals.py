@@ -31,7 +31,14 @@ def answer(d: Decision, click: ApprovalClick, now: float) -> None:
         given = Answer(
             outcome="approved" if click.approved else "denied", by_user=click.user_id, at=now
         )
-        _record(s, d, ref.awakeable_id, ref.task_id, given)
+        record = ApprovalRecord(
+            awakeable_id=ref.awakeable_id,
+            task_id=ref.task_id,
+            answer=given,
+            kind=ref.kind,
+            what=ref.what,
+        )
+        _record(s, d, record)
         d.note = "accepted"
 
 
@@ -41,14 +48,20 @@ def wait_ended(d: Decision, closed: ApprovalClosed, now: float) -> None:
         d.note = "answered"  # an answer came first: it already woke the run
         return
     timed_out = closed.answer.model_copy(update={"at": closed.answer.at or now})
-    _record(s, d, closed.awakeable_id, closed.task_id, timed_out)
+    record = ApprovalRecord(
+        awakeable_id=closed.awakeable_id,
+        task_id=closed.task_id,
+        answer=timed_out,
+        kind=closed.kind,
+        what=closed.what,
+    )
+    _record(s, d, record)
     d.note = "approval_timed_out"
 
 
-def _record(s: Session, d: Decision, awakeable_id: str, task_id: str, answer: Answer) -> None:
-    record = ApprovalRecord(awakeable_id=awakeable_id, task_id=task_id, answer=answer)
+def _record(s: Session, d: Decision, record: ApprovalRecord) -> None:
     s.approvals = [*s.approvals[-(MAX_APPROVALS_KEPT - 1) :], record]
-    d.effects.append(ResolveApproval(awakeable_id, answer))
+    d.effects.append(ResolveApproval(record.awakeable_id, record.answer))
 
 
 def _waiting(s: Session, task_id: str) -> bool:

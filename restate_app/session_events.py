@@ -37,6 +37,11 @@ class Limits:
     max_queued: int = 50
     max_turn_bytes: int = 64_000
     cleanup_wait: timedelta = timedelta(seconds=10)
+    # What a run may spend before it asks for more (0: no limit): model calls and tokens per
+    # run, tokens per thread (`restate_app/budgets.py`).
+    run_steps: int = 30
+    run_tokens: int = 0
+    session_tokens: int = 0
 
 
 # ----------------------------------------------------------------------------- events

@@ -6,7 +6,7 @@ and the run's record, the notice says how a cancelled run ended. Pure, like the 
 from __future__ import annotations
 
 from common.contract import Notice, NoticeKind, TaskProgress, TaskReport, parse_thread_key
-from common.session_state import Cancelling, Session
+from common.session_state import Cancelling, RunRecord, Session
 from restate_app.session_events import Decision, Limits, RunEnded
 from restate_app.session_turns import bound
 from restate_app.turns import insert_before, outcome_turn
@@ -60,7 +60,7 @@ def record_report(
     run = s.run(report.task_id)
     if run is not None:
         run.outcome, run.ended_at = report.outcome, now
-        run.tokens = report.tokens or run.tokens
+        spend(s, run, report.tokens, report.tokens_estimated, report.budget_added)
         run.changes = report.changes or run.changes
         d.effects.append(RunEnded(run.model_copy()))
 
@@ -75,7 +75,7 @@ def apply_progress(s: Session, progress: TaskProgress) -> None:
     running.status_ts = progress.status_ts or running.status_ts
     run = s.run(progress.task_id)
     if run is not None:
-        run.tokens = progress.tokens
+        spend(s, run, progress.tokens, progress.tokens_estimated, progress.budget_added)
         if not run.steps or run.steps[-1] != progress.step:
             run.steps = [*run.steps[-99:], progress.step]
         run.tools = [*run.tools, *progress.tools][-100:]
@@ -84,3 +84,15 @@ def apply_progress(s: Session, progress: TaskProgress) -> None:
 def is_current(s: Session, task_id: str) -> bool:
     """The task is the session's latest: its workspace is the one to keep."""
     return bool(s.runs) and s.runs[-1].task_id == task_id
+
+
+def spend(s: Session, run: RunRecord, tokens: int, estimated: bool, budget_added: int) -> None:
+    """A run's running totals (its progress, then its report) into its record, and what they
+    add into the thread's: counts only grow, so a repeat or a late progress adds nothing."""
+    if tokens > run.tokens:
+        s.tokens += tokens - run.tokens
+        run.tokens = tokens
+    run.tokens_estimated = run.tokens_estimated or estimated
+    if budget_added > run.budget_added:
+        s.budget_added += budget_added - run.budget_added
+        run.budget_added = budget_added

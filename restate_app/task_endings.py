@@ -16,6 +16,7 @@ import structlog
 from restate.exceptions import TerminalError
 
 from common.contract import (
+    Answer,
     ChangeSummary,
     TaskOutcome,
     TaskReport,
@@ -26,6 +27,7 @@ from common.contract import (
 )
 from restate_app import coding_agent
 from restate_app.approvals import Approvals
+from restate_app.budgets import Spent, usage_line
 from restate_app.deps import Deps
 from restate_app.model_io import StreamTracker
 from restate_app.mrkdwn import to_mrkdwn
@@ -61,12 +63,15 @@ class RunEndings:
     streaming_call: int
     recorded_call: int
     tokens: int
+    estimated: bool
+    budget_added: int
     status_ts: str | None
     status: restate.RestateDurableFuture[str] | None
     answered: bool
     reacting: restate.RestateDurableFuture[None] | None
     view: StatusView
     approvals: Approvals
+    budget_stop: Answer | None
 
     async def _workspace(self) -> Workspace:
         raise NotImplementedError
@@ -195,10 +200,14 @@ class RunEndings:
         """The status message becomes the answer; each follow-up part is a step of its own,
         so a retry never posts a part twice; the diff is uploaded as a file."""
         opts = step_options(self.deps.slack_max_attempts)
-        summary = change_line(changes)
-        first, *more = split_for_slack(to_mrkdwn(text) + (f"\n\n{summary}" if summary else ""))
-        if self.deps.streaming:
-            first, more = DONE_TEXT, []
+        spent = Spent(steps=self.recorded_call, tokens=self.tokens, estimated=self.estimated)
+        usage = usage_line(spent)
+        summary = "\n".join(line for line in (change_line(changes), usage) if line)
+        # A run stopped at its budget answers in our own words (mrkdwn already), not the model's.
+        body = text if self.budget_stop is not None else to_mrkdwn(text)
+        first, *more = split_for_slack(f"{body}\n\n{summary}")
+        if self.deps.streaming and self.budget_stop is None:
+            first, more = f"{DONE_TEXT}\n{usage}", []
         req = self.req
         # An answer that changed files ends with a Create PR button (on its last part).
         button = [ship_button(req.thread_key)] if changes is not None and changes.files else []
@@ -258,6 +267,8 @@ class RunEndings:
             outcome=outcome,
             text=text,
             tokens=self.tokens,
+            tokens_estimated=self.estimated,
+            budget_added=self.budget_added,
             work=work or [],
             status_ts=status_ts or self.status_ts,
             model_started=model_started,

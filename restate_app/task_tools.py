@@ -52,6 +52,8 @@ class RunTools:
     started: dict[str, float]
     inflight: set[asyncio.Task[Any]]
     tokens: int
+    estimated: bool
+    budget_added: int
     status_ts: str | None
     synced: bool
     view: StatusView
@@ -184,6 +186,8 @@ class RunTools:
             task_id=self.task_id,
             step=step,
             tokens=self.tokens,
+            tokens_estimated=self.estimated,
+            budget_added=self.budget_added,
             status_ts=self.status_ts,
             tools=tools or [],
             workspace=workspace,

@@ -131,7 +131,44 @@ async def parse_request(request: web.Request) -> JSON | web.Response:
         return openai_error(
             400, message="Invalid 'messages': each needs a 'role'.", param="messages"
         )
-    return body
+    return stream_options_problem(body) or body
+
+
+_JSON_TYPES = {str: "a string", bool: "a boolean", int: "an integer", float: "a decimal"}
+
+
+def _json_type(value: object) -> str:
+    """How OpenAI names a JSON value's type in its errors."""
+    if isinstance(value, list):
+        return "an array"
+    return _JSON_TYPES.get(type(value), "an object")
+
+
+def stream_options_problem(body: JSON) -> web.Response | None:
+    """OpenAI's checks of `stream_options`: an object, only with `stream`, and its
+    `include_usage` a boolean."""
+    options = body.get("stream_options")
+    if options is None:
+        return None
+    param = "stream_options"
+    if not isinstance(options, dict):
+        kind = _json_type(options)
+        message = f"Invalid type for 'stream_options': expected an object, but got {kind} instead."
+        return openai_error(400, message=message, code="invalid_type", param=param)
+    if not body.get("stream"):
+        message = "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+        return openai_error(400, message=message, param=param)
+    usage = options.get("include_usage")
+    if usage is not None and not isinstance(usage, bool):
+        kind = _json_type(usage)
+        message = (
+            "Invalid type for 'stream_options.include_usage': expected a boolean, but got "
+            f"{kind} instead."
+        )
+        return openai_error(
+            400, message=message, code="invalid_type", param="stream_options.include_usage"
+        )
+    return None
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -193,8 +230,7 @@ async def answer(
         record.finish("completed")
         return web.json_response(completion(record, reply, len(deltas)))
     delay = item.chunk_delay if item.chunk_delay is not None else server.chunk_delay
-    options = body.get("stream_options") or {}
-    usage = bool(isinstance(options, dict) and options.get("include_usage"))
+    usage = (body.get("stream_options") or {}).get("include_usage") is True
     pacing = Pacing(delay, item.close_after, usage)
     return await stream(request, server, record, reply, deltas, pacing)
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bot.dashboard import activity
 from common.contract import parse_thread_key
 from common.session_state import derive_state
 
@@ -79,7 +80,10 @@ def detail(
     thread_ts = raw.get("thread_ts") or thread_ts
     turns = [dict(t) for t in raw.get("turns", [])]
     by_ts = {t["ts"]: t for t in turns if t.get("kind") == "user" and t.get("ts")}
-    runs = [_run(r, tasks, by_ts, links) for r in raw.get("runs", [])]
+    steered = activity.steering(raw)
+    runs = [_run(r, tasks, by_ts, links, steered) for r in raw.get("runs", [])]
+    numbers = {str(r["task_id"]): i for i, r in enumerate(runs, 1) if r.get("task_id")}
+    _mark_steering(turns, runs, numbers)
     return {
         "key": key,
         "channel_id": channel,
@@ -95,7 +99,10 @@ def detail(
         "last_outcome": raw.get("last_outcome"),
         "running": raw.get("running"),
         "queued": len(raw.get("queued") or []),
-        "workspace": raw.get("workspace"),
+        "workspace": _workspace(raw.get("workspace")),
+        "setup": activity.setup(raw),
+        "ship": activity.shipping(raw),
+        "approvals": activity.approvals(raw, numbers),
         "turns": turns,
         "runs": runs,
         "replacements": replacements(runs),
@@ -108,6 +115,7 @@ def _run(
     tasks: dict[str, dict[str, Any]],
     by_ts: dict[str, dict[str, Any]],
     links: Links,
+    steered: dict[str, list[dict[str, Any]]],
 ) -> dict[str, Any]:
     started, ended = run.get("started_at"), run.get("ended_at")
     trigger = by_ts.get(run.get("trigger_ts") or "")
@@ -122,7 +130,25 @@ def _run(
         "restate_status": restate.get("status"),
         "restate_retries": restate.get("retry_count"),
         "restate_url": links.invocation(run.get("task_id")),
+        "steering": steered.get(run.get("task_id") or "", []),
     }
+
+
+def _workspace(workspace: Any) -> dict[str, Any] | None:
+    """The workspace with its repository by its short name: its URL may carry a token."""
+    if not isinstance(workspace, dict):
+        return None
+    return {**workspace, "repo": activity.repo_label(workspace.get("repo")) or "the repository"}
+
+
+def _mark_steering(
+    turns: list[dict[str, Any]], runs: list[dict[str, Any]], numbers: dict[str, int]
+) -> None:
+    """A steering message in the conversation says which run (by its number) it went to."""
+    into = {m["ts"]: numbers.get(r["task_id"]) for r in runs for m in r["steering"] if m["ts"]}
+    for turn in turns:
+        if turn.get("kind") == "user" and turn.get("ts") in into:
+            turn["steered_run"] = into[turn["ts"]]
 
 
 def replacements(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

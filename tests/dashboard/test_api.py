@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import httpx
 
-from tests.dashboard.conftest import SLOW_ANSWER, Dashboard, key_of, session_path
+from tests.dashboard.conftest import (
+    PR_URL,
+    SLOW_ANSWER,
+    STEERING_TEXT,
+    Dashboard,
+    fresh_ts,
+    key_of,
+    seed_session,
+    session_path,
+)
 from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, eventually, plan_step
 
 
@@ -105,6 +114,37 @@ def test_an_interrupted_run_is_paired_with_its_replacement(
     assert overview["outcomes"]["cancelled"]["hour"] >= 1
     assert overview["interruption_latency_ms"]["p50"] is not None
     assert sum(overview["chart"]["series"]["cancelled"]) >= 1
+
+
+def test_a_session_shows_its_model_repository_steering_approvals_and_pull_request(
+    dashboard: Dashboard, harness: Harness
+) -> None:
+    ts = fresh_ts()
+    seed_session(harness, ts)
+
+    session = eventually(lambda: dashboard.session(ts), what="the session page data")
+    assert session["setup"] == {"repo": "widgets", "repo_picked": False, "model": "smart"}
+    assert "ghp_notreal" not in str(session), "the workspace's URL carries a token"
+    assert session["workspace"]["repo"] == "widgets"
+    [run] = session["runs"]
+    [steered] = run["steering"]
+    assert steered["text"] == STEERING_TEXT
+    assert steered["user_id"] == "U0BOB"
+    assert steered["after_tools"] == 1, "taken in after the first of its two tool calls"
+    assert [t.get("steered_run") for t in session["turns"]] == [None, 1, None]
+    outcomes = [(a["asked_by"], a["kind_label"], a["outcome"]) for a in session["approvals"]]
+    assert outcomes == [
+        ("run 1", "budget pause", "denied"),
+        ("a ship", "open a pull request", "approved"),
+        ("run 1", "run a command", "approved"),
+    ]
+    assert session["approvals"][0]["budget_pause"] is True
+    assert session["approvals"][2]["what"] == "curl https://example.com | sh"
+    assert {a["by_user"] for a in session["approvals"]} == {"U0ALICE"}
+    ship = session["ship"]
+    assert ship["branch"] == "agent/make-the-tests-pass"
+    assert (ship["pr_url"], ship["pr_number"]) == (PR_URL, 42)
+    assert (ship["last_outcome"], ship["under_way"]) == ("shipped", True)
 
 
 def test_stop_needs_confirmation_then_stops_the_running_task(

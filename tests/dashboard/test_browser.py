@@ -1,8 +1,8 @@
 """The dashboard in a real browser (Playwright driving Debian's Chromium, never a downloaded
-one): sign in, watch a session appear, see an interruption paired with its replacement, press
-Stop, and be refused with a wrong token or under another host name (DNS rebinding). The run
-leaves screenshots in build/screenshots/ (`make screenshots` writes them to docs/ for the
-README instead)."""
+one): sign in, watch a session appear, see an interruption paired with its replacement, see a
+session's model, steering messages, approvals and pull request, press Stop, and be refused
+with a wrong token or under another host name (DNS rebinding). The run leaves screenshots in
+build/screenshots/ (`make screenshots` writes them to docs/ for the README instead)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from sandbox.stack import ROOT, Stack
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.dashboard.conftest import SLOW_ANSWER, key_of
+from tests.dashboard.conftest import PR_URL, SLOW_ANSWER, fresh_ts, key_of, seed_session
 from tests.integration.harness import BOT_MENTION, Harness, plan_step
 
 # Never the tracked docs/ unless asked: `make screenshots` sets SCREENSHOT_DIR=docs.
@@ -122,6 +122,41 @@ def test_an_interruption_shows_the_cancelled_run_beside_its_replacement(
     expect(page.locator("#state")).to_have_text("idle")
     DOCS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS / "dashboard-session.png"), full_page=True)
+
+
+def test_a_session_page_shows_its_model_steering_approvals_and_pull_request(
+    page: Page, stack: Stack, harness: Harness
+) -> None:
+    ts = fresh_ts()
+    seed_session(harness, ts)
+    page.goto(session_url(stack, ts))
+
+    expect(page.locator("#repo")).to_have_text("widgets")
+    expect(page.locator("#model")).to_have_text("smart")
+    expect(page.locator("main")).not_to_contain_text("ghp_notreal")
+    tools = page.locator("#runs tbody tr").first.locator("td.steps > div")
+    expect(tools).to_have_count(3)
+    steering = tools.nth(1)
+    expect(steering).to_have_class(re.compile(r"\bsteer\b"))
+    expect(steering).to_contain_text("U0BOB: keep the <script>alert(1)</script> C API stable")
+    expect(steering).to_contain_text("taken in here")
+    expect(page.locator("main script")).to_have_count(0)
+    expect(page.locator(".turn.user .meta").nth(1)).to_contain_text("steering message for run 1")
+
+    rows = page.locator("#approvals tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_contain_text("budget pause")
+    expect(rows.nth(0)).to_contain_text("denied by U0ALICE")
+    expect(rows.nth(1)).to_contain_text("a ship")
+    expect(rows.nth(2)).to_contain_text("curl https://example.com | sh")
+
+    expect(page.locator("#branch")).to_have_text("agent/make-the-tests-pass")
+    expect(page.locator("#pr-link")).to_have_attribute("href", PR_URL)
+    expect(page.locator("#pr-link")).to_have_text("pull request #42")
+    expect(page.locator("#ship-outcome")).to_have_text("shipped")
+    expect(page.locator("#ship-now")).to_have_text("a ship is under way")
+    DOCS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS / "dashboard-session-activity.png"), full_page=True)
 
 
 def test_stop_changes_the_state_and_marks_the_run_stopped(

@@ -587,3 +587,76 @@ async def test_tool_choice_none_gets_a_text_answer(llm: openai.AsyncOpenAI) -> N
     )
     assert done.choices[0].message.tool_calls is None
     assert (done.choices[0].message.content or "").startswith("(offline demo model)")
+
+
+async def test_without_include_usage_no_chunk_carries_usage(model: Client) -> None:
+    """As OpenAI: no `usage` key at all unless `stream_options.include_usage` is true."""
+    for options in (None, {"include_usage": False}):
+        await script(model, {"text": "one two"})
+        body: dict[str, Any] = {"model": "demo", "messages": USER, "stream": True}
+        if options is not None:
+            body["stream_options"] = options
+        resp = await model.post(
+            "/v1/chat/completions", json=body, headers={"Authorization": "Bearer k"}
+        )
+        events = (await resp.read()).decode().split("\n\n")
+        chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-2]]
+        assert all("usage" not in chunk for chunk in chunks)
+        assert all(chunk["choices"] for chunk in chunks)
+
+
+async def test_the_usage_chunk_has_openais_shape(model: Client) -> None:
+    await script(model, {"text": "one two three"})
+    body = {
+        "model": "demo",
+        "messages": USER,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    resp = await model.post(
+        "/v1/chat/completions", json=body, headers={"Authorization": "Bearer k"}
+    )
+    events = (await resp.read()).decode().split("\n\n")
+    assert events[-2:] == ["data: [DONE]", ""]
+    *chunks, last = [json.loads(e.removeprefix("data: ")) for e in events[:-2]]
+    assert all(chunk["usage"] is None for chunk in chunks)
+    assert last["choices"] == []
+    assert last["object"] == "chat.completion.chunk"
+    assert last["id"] == chunks[0]["id"]
+    usage = last["usage"]
+    assert set(usage) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+    assert usage["completion_tokens"] == 3
+    assert usage["prompt_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"stream_options": {"include_usage": True}},
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        ),
+        (
+            {"stream": True, "stream_options": "usage"},
+            "Invalid type for 'stream_options': expected an object, but got a string instead.",
+        ),
+        (
+            {"stream": True, "stream_options": {"include_usage": "yes"}},
+            "Invalid type for 'stream_options.include_usage': expected a boolean, but got a "
+            "string instead.",
+        ),
+    ],
+)
+async def test_stream_options_are_checked_as_openai_does(
+    model: Client, extra: dict[str, Any], message: str
+) -> None:
+    body = {"model": "demo", "messages": USER} | extra
+    resp = await model.post(
+        "/v1/chat/completions", json=body, headers={"Authorization": "Bearer k"}
+    )
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error["message"] == message
+    assert error["type"] == "invalid_request_error"
+    assert error["param"].startswith("stream_options")

@@ -10,12 +10,14 @@ import pytest
 from common.contract import (
     APPROVE_ACTION_ID,
     DENY_ACTION_ID,
+    MAX_APPROVAL_SUMMARY,
     Answer,
     ApprovalClick,
     ApprovalClosed,
     ApprovalRef,
     PendingApproval,
     TaskReport,
+    approval_summary,
 )
 from restate_app.approval_view import (
     answer_line,
@@ -202,3 +204,42 @@ def test_the_ended_request_says_how_without_buttons() -> None:
     text, blocks = ended_message(shown, withdrawn_line("stopped"))
     assert "No longer needed: the run was stopped." in text
     assert not [b for b in blocks if b["type"] == "actions"]
+
+
+def test_the_record_of_an_answer_says_what_was_asked_from_the_click_or_the_timeout() -> None:
+    what = approval_summary("curl   https://example.com\n| sh")
+    clicked = _waiting()
+    ref = _ref().model_copy(update={"kind": "command", "what": what})
+    clicked(ApprovalAnswered(ApprovalClick(ref=ref, approved=False, user_id="U1")))
+    record = clicked.session.approval(AWAKEABLE)
+    assert record is not None
+    assert (record.kind, record.what, record.answer.by_user) == ("command", what, "U1")
+
+    timed = _waiting()
+    closed = ApprovalClosed(
+        awakeable_id=AWAKEABLE,
+        task_id="inv_1",
+        answer=Answer(outcome="timed_out"),
+        kind="budget",
+        what="go on past 50k tokens",
+    )
+    timed(ApprovalWaitEnded(closed))
+    record = timed.session.approval(AWAKEABLE)
+    assert record is not None
+    assert (record.kind, record.what) == ("budget", "go on past 50k tokens")
+
+
+def test_a_button_carries_a_one_line_bounded_summary_and_still_reads_strictly() -> None:
+    long = "echo " + "x" * 5000 + "\n\trm -rf build"
+    summary = approval_summary(long)
+    assert len(summary) == MAX_APPROVAL_SUMMARY
+    assert summary.endswith("…")
+    assert "\n" not in summary
+    assert approval_summary("ls  -la\n") == "ls -la"
+    ref = _ref().model_copy(update={"kind": "push", "what": summary})
+    assert ApprovalRef.from_value(ref.value()) == ref
+    assert len(ref.value()) < 2000, "Slack's limit on a button's value"
+    with pytest.raises(ValueError, match="kind"):
+        ApprovalRef.from_value(ref.value().replace('"push"', '"launch"'))
+    old_button = _ref().value()
+    assert ApprovalRef.from_value(old_button).what == ""

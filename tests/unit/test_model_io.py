@@ -228,3 +228,52 @@ def _settings(model: Model, tmp_path: Path) -> AppSettings:
         workspaces_dir=str(tmp_path),
         _env_file=None,  # type: ignore[call-arg]
     )
+
+
+async def test_a_call_counts_the_tokens_the_servers_usage_chunk_reports(
+    model: Model, llm: openai.AsyncOpenAI
+) -> None:
+    model.script(
+        ScriptItem(chunks=["It ", "prints ", "hello."]),
+        ScriptItem(tool_calls=[ScriptToolCall(name="list_files", arguments={})]),
+    )
+    client = ModelClient(llm, "demo")
+    answer = await client.stream(ASK, StreamTracker())
+    calls = await client.stream(ASK, StreamTracker(), tools=TOOL_SCHEMAS)
+    assert [body["stream_options"] for body in model.bodies] == [{"include_usage": True}] * 2
+    # The offline model counts words of the request, and one token a chunk of the answer.
+    assert (answer.prompt_tokens, answer.completion_tokens, answer.estimated) == (11, 3, False)
+    assert answer.tokens == 14
+    assert calls.completion_tokens > 0
+    assert not calls.estimated
+
+
+async def test_without_a_usage_chunk_the_tokens_are_estimated_and_marked_so() -> None:
+    """A server that ignores `stream_options`: about four characters a token, each way."""
+    answer = "x" * 400
+
+    async def no_usage(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        for delta, finish in (({"role": "assistant", "content": answer}, None), ({}, "stop")):
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            await resp.write(f"data: {json.dumps(base | {'choices': [choice]})}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", no_usage)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    llm = openai.AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="x", max_retries=0)
+    try:
+        completion = await ModelClient(llm, "demo").stream(ASK, StreamTracker())
+    finally:
+        await llm.close()
+        await server.close()
+    assert completion.text == answer
+    assert completion.estimated
+    assert completion.completion_tokens == 100
+    request = json.dumps([ASK, None], separators=(",", ":"))
+    assert completion.prompt_tokens == len(request) // 4

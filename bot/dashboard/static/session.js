@@ -1,5 +1,7 @@
 // One session: the conversation, its runs (each cancelled run beside the run that replaced it
-// and the message that caused it), links to Restate's UI, and the Stop and Reset actions.
+// and the message that caused it, the steering messages where each run took them in), its
+// repository and model, its approvals, its branch and pull request, links to Restate's UI,
+// and the Stop and Reset actions.
 "use strict";
 
 (() => {
@@ -17,6 +19,8 @@
       ...fact("Slack thread", s.thread_url ? link(s.thread_url, `#${s.channel_id} · ${s.thread_ts}`, { target: "_blank", rel: "noopener" }) : `${s.channel_id} · ${s.thread_ts}`),
       ...fact("Started by", `${s.started_by || "—"}, ${ago(s.created_at)}`),
       ...fact("Last activity", ago(s.updated_at)),
+      ...fact("Repository", el("span", { id: "repo" }, s.setup.repo || "the default", s.setup.repo_picked ? " (picked in the first mention)" : "")),
+      ...fact("Model", el("span", { id: "model" }, s.setup.model || "the default model")),
       ...fact("Tasks / interruptions / stops", `${s.tasks_started} / ${s.interruptions} / ${s.stops}`),
       ...fact("Running", running ? el("span", {}, link(s.runs.find((r) => r.task_id === running.task_id)?.restate_url || "", short(running.task_id)), ` · step ${running.step} · ${running.tokens} tokens`) : "nothing"),
       ...fact("Queued messages", s.queued));
@@ -25,8 +29,30 @@
 
   function turn(t) {
     const who = t.kind === "user" ? (t.user_id || "someone") : t.kind === "partial" ? "agent (interrupted, partial)" : t.kind === "error" ? "agent (failed)" : "agent";
+    const steered = t.steered_run ? ` · steering message for run ${t.steered_run}` : "";
     return el("div", { class: `turn ${t.kind}`, dataset: { kind: t.kind } },
-      el("div", { class: "meta" }, who, t.ts ? ` · ${clock(Number(t.ts))}` : ""), t.text);
+      el("div", { class: "meta" }, who, t.ts ? ` · ${clock(Number(t.ts))}` : "", steered), t.text);
+  }
+
+  function ship(s) {
+    const p = s.ship;
+    const pr = p.pr_url ? link(p.pr_url, p.pr_number ? `pull request #${p.pr_number}` : p.pr_url, { target: "_blank", rel: "noopener", id: "pr-link" }) : (p.pr_text || "none yet");
+    const now = p.under_way ? "a ship is under way" : p.wanted_by ? `asked for by ${p.wanted_by}; starts when the run ends` : "nothing under way";
+    document.getElementById("ship").replaceChildren(
+      ...fact("Branch", el("code", { id: "branch" }, p.branch || "none yet")),
+      ...fact("Pull request", pr),
+      ...fact("Last ship", el("span", { id: "ship-outcome" }, p.last_outcome || (p.ships ? "—" : "never shipped"))),
+      ...fact("Now", el("span", { id: "ship-now" }, now)));
+  }
+
+  function approvals(s) {
+    const rows = s.approvals.map((a) => el("tr", { dataset: { kind: a.kind || "unknown", outcome: a.outcome } },
+      el("td", {}, a.at ? clock(a.at) : "—"),
+      el("td", {}, a.asked_by),
+      el("td", {}, a.budget_pause ? el("strong", {}, "budget pause") : a.kind_label, a.what ? el("div", {}, el("code", {}, a.what)) : ""),
+      el("td", {}, el("span", { class: `badge a-${a.outcome}` }, a.outcome_label), a.by_user ? ` by ${a.by_user}` : "")));
+    const none = el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No requests for approval answered."));
+    document.querySelector("#approvals tbody").replaceChildren(...(rows.length ? rows : [none]));
   }
 
   function runCard(r, role) {
@@ -51,21 +77,32 @@
   }
 
   function runs(s) {
-    document.querySelector("#runs tbody").replaceChildren(...[...s.runs].reverse().map((r) => el("tr", { dataset: { task: r.task_id, outcome: r.outcome || "running" } },
-      el("td", {}, link(r.restate_url, short(r.task_id), { target: "_blank", rel: "noopener" })),
+    const numbered = s.runs.map((r, i) => [i + 1, r]);
+    document.querySelector("#runs tbody").replaceChildren(...numbered.reverse().map(([n, r]) => el("tr", { dataset: { task: r.task_id, outcome: r.outcome || "running" } },
+      el("td", {}, `run ${n} · `, link(r.restate_url, short(r.task_id), { target: "_blank", rel: "noopener", title: "open in the Restate UI" })),
       el("td", {}, badge("o", r.outcome || "running"), r.restate_status && r.restate_status !== "completed" ? ` (${r.restate_status})` : ""),
       el("td", {}, clock(r.started_at)), el("td", {}, clock(r.ended_at)),
       el("td", { class: "num" }, num(r.duration_s, 1, " s")), el("td", { class: "num" }, r.tokens),
       el("td", { class: "steps" }, ...toolSteps(r)))));
   }
 
-  // Each tool call of a run: what it did, how long it took, how it ended.
+  // Each tool call of a run: what it did, how long it took, how it ended; and each steering
+  // message after the tool calls it came after (or at the end while the run has not said).
   function toolSteps(r) {
     const tools = r.tools || [];
-    if (!tools.length) return [(r.steps || []).join(" → ") || "—"];
-    return tools.map((t) => el("div", { class: `tool ${t.ok ? "ok" : "failed"}`, dataset: { tool: t.name } },
+    const steering = r.steering || [];
+    if (!tools.length && !steering.length) return [(r.steps || []).join(" → ") || "—"];
+    const placed = (at) => steering.filter((m) => m.after_tools !== null && m.after_tools !== undefined && Math.min(m.after_tools, tools.length) === at).map(steer);
+    const unplaced = steering.filter((m) => m.after_tools === null || m.after_tools === undefined).map(steer);
+    return [...placed(0), ...tools.flatMap((t, i) => [el("div", { class: `tool ${t.ok ? "ok" : "failed"}`, dataset: { tool: t.name } },
       `${t.killed ? "✂" : t.ok ? "✓" : "✗"} ${t.summary} · ${num(t.seconds, 1, " s")}`,
-      t.exit_code !== null && t.exit_code !== undefined ? ` · exit ${t.exit_code}` : ""));
+      t.exit_code !== null && t.exit_code !== undefined ? ` · exit ${t.exit_code}` : ""), ...placed(i + 1)]), ...unplaced];
+  }
+
+  function steer(m) {
+    const when = m.status === "waiting" ? "waiting for the run to read it" : m.after_tools === null || m.after_tools === undefined ? "taken in (where shows when the run ends)" : "taken in here";
+    return el("div", { class: "steer", dataset: { ts: m.ts || "", status: m.status } },
+      "↪ ", el("strong", {}, m.user_id || "someone"), ": ", m.text, el("span", { class: "muted" }, ` · ${when}${m.ts ? ` · sent ${clock(Number(m.ts))}` : ""}`));
   }
 
   function workspace(s) {
@@ -97,7 +134,7 @@
     document.getElementById("title").textContent = `Session ${s.channel_id} · ${s.thread_ts}`;
     facts(s);
     document.getElementById("turns").replaceChildren(...s.turns.map(turn));
-    pairs(s); runs(s); workspace(s); invocations(s);
+    ship(s); approvals(s); pairs(s); runs(s); workspace(s); invocations(s);
   }
 
   async function act(action, question) {
