@@ -43,6 +43,22 @@ def local_timezone(name: str) -> tzinfo:
     return ZoneInfo(name)
 '''
 
+# The step between the fix and the test run that waits for a person's approval: a pip install
+# matches the default `AGENT_APPROVAL_PATTERNS`. It needs no network all the same: pip installs
+# this package, editable, into a throwaway virtual environment in the command's own temporary
+# directory (private to the command in the sandbox), from the workspace alone (`--no-index`,
+# `--no-deps`, the system's setuptools with `--no-build-isolation`). It leaves nothing in the
+# workspace, so the diff and the pull request stay the fix alone.
+INSTALL_COMMAND = (
+    "python3 -m venv --system-site-packages --without-pip $TMPDIR/venv && "
+    "$TMPDIR/venv/bin/python -m pip install --no-index --no-deps --no-build-isolation -e ."
+)
+INSTALL_REASON = (
+    "Before the tests I'll check that the package still installs with the fix: pip installs "
+    "it, editable, into a throwaway virtual environment from this workspace alone (nothing is "
+    "downloaded). Installing packages needs a person's approval here."
+)
+
 # Lines that tell the two versions of the module apart however a read shows it (with line
 # numbers, cut to a head and a tail).
 BUGGY_MARKER = "UTC_OFFSETS[name]"
@@ -76,10 +92,17 @@ _SKIPPED_DIRS = {"__pycache__"}
 
 
 def fixed_answer(
-    label: str, notes: list[str], passed: str, failed: str | None, diff_shown: bool
+    label: str,
+    notes: list[str],
+    passed: str,
+    failed: str | None,
+    diff_shown: bool,
+    install: str | None = None,
 ) -> str:
-    """The demo agent's final answer once the fix is in and the tests pass."""
+    """The demo agent's final answer once the fix is in and the tests pass; `install` says
+    how the install check went."""
     was = f" Before the fix: {failed}." if failed else ""
+    checked = [f"**Install check:** {install}", ""] if install else []
     lines = [
         f"{label} **Fixed:** meeting times now follow each timezone's daylight-saving rules, "
         "and the tests pass.",
@@ -93,6 +116,7 @@ def fixed_answer(
         FIX_NEW_TEXT.rstrip("\n"),
         "```",
         "",
+        *checked,
         f"**Tests:** `{TEST_COMMAND}` now passes: {passed}.{was}",
     ]
     if diff_shown:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox import demo_repo as demo
+from sandbox.model_install import answer_line, before_tests, read_install
 from sandbox.model_script import LABEL, content_text, quote, user_texts
 
 JSON = dict[str, Any]
@@ -107,7 +108,8 @@ class Step:
     @property
     def unexpected(self) -> bool:
         if self.name == "run_command":
-            return self.outcome == "unknown"
+            # The install step's outcome, also a refusal, is the fix flow's to handle.
+            return not _is_install(self) and self.outcome == "unknown"
         not_found = self.name == "edit_file" and _NOT_FOUND.search(self.result or "")
         return self.failed and not not_found
 
@@ -141,6 +143,14 @@ class Conversation:
     def last_test_run(self, after: int = -1) -> Step | None:
         runs = [s for s in self.steps if _is_test_run(s) and s.turn > after]
         return runs[-1] if runs else None
+
+    def last_install(self, after: int = -1) -> Step | None:
+        runs = [s for s in self.steps if _is_install(s) and s.turn > after]
+        return runs[-1] if runs else None
+
+    def fix_in_place_on_resume(self, fixed_at: int) -> bool:
+        """Whether this run just picked up from an interrupted one that had made the fix."""
+        return self.resumed and not self.this_run and fixed_at < self.run_start
 
     def call(self, text: str, name: str, arguments: JSON) -> Reply:
         if not text and self.resumed and not self.this_run:
@@ -241,6 +251,11 @@ def _is_test_run(step: Step) -> bool:
     return step.name == "run_command" and "unittest" in command
 
 
+def _is_install(step: Step) -> bool:
+    command = str(step.arguments.get("command", ""))
+    return step.name == "run_command" and command.strip() == demo.INSTALL_COMMAND
+
+
 def _normal(path: str) -> str:
     path = path.strip().removeprefix("./").strip("/")
     return "" if path == "." else path
@@ -254,7 +269,8 @@ def _fix_reply(conv: Conversation) -> Reply:
     if listing is None:
         plan = (
             f"{LABEL} I'll look at the files, read the failing test and the code it covers, "
-            "run the tests, fix the bug and run them again."
+            "run the tests, fix the bug, check that the package installs (that step asks for "
+            "your approval) and run the tests again."
         )
         return conv.call(plan if not conv.resumed else "", "list_files", {})
     if demo.MODULE not in _listed(listing.result or ""):
@@ -310,10 +326,17 @@ def _towards_fix(conv: Conversation, stale: bool, failed_edits: int) -> Reply:
 
 
 def _after_fix(conv: Conversation, fixed_at: int) -> Reply:
-    run = conv.last_test_run(after=fixed_at)
+    install = conv.last_install(after=fixed_at)
+    if install is None or install.cut_short:
+        resumed = conv.fix_in_place_on_resume(fixed_at)
+        picked_up = "I picked up from the interrupted run: the fix is already in place. "
+        text = f"{LABEL} {picked_up if resumed else ''}{demo.INSTALL_REASON}"
+        return conv.call(text, "run_command", {"command": demo.INSTALL_COMMAND})
+    run = conv.last_test_run(after=install.turn)
     if run is None or run.outcome in ("cut_short", "unknown"):
-        text = ""
-        if conv.resumed and not conv.this_run and fixed_at < conv.run_start:
+        # Said once, as the run turns to the tests: a denied step is not asked for again.
+        text = before_tests(read_install(install.result or "")) if run is None else ""
+        if conv.fix_in_place_on_resume(fixed_at):
             text = (
                 f"{LABEL} I picked up from the interrupted run: the fix is already in place, "
                 "so I'm running the tests again."
@@ -386,12 +409,14 @@ def _readme_summary(text: str) -> tuple[str, str]:
 
 def _fixed_answer(conv: Conversation, fixed_at: int, run: Step) -> str:
     before = [s for s in conv.steps if _is_test_run(s) and s.outcome == "failed"]
+    install = conv.last_install(after=fixed_at)
     return demo.fixed_answer(
         LABEL,
         notes=_resume_note(conv, fixed_at),
         passed=_verdict(run),
         failed=_verdict(before[-1]) if before else None,
         diff_shown=conv.last_done("show_diff", after=fixed_at) is not None,
+        install=answer_line(read_install(install.result or "")) if install else None,
     )
 
 

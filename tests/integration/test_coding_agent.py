@@ -11,7 +11,9 @@ from typing import Any
 
 import psutil
 
+from common.contract import APPROVE_ACTION_ID, DENY_ACTION_ID
 from restate_app.tools.workspace import directory_name
+from sandbox import demo_repo as demo
 from tests.integration.harness import BOT_MENTION, CHANNEL, TEAM, Harness, eventually
 
 
@@ -33,6 +35,23 @@ def _running_step(harness: Harness, ts: str, text: str) -> dict[str, Any]:
         lambda: (s := harness.status(ts)) and text in (s.get("running_step") or "") and s,
         what=f"the run to be at {text!r}",
     )
+
+
+def _answer_the_approval(harness: Harness, ts: str, action_id: str) -> None:
+    """Click Approve or Deny (as the thread's author) on the run's request for approval."""
+    request = eventually(
+        lambda: next(
+            (m for m in harness.thread(ts) if APPROVE_ACTION_ID in json.dumps(m.get("blocks"))),
+            None,
+        ),
+        timeout=60,
+        what="a request for approval with its buttons",
+    )
+    assert "venv" in json.dumps(request["blocks"])
+    clicked = harness.interact(
+        "action", user="U0ALICE", channel=CHANNEL, message_ts=request["ts"], action_id=action_id
+    )
+    assert clicked["status"] == 200
 
 
 def _sleepers(marker: str) -> list[psutil.Process]:
@@ -162,14 +181,16 @@ def test_killing_restate_app_mid_loop_does_not_rerun_finished_tool_steps(
 def test_the_demo_repository_gets_fixed_and_a_reply_mid_test_continues_from_the_edit(
     harness: Harness,
 ) -> None:
-    """The newcomer's first run: fix the failing test, interrupt the test command, watch
-    the new run continue from the work done and end with a diff in the thread."""
+    """The newcomer's first run: fix the failing test, approve the install check, interrupt
+    the test command, watch the new run continue from the work done (without asking again)
+    and end with a diff in the thread."""
     ts = harness.post(f"{BOT_MENTION} please fix the failing test")
+    _answer_the_approval(harness, ts, APPROVE_ACTION_ID)
 
     def testing_the_fix() -> bool:
         status = harness.status(ts)
         edited = any(t["name"] == "edit_file" for t in (status["last_run"] or {}).get("tools", []))
-        return edited and "Running" in (status["running_step"] or "")
+        return edited and "unittest" in (status["running_step"] or "")
 
     eventually(testing_the_fix, timeout=60, what="the tests to run again after the fix")
     harness.post("use zoneinfo instead", thread_ts=ts)
@@ -185,8 +206,31 @@ def test_the_demo_repository_gets_fixed_and_a_reply_mid_test_continues_from_the_
     assert files[-1]["name"] == "changes.diff"
     assert "zoneinfo" in (_workspace(harness, ts) / "dates.py").read_text()
     requests = harness.requests_mentioning("use zoneinfo instead")
-    assert any("killed by the interruption" in r for r in _tool_results(requests[0]))
+    results = _tool_results(requests[0])
+    assert any("killed by the interruption" in r for r in results)
+    installed = "[approved by <@U0ALICE>; network on for this command]\nexit code 0"
+    assert any(r.startswith(installed) for r in results), results
+    assert any("Install check:* pip installed the package" in t for t in texts)
+    asked = [m for m in harness.thread(ts) if "Approved by" in json.dumps(m.get("blocks"))]
+    assert len(asked) == 1, "the continued run does not ask again"
     assert json.dumps(status["workspace"]).count("dates.py") >= 1
+
+
+def test_the_demo_agent_denied_its_install_check_does_without_and_says_so(
+    harness: Harness,
+) -> None:
+    ts = harness.post(f"{BOT_MENTION} fix the failing test, nothing installed please")
+    _answer_the_approval(harness, ts, DENY_ACTION_ID)
+    status = harness.idle_after(ts, tasks=1, timeout=120)
+    assert status["last_outcome"] == "completed"
+    final = harness.requests_mentioning("nothing installed please")[-1]
+    assert "The command was not run: <@U0ALICE> denied it." in _tool_results(final)
+    # Said while it turns to the tests (the status message shows it live), then answered.
+    said = [str(m.get("content")) for m in final["messages"] if m.get("role") == "assistant"]
+    assert any("do without it and run the tests directly" in t for t in said)
+    texts = harness.bot_texts(ts)
+    assert any("skipped because it was denied in this thread" in t for t in texts)
+    assert demo.FIXED_MARKER in (_workspace(harness, ts) / demo.MODULE).read_text()
 
 
 def test_a_reply_during_the_plan_keeps_the_plan(harness: Harness) -> None:

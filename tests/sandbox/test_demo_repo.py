@@ -5,18 +5,24 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from restate_app.tools.approval_patterns import INSTALL, ApprovalRules
+from restate_app.tools.commands import CommandTracker, run_command
+from restate_app.tools.sandbox import SandboxConfig
 from sandbox import demo_repo as demo
 from sandbox.demo_repo import ensure_demo_repo
 from sandbox.model_agent import Reply, ToolCall, next_reply
+from sandbox.model_install import Install, read_install
 
 # The commit of the shipped demo files; it changes (on purpose) only when they change.
 DEMO_COMMIT = "a3787382e003c80e45ead1612aa4e585dcd9b980"
@@ -138,6 +144,9 @@ def test_the_demo_agents_edit_makes_the_failing_suite_pass(tmp_path: Path) -> No
     edit_reply = next_reply(messages, TOOLS)
     assert edit_reply.tool_calls == (edit,)
     messages += turn(edit_reply, ["Edited dates.py (1 replacement)."])
+    install_reply = next_reply(messages, TOOLS)
+    assert install_reply.tool_calls == (ToolCall("run_command", {"command": demo.INSTALL_COMMAND}),)
+    messages += turn(install_reply, ["The command was not run: <@U0BOB> denied it."])
     messages += turn(next_reply(messages, TOOLS), [after_out])
     diff = git(after_dir, "diff")
     assert "+from zoneinfo import ZoneInfo" in diff
@@ -146,6 +155,43 @@ def test_the_demo_agents_edit_makes_the_failing_suite_pass(tmp_path: Path) -> No
     assert answer.tool_calls == ()
     assert "**Fixed:**" in answer.text
     assert "OK" in answer.text
+    assert "skipped because it was denied in this thread" in answer.text
+
+
+def test_the_install_step_needs_approval_under_the_default_patterns_and_the_tests_do_not() -> None:
+    rules = ApprovalRules.from_setting(None)  # AGENT_APPROVAL_PATTERNS unset: the defaults
+    risk = rules.check(demo.INSTALL_COMMAND)
+    assert risk is not None
+    assert risk.reasons == (INSTALL,)
+    assert risk.network, "approving it turns the network on; the command does not need it"
+    assert rules.check(demo.TEST_COMMAND) is None
+
+
+@pytest.fixture
+def reachable_dir() -> Iterator[Path]:
+    """A directory a sandboxed command's own uid can reach (pytest's tmp_path is not)."""
+    path = Path(tempfile.mkdtemp(prefix="demo-install-"))
+    path.chmod(0o711)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def test_the_install_step_works_in_the_sandbox_without_network_and_leaves_no_trace(
+    reachable_dir: Path,
+) -> None:
+    """Under bubblewrap with the network off (this machine has none to give), as approved."""
+    repo = ensure_demo_repo(reachable_dir / "origin")
+    workspace = clone(repo, reachable_dir / "ws")
+    config = SandboxConfig(network=False)
+    done = await run_command(config, workspace, demo.INSTALL_COMMAND, 120, CommandTracker())
+    assert done.exit_code == 0, done.output
+    assert "Successfully installed meeting-times-0.1.0" in done.output
+    status = git(workspace, "-c", "safe.directory=*", "status", "--porcelain", "--ignored")
+    assert status == "", "the diff and the pull request must stay the fix alone"
+    result = "[approved by <@U0ALICE>; network on for this command]\nexit code 0 (2.0 s)\n"
+    assert read_install(result + done.output) == Install("installed", "<@U0ALICE>")
 
 
 class ToolRunner:

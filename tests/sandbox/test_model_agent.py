@@ -2,7 +2,9 @@
 
 Tool results are played back by a small in-memory stand-in for the product's tools over the
 shipped demo files, shaped like what `restate_app/tools` answers (numbered lines, "exit code"
-headers, "error: ..." results, the synthetic results of an interrupted run).
+headers, "error: ..." results, the synthetic results of an interrupted run), and like what
+`restate_app/task_tools.py` makes of a command that waits for approval (approved, denied, or
+nobody answered in time).
 """
 
 from __future__ import annotations
@@ -48,9 +50,23 @@ FIX_SEQUENCE = [
         "edit_file",
         {"path": "dates.py", "old_text": demo.FIX_OLD_TEXT, "new_text": demo.FIX_NEW_TEXT},
     ),
+    ("run_command", {"command": demo.INSTALL_COMMAND}),
     ("run_command", {"command": "python3 -m unittest -v"}),
     ("show_diff", {}),
 ]
+INSTALL = FIX_SEQUENCE[5]
+APPROVED = (
+    "[approved by <@U0ALICE>; network on for this command]\n"
+    "exit code 0 (2.4 s)\nObtaining file:///workspace\n"
+    "Building wheels for collected packages: meeting-times\n"
+    "Successfully installed meeting-times-0.1.0"
+)
+# As `restate_app.task_tools.refusal` words them (`tests/integration/test_approvals.py` pins it).
+DENIED = "The command was not run: <@U0BOB> denied it."
+TIMED_OUT = "The command was not run: nobody approved it within 1 h."
+UNASKED = (
+    "The command was not run: it needs a person's approval, and I could not ask for it in Slack."
+)
 
 
 def unittest_output(fixed: bool) -> str:
@@ -83,6 +99,7 @@ class FakeTools:
     files: dict[str, str] = field(
         default_factory=lambda: {n: (demo.FILES_DIR / n).read_text() for n in demo.demo_files()}
     )
+    install: str = APPROVED  # what became of the command that waits for approval
 
     def run(self, call: ToolCall) -> str:
         args = call.arguments
@@ -101,6 +118,8 @@ class FakeTools:
                 return f"error: old_text not found in {args['path']}"
             self.files[args["path"]] = text.replace(args["old_text"], args["new_text"])
             return f"Edited {args['path']}: lines 5-11 now read:\n   5│..."
+        if call.name == "run_command" and args["command"] == demo.INSTALL_COMMAND:
+            return self.install
         if call.name == "run_command":
             return unittest_output(demo.FIXED_MARKER in self.files[demo.MODULE])
         if call.name == "show_diff":
@@ -156,10 +175,11 @@ def step(name: str, arguments: JSON, result: str, prefix: str) -> list[JSON]:
 
 
 def interrupted_transcript(*, edited: bool) -> list[JSON]:
-    """A run that got as far as the first test run (and the edit) before a reply cut it."""
+    """A run that got as far as the first test run (and the edit and the approved install)
+    before a reply cut it."""
     tools = FakeTools()
     messages = [SYSTEM, user("please fix the failing test")]
-    for number, (name, args) in enumerate(FIX_SEQUENCE[: 5 if edited else 3]):
+    for number, (name, args) in enumerate(FIX_SEQUENCE[: 6 if edited else 3]):
         messages += step(name, args, tools.run(ToolCall(name, args)), f"old{number}")
     messages += step("run_command", {"command": demo.TEST_COMMAND}, KILLED, "old_killed")
     return [*messages, PARTIAL]
@@ -172,12 +192,86 @@ def test_fixing_goes_through_the_whole_sequence_and_answers_in_markdown() -> Non
     assert turns[0].text.startswith(LABEL)
     assert "run the tests" in turns[0].text
     assert "zoneinfo" in turns[4].text
+    assert turns[5].text == f"{LABEL} {demo.INSTALL_REASON}"
+    assert turns[6].text == ""
     assert answer.startswith(f"{LABEL} **Fixed:**")
     assert "**What was wrong:**" in answer
     assert f"```python\n{demo.FIX_NEW_TEXT}```" in answer
     assert "now passes: Ran 5 tests in 6.012s, OK. Before the fix: Ran 5 tests" in answer
     assert "FAILED (failures=1)." in answer
     assert "interrupted" not in answer
+    assert (
+        "**Install check:** pip installed the package, editable, into a throwaway virtual "
+        "environment (approved in this thread)." in answer
+    )
+
+
+def _until_the_install(tools: FakeTools) -> list[JSON]:
+    """A run that made the fix and asked for the install step; `tools` answers it."""
+    messages = [SYSTEM, user("fix the failing test")]
+    for number, (name, args) in enumerate(FIX_SEQUENCE[:6]):
+        messages += step(name, args, tools.run(ToolCall(name, args)), f"u{number}")
+    return messages
+
+
+@pytest.mark.parametrize(
+    ("result", "why"),
+    [
+        (DENIED, "it was denied in this thread"),
+        (TIMED_OUT, "nobody approved it within 1 h"),
+        (UNASKED, "it needs a person's approval, and I could not ask for it in Slack"),
+    ],
+    ids=["denied", "timed_out", "not_asked"],
+)
+def test_an_install_nobody_approved_is_done_without_and_the_answer_says_why(
+    result: str, why: str
+) -> None:
+    tools = FakeTools(install=result)
+    messages = _until_the_install(tools)
+    turns, answer = work(messages, tools)
+    assert calls_of(turns) == FIX_SEQUENCE[6:]
+    assert turns[0].text == (
+        f"{LABEL} The install check was not approved, so I'll do without it and run the tests "
+        "directly."
+    )
+    assert answer.startswith(f"{LABEL} **Fixed:**")
+    assert f"**Install check:** skipped because {why}; I ran the tests without it." in answer
+    assert "Ran 5 tests in 6.012s, OK" in answer
+    assert "approved in" not in answer
+    assert "<@" not in answer, "a mention in the model's text shows as text, so it names nobody"
+
+
+def test_a_denied_install_is_not_asked_for_again_after_an_interruption() -> None:
+    tools = FakeTools(files=_fixed_files(), install=DENIED)
+    messages = _until_the_install(FakeTools(install=DENIED))
+    messages += step("run_command", {"command": demo.TEST_COMMAND}, KILLED, "killed")
+    messages += [PARTIAL, user("use zoneinfo")]
+    turns, answer = work(messages, tools)
+    assert calls_of(turns) == FIX_SEQUENCE[6:]
+    assert "fix is already in place" in turns[0].text
+    assert "skipped because it was denied in this thread" in answer
+
+
+def test_an_install_cut_off_while_it_waits_for_approval_is_asked_for_again() -> None:
+    messages = _until_the_install(FakeTools())[:-1]  # the request, without its result
+    messages += [{"role": "tool", "tool_call_id": "call_u5_0", "content": NO_RESULT}]
+    messages += [PARTIAL, user("go on, please")]
+    turns, answer = work(messages, FakeTools(files=_fixed_files()))
+    assert calls_of(turns) == FIX_SEQUENCE[5:]
+    assert turns[0].text == (
+        f"{LABEL} I picked up from the interrupted run: the fix is already in place. "
+        f"{demo.INSTALL_REASON}"
+    )
+    assert "(approved in this thread)" in answer
+
+
+def test_an_approved_install_that_fails_is_reported_and_the_tests_still_run() -> None:
+    failed = "[approved by <@U0ALICE>]\nexit code 1 (0.6 s)\nerror: externally-managed-environment"
+    tools = FakeTools(install=failed)
+    turns, answer = work(_until_the_install(tools), tools)
+    assert calls_of(turns) == FIX_SEQUENCE[6:]
+    assert "install check failed" in turns[0].text
+    assert "`pip install` failed (exit code 1); the tests ran from the workspace" in answer
 
 
 def test_the_same_messages_always_get_the_same_reply() -> None:
@@ -190,7 +284,7 @@ def test_the_same_messages_always_get_the_same_reply() -> None:
 def test_a_continued_run_skips_the_done_edit_and_reruns_the_killed_tests() -> None:
     messages = [*interrupted_transcript(edited=True), user("use zoneinfo please")]
     turns, answer = work(messages, FakeTools(files=_fixed_files()))
-    assert calls_of(turns) == [FIX_SEQUENCE[5], FIX_SEQUENCE[6]]
+    assert calls_of(turns) == FIX_SEQUENCE[6:]
     assert "fix is already in place" in turns[0].text
     assert (
         "I picked up from the interrupted run: the fix was already in place, "
@@ -212,7 +306,7 @@ def test_the_cut_off_run_may_come_after_the_reply_that_cut_it_off() -> None:
     transcript = interrupted_transcript(edited=True)
     messages = [*transcript[:2], user("use zoneinfo"), *transcript[2:]]
     turns, answer = work(messages, FakeTools(files=_fixed_files()))
-    assert calls_of(turns) == [FIX_SEQUENCE[5], FIX_SEQUENCE[6]]
+    assert calls_of(turns) == FIX_SEQUENCE[6:]
     assert "the fix was already in place, so I re-ran the tests." in answer
 
 
@@ -233,7 +327,7 @@ def test_an_edit_not_found_counts_as_done_when_a_read_shows_the_fix() -> None:
     messages += step("read_file", {"path": "dates.py"}, fixed, "again")
     messages += step("edit_file", edit_args, "error: old_text not found in dates.py", "edit")
     reply = next_reply(messages, TOOLS)
-    assert reply.tool_calls == (ToolCall("run_command", {"command": demo.TEST_COMMAND}),)
+    assert reply.tool_calls == (ToolCall(*INSTALL),)  # what comes after the fix
 
 
 def test_an_edit_not_found_without_a_read_reads_the_file_again() -> None:
