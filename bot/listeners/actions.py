@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
-from bot.events import interaction_actor, message_actor
+from bot.events import Actor, interaction_actor, message_actor
 from bot.forwarder import RestateForwarder
 from bot.listeners.steering import home_team, request_ship, request_stop
 from bot.rules import Rules
@@ -22,32 +22,24 @@ def register(
     async def handle_stop_button(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
-        """Stop the task of the thread the button belongs to (its value is the thread key)."""
+        """Stop the task of the thread the button belongs to."""
         await ack()
-        action = (body.get("actions") or [{}])[0]
-        actor = interaction_actor(body, home_team(context))
-        try:
-            where = parse_thread_key(str(action.get("value", "")))
-        except ValueError:
-            return
-        idem = f"stop-button:{where[1]}:{action.get('action_ts', '')}:{actor.user_id}"
-        stop = request_stop(forwarder, client, rules, where, actor, idem)
-        background.spawn(stop, "stop button")
+        if (pressed := _thread_button(body, context)) is not None:
+            where, actor, action_ts = pressed
+            idem = f"stop-button:{where[1]}:{action_ts}:{actor.user_id}"
+            stop = request_stop(forwarder, client, rules, where, actor, idem)
+            background.spawn(stop, "stop button")
 
     async def handle_ship_button(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
-        """Ship the work of the thread the button belongs to (its value is the thread key)."""
+        """Ship the work of the thread the button belongs to."""
         await ack()
-        action = (body.get("actions") or [{}])[0]
-        actor = interaction_actor(body, home_team(context))
-        try:
-            where = parse_thread_key(str(action.get("value", "")))
-        except ValueError:
-            return
-        request_ts = f"button:{action.get('action_ts', '')}:{actor.user_id}"
-        ship = request_ship(forwarder, client, rules, where, actor, request_ts)
-        background.spawn(ship, "ship button")
+        if (pressed := _thread_button(body, context)) is not None:
+            where, actor, action_ts = pressed
+            request_ts = f"button:{action_ts}:{actor.user_id}"
+            ship = request_ship(forwarder, client, rules, where, actor, request_ts)
+            background.spawn(ship, "ship button")
 
     async def handle_agent_session_stopped(
         event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
@@ -65,3 +57,16 @@ def register(
     app.action(STOP_ACTION_ID)(handle_stop_button)
     app.action(SHIP_ACTION_ID)(handle_ship_button)
     app.event("agent_session_stopped")(handle_agent_session_stopped)
+
+
+def _thread_button(
+    body: dict[str, Any], context: AsyncBoltContext
+) -> tuple[tuple[str, str, str], Actor, str] | None:
+    """A button whose value is a thread key: the thread, who pressed it and when; None for a
+    value that is not a thread key."""
+    action = (body.get("actions") or [{}])[0]
+    try:
+        where = parse_thread_key(str(action.get("value", "")))
+    except ValueError:
+        return None
+    return where, interaction_actor(body, home_team(context)), str(action.get("action_ts", ""))

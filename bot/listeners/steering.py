@@ -54,6 +54,19 @@ async def ephemeral(
         metrics.slack_api_error("chat.postEphemeral", slack_error_code(exc))
 
 
+async def _admitted(
+    client: AsyncWebClient, rules: Rules, where: tuple[str, str, str], actor: Actor, what: str
+) -> str | None:
+    """The thread's key when `actor` may use the agent in its channel; else they are told
+    privately, and None."""
+    team, channel, thread_ts = where
+    if not rules.allows(actor, channel):
+        log.info(f"{what}_refused", channel=channel, user=actor.user_id)
+        await ephemeral(client, channel, actor.user_id, thread_ts, NOT_PERMITTED)
+        return None
+    return thread_key(team, channel, thread_ts)
+
+
 async def request_stop(
     forwarder: RestateForwarder,
     client: AsyncWebClient,
@@ -65,13 +78,11 @@ async def request_stop(
     """Stop the thread's task if `actor` may; tell them privately when nothing was stopped.
 
     The bot refuses people outside the allowlist; the agent, non-participants."""
-    team, channel, thread_ts = where
-    user = actor.user_id
-    if not rules.allows(actor, channel):
-        log.info("stop_refused", channel=channel, user=user)
-        await ephemeral(client, channel, user, thread_ts, NOT_PERMITTED)
+    key = await _admitted(client, rules, where, actor, "stop")
+    if key is None:
         return
-    key = thread_key(team, channel, thread_ts)
+    _team, channel, thread_ts = where
+    user = actor.user_id
     request = StopRequest(user_id=user, is_admin=rules.is_admin(user))
     try:
         ack = await forwarder.stop(key, request, idempotency_key)
@@ -94,13 +105,11 @@ async def request_ship(
 ) -> None:
     """Ask the thread's session for a branch and a draft pull request. The push itself waits
     for an approval in the thread, so asking is open to anyone the agent serves here."""
-    team, channel, thread_ts = where
-    user = actor.user_id
-    if not rules.allows(actor, channel):
-        log.info("ship_refused", channel=channel, user=user)
-        await ephemeral(client, channel, user, thread_ts, NOT_PERMITTED)
+    key = await _admitted(client, rules, where, actor, "ship")
+    if key is None:
         return
-    key = thread_key(team, channel, thread_ts)
+    _team, channel, thread_ts = where
+    user = actor.user_id
     try:
         await forwarder.ship(
             key, ShipRequest(user_id=user, ts=request_ts), f"ship:{channel}:{request_ts}"
