@@ -40,7 +40,6 @@ from common.contract import (
     TaskReport,
     TaskRequest,
     ToolCall,
-    Turn,
     WorkspaceRef,
     WorkStep,
 )
@@ -50,21 +49,18 @@ from restate_app.deps import Deps, deps
 from restate_app.errors import user_text
 from restate_app.model_io import Completion, StreamTracker
 from restate_app.prompts import conversation, work_messages
-from restate_app.session_steering import steered_step
-from restate_app.steering import SteeringInbox, react_steered, work_step
-from restate_app.take_over import take_over, while_running
+from restate_app.steering import RunSteering, SteeringInbox
+from restate_app.take_over import RunTakeOver, while_running
 from restate_app.task_budgets import RunBudgets
 from restate_app.task_endings import RunEndings
 from restate_app.task_ship import ship_work
 from restate_app.task_slack import (
-    CANCELLED_TEXT,
     FAILED_TEXT,
     PROGRESS_METHOD,
     STREAM_METHOD,
     StatusView,
     about_line,
     known,
-    notice_text,
     post_notice,
 )
 from restate_app.task_steps import (
@@ -147,7 +143,7 @@ async def notice(ctx: restate.Context, note: Notice) -> None:
         await post_notice(ctx, deps(), note)
 
 
-class AgentRun(RunTools, RunBudgets, RunEndings):
+class AgentRun(RunTools, RunBudgets, RunSteering, RunTakeOver, RunEndings):
     """One run's loop, steps and cleanup, sharing its context, request and trackers."""
 
     def __init__(self, ctx: restate.Context, deps: Deps, req: TaskRequest, task_id: str):
@@ -306,51 +302,6 @@ class AgentRun(RunTools, RunBudgets, RunEndings):
             await self.inbox.poll(step, take=False)
             await self._run_tools(number, completion.tool_calls)
             number += 1
-
-    async def _take_steering(self, done: restate.RestateDurableFuture[Any]) -> list[Turn]:
-        """Steering messages that have arrived join the transcript before the next model
-        call (after the tool calls, which have all finished)."""
-        turns = await self.inbox.poll(done, take=True)
-        for turn in turns:
-            self.work.append(work_step(turn))
-            self.view.note(f"steered {turn.ts}", steered_step(turn))
-        if turns:
-            log.info("task_took_steering", messages=len(turns))
-        return turns
-
-    def _ack_steering(
-        self, number: int, turns: list[Turn]
-    ) -> list[restate.RestateDurableFuture[Any]]:
-        """The steering messages' reaction, while the model call they joined streams."""
-        if not turns or not self.deps.reactions.steered:
-            return []
-        messages = [turn.ts or "" for turn in turns]
-        options = step_options(1)
-        channel = self.req.channel_id
-        name = f"react steered {number}"
-        return [self.ctx.run_typed(name, react_steered, options, self.deps, channel, messages)]
-
-    async def _take_over(self) -> None:
-        taken = await take_over(
-            self.ctx, self.req.awaiting, self.turns, self.deps.limits, self.deps.cleanup_seconds
-        )
-        self.turns, self.ref = taken.turns, taken.workspace or self.ref
-        self.unseen = taken.unseen
-
-    async def _post_unseen(self, alongside: list[restate.RestateDurableFuture[Any]]) -> None:
-        """The notices of the cut runs this one replaces that showed nothing in the thread,
-        one step each, while `alongside` (the first model call) runs."""
-        opts = step_options(self.deps.slack_max_attempts)
-        for number, report in enumerate(self.unseen, start=1):
-            name = f"post notice {number}"
-            notice = self.ctx.run_typed(name, self._post_unseen_notice, opts, report)
-            await while_running(notice, alongside)
-        self.unseen = []
-
-    async def _post_unseen_notice(self, report: TaskReport) -> None:
-        req = self.req
-        text = notice_text(CANCELLED_TEXT, report.text, report.killed)
-        await self.deps.slack.post(req.channel_id, req.thread_ts, text)
 
     def _choose(self) -> str | None:
         """The run's repository (None: it has none) and model: the ones the thread picked,

@@ -21,9 +21,12 @@ import restate
 import structlog
 from restate.exceptions import TerminalError
 
-from common.contract import Steering, TaskInbox, Turn, WorkStep
+from common.contract import Steering, TaskInbox, TaskRequest, Turn, WorkStep
 from restate_app import coding_agent
 from restate_app.deps import Deps
+from restate_app.session_steering import steered_step
+from restate_app.task_slack import StatusView
+from restate_app.task_steps import step_options
 from restate_app.turns import ts_key
 
 log = structlog.get_logger(__name__)
@@ -105,3 +108,37 @@ async def react_steered(deps: Deps, channel: str, messages: list[str]) -> None:
     """The acknowledgement on steering messages the run took in (never raises: cosmetic)."""
     for ts in messages:
         await deps.slack.react(channel, ts, add=deps.reactions.steered)
+
+
+class RunSteering:
+    """How a run takes steering messages in; a mixin of `AgentRun`, whose state it reads."""
+
+    ctx: restate.Context
+    deps: Deps
+    req: TaskRequest
+    work: list[WorkStep]
+    view: StatusView
+    inbox: SteeringInbox
+
+    async def _take_steering(self, done: restate.RestateDurableFuture[Any]) -> list[Turn]:
+        """Steering messages that have arrived join the transcript before the next model
+        call (after the tool calls, which have all finished)."""
+        turns = await self.inbox.poll(done, take=True)
+        for turn in turns:
+            self.work.append(work_step(turn))
+            self.view.note(f"steered {turn.ts}", steered_step(turn))
+        if turns:
+            log.info("task_took_steering", messages=len(turns))
+        return turns
+
+    def _ack_steering(
+        self, number: int, turns: list[Turn]
+    ) -> list[restate.RestateDurableFuture[Any]]:
+        """The steering messages' reaction, while the model call they joined streams."""
+        if not turns or not self.deps.reactions.steered:
+            return []
+        messages = [turn.ts or "" for turn in turns]
+        options = step_options(1)
+        channel = self.req.channel_id
+        name = f"react steered {number}"
+        return [self.ctx.run_typed(name, react_steered, options, self.deps, channel, messages)]

@@ -18,8 +18,11 @@ import restate
 import structlog
 from restate.exceptions import TerminalError
 
-from common.contract import Awaited, TaskReport, Turn, WorkspaceRef
+from common.contract import Awaited, TaskReport, TaskRequest, Turn, WorkspaceRef
+from restate_app.deps import Deps
 from restate_app.session_events import Limits
+from restate_app.task_slack import CANCELLED_TEXT, notice_text
+from restate_app.task_steps import step_options
 from restate_app.turns import bound_turns, insert_before, outcome_turn
 
 log = structlog.get_logger(__name__)
@@ -87,3 +90,37 @@ async def take_over(
             taken.unseen.append(report)
     bound_turns(taken.turns, limits.max_turns, limits.max_bytes)
     return taken
+
+
+class RunTakeOver:
+    """A replacement's start: what the cut runs did, and the notices of those that showed
+    nothing; a mixin of `AgentRun`, whose state it reads."""
+
+    ctx: restate.Context
+    deps: Deps
+    req: TaskRequest
+    turns: list[Turn]
+    ref: WorkspaceRef | None
+    unseen: list[TaskReport]
+
+    async def _take_over(self) -> None:
+        taken = await take_over(
+            self.ctx, self.req.awaiting, self.turns, self.deps.limits, self.deps.cleanup_seconds
+        )
+        self.turns, self.ref = taken.turns, taken.workspace or self.ref
+        self.unseen = taken.unseen
+
+    async def _post_unseen(self, alongside: list[restate.RestateDurableFuture[Any]]) -> None:
+        """The notices of the cut runs this one replaces that showed nothing in the thread,
+        one step each, while `alongside` (the first model call) runs."""
+        opts = step_options(self.deps.slack_max_attempts)
+        for number, report in enumerate(self.unseen, start=1):
+            name = f"post notice {number}"
+            notice = self.ctx.run_typed(name, self._post_unseen_notice, opts, report)
+            await while_running(notice, alongside)
+        self.unseen = []
+
+    async def _post_unseen_notice(self, report: TaskReport) -> None:
+        req = self.req
+        text = notice_text(CANCELLED_TEXT, report.text, report.killed)
+        await self.deps.slack.post(req.channel_id, req.thread_ts, text)
