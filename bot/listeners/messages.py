@@ -75,16 +75,15 @@ class MessageHandler:
         context: AsyncBoltContext,
         client: AsyncWebClient,
     ) -> None:
+        team = home_team(context, body)
         msg = to_incoming(
-            event,
-            team_id=context.team_id or "",
-            bot_user_id=context.bot_user_id or "",
-            received_at=time.time(),
+            event, team_id=team, bot_user_id=context.bot_user_id or "", received_at=time.time()
         )
         if isinstance(msg, Skip):
-            log.debug("event_skipped", type=event.get("type"), reason=msg.reason)
+            report = log.warning if msg.unexpected else log.debug
+            report("event_skipped", type=event.get("type"), reason=msg.reason)
             return
-        await self._handle(msg, message_actor(event, body, home_team(context)), client)
+        await self._handle(msg, message_actor(event, body, team), client)
 
     async def _handle(self, msg: IncomingMessage, actor: Actor, client: AsyncWebClient) -> None:
         word = _command_word(msg)
@@ -145,6 +144,8 @@ class MessageHandler:
     async def _answer_status(
         self, msg: IncomingMessage, actor: Actor, client: AsyncWebClient
     ) -> None:
+        if not await self._agents_thread(msg):
+            return  # in a thread without a session, "status" is said to people, not to the agent
         if self.rules.admits(actor):
             text = await thread_status_text(
                 self.forwarder, client, msg.team_id, msg.channel_id, msg.thread_ts
