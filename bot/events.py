@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.attachments import attachment_lines
 from common.contract import IncomingMessage, thread_key
 
 # Subtypes that are still a person writing in the thread; every other subtype (edits,
@@ -214,13 +215,18 @@ def to_incoming(
     if mentions:
         repo, text = repo_choice(pattern.sub("", text).strip())
         model, text = model_choice(text)
+    written = _bounded(pattern.sub("", text).strip())
+    attached = attachment_lines(event)
+    if not (written or attached or mentions):
+        # A file share whose file is gone, a forward of nothing: no one said anything.
+        return Skip("nothing written or attached")
     return IncomingMessage(
         team_id=team_id,
         channel_id=channel,
         thread_ts=thread_ts or ts,
         ts=ts,
         user_id=user,
-        text=_bounded(pattern.sub("", text).strip()),
+        text="\n\n".join(part for part in (written, attached) if part),
         repo=repo,
         model=model,
         mentions_bot=mentions,
