@@ -4,9 +4,11 @@ who acted (the author's own team, which in a Slack Connect channel is not the in
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.attachments import attachment_lines
 from common.contract import IncomingMessage, thread_key
 
 # Subtypes that are still a person writing in the thread; every other subtype (edits,
@@ -42,11 +44,64 @@ def _member_of(reported: str, org: str, workspace: str) -> frozenset[str]:
     """The teams of a person Slack reports as a member of `reported`.
 
     In an Enterprise Grid organisation Slack may report a member's organisation (E…) instead
-    of their workspace: such a member also counts for the workspace they acted in.
+    of their workspace: such a member also counts for the workspace they acted in. A member
+    of the workspace they acted in also counts for its organisation, which is the team an
+    org-wide installation serves.
     """
-    if org and reported == org and workspace:
-        return frozenset({reported, workspace})
+    if org and reported in (org, workspace) and workspace:
+        return frozenset({reported, workspace, org})
     return frozenset({reported})
+
+
+def payload_team(body: dict[str, Any]) -> str:
+    """The team a payload names: the envelope's `team_id`, an interaction's `team`, the
+    event's `team`, then the actor's `user.team_id`."""
+    team = body.get("team")
+    candidates = (
+        body.get("team_id"),
+        _object(team).get("id") if isinstance(team, dict) else team,
+        _object(body.get("event")).get("team"),
+        _object(body.get("user")).get("team_id"),
+    )
+    return next((c for c in candidates if isinstance(c, str) and c), "")
+
+
+def payload_enterprise(body: dict[str, Any]) -> str:
+    """The Enterprise Grid organisation a payload names, or ""."""
+    org = body.get("enterprise")
+    grants = body.get("authorizations")
+    first = _object(grants[0]) if isinstance(grants, list) and grants else {}
+    candidates = (
+        body.get("enterprise_id"),
+        _object(org).get("id") if isinstance(org, dict) else org,
+        first.get("enterprise_id"),
+        _object(body.get("team")).get("enterprise_id"),
+    )
+    return next((c for c in candidates if isinstance(c, str) and c), "")
+
+
+def installation_team(context: Mapping[str, Any], body: dict[str, Any]) -> str:
+    """The team every thread key and allowlist of this installation is made with, the same
+    whichever way the thread is reached (message, mention, command, shortcut, button, Slack's
+    own stop button).
+
+    An org-wide (Enterprise Grid) installation is its organisation: its events carry no
+    installation team, channel ids are unique across the organisation, and a shortcut or a
+    command names the workspace it was used from. Otherwise it is the workspace the app's
+    token belongs to (Bolt's `authorize_result`), which in a Slack Connect channel is not the
+    team a guest's interaction names; then Bolt's `team_id`, the payload's team, the org.
+    """
+    result = _object(context.get("authorize_result"))
+    org = (
+        _text(context.get("enterprise_id"))
+        or _text(result.get("enterprise_id"))
+        or payload_enterprise(body)
+    )
+    if org and context.get("is_enterprise_install"):
+        return org
+    return (
+        _text(result.get("team_id")) or _text(context.get("team_id")) or payload_team(body) or org
+    )
 
 
 def message_actor(event: dict[str, Any], body: dict[str, Any], home_team: str) -> Actor:
@@ -60,23 +115,33 @@ def message_actor(event: dict[str, Any], body: dict[str, Any], home_team: str) -
 def command_actor(command: dict[str, Any], home_team: str) -> Actor:
     """Who ran a slash command: its `team_id` is the workspace they ran it from."""
     reported = _text(command.get("team_id")) or home_team
-    return Actor(_text(command.get("user_id")), frozenset({reported}), home_team)
+    org = _text(command.get("enterprise_id"))
+    return Actor(_text(command.get("user_id")), _member_of(reported, org, reported), home_team)
 
 
 def interaction_actor(body: dict[str, Any], home_team: str) -> Actor:
-    """Who pressed a button or ran a shortcut: `user.team_id`, else the payload's `team`."""
+    """Who pressed a button or ran a shortcut: `user.team_id`, else the payload's `team`.
+
+    Org-wide installations' payloads may carry no `team`: the person acted from their own
+    workspace then."""
     user, team = _object(body.get("user")), _object(body.get("team"))
-    workspace = _text(team.get("id")) or home_team
-    reported = _text(user.get("team_id")) or workspace
+    reported = _text(user.get("team_id")) or _text(team.get("id")) or home_team
+    workspace = _text(team.get("id")) or reported
     org = _text(_object(body.get("enterprise")).get("id")) or _text(team.get("enterprise_id"))
     return Actor(_text(user.get("id")), _member_of(reported, org, workspace), home_team)
 
 
 @dataclass(frozen=True)
 class Skip:
-    """An event the bot acknowledges and drops, with the reason for the log."""
+    """An event the bot acknowledges and drops, with the reason for the log; `unexpected` for
+    a payload Slack should not send (logged at warning), not ordinary traffic such as edits."""
 
     reason: str
+    unexpected: bool = False
+
+
+# Slackbot's notices (in the bot's DM, say) are not a person talking to the agent.
+SLACKBOT = "USLACKBOT"
 
 
 def _mention_pattern(bot_user_id: str) -> re.Pattern[str]:
@@ -127,9 +192,11 @@ def to_incoming(
         return Skip("not a person")
     if user == bot_user_id:
         return Skip("own message")
+    if user == SLACKBOT:
+        return Skip("Slackbot")
     channel, ts = event.get("channel"), event.get("ts")
     if not isinstance(channel, str) or not isinstance(ts, str) or not channel or not ts:
-        return Skip("no channel or ts")
+        return Skip("no channel or ts", unexpected=True)
     text = event.get("text") if isinstance(event.get("text"), str) else ""
     assert isinstance(text, str)
     pattern = _mention_pattern(bot_user_id)
@@ -143,18 +210,23 @@ def to_incoming(
     try:
         thread_key(team_id, channel, thread_ts or ts)
     except ValueError:
-        return Skip("malformed ids")
+        return Skip("malformed ids: no team, channel or ts to key the thread", unexpected=True)
     repo = model = None
     if mentions:
         repo, text = repo_choice(pattern.sub("", text).strip())
         model, text = model_choice(text)
+    written = _bounded(pattern.sub("", text).strip())
+    attached = attachment_lines(event)
+    if not (written or attached or mentions):
+        # A file share whose file is gone, a forward of nothing: no one said anything.
+        return Skip("nothing written or attached")
     return IncomingMessage(
         team_id=team_id,
         channel_id=channel,
         thread_ts=thread_ts or ts,
         ts=ts,
         user_id=user,
-        text=_bounded(pattern.sub("", text).strip()),
+        text="\n\n".join(part for part in (written, attached) if part),
         repo=repo,
         model=model,
         mentions_bot=mentions,

@@ -57,6 +57,7 @@ from restate_app.session import (
     UserMessage,
     decide,
 )
+from restate_app.thread_history import joins_thread, read_earlier, with_earlier
 
 log = structlog.get_logger(__name__)
 
@@ -160,6 +161,8 @@ async def _handle(ctx: restate.ObjectContext, event: Event) -> Decision:
     """Load, decide, carry out the effects (each may feed an event back), save."""
     with bound_contextvars(thread=ctx.key(), invocation=ctx.request().id):
         session = await ctx.get(SESSION_STATE_KEY, type_hint=Session) or Session()
+        if isinstance(event, UserMessage) and joins_thread(event.msg, len(session.turns)):
+            event = UserMessage(await _with_thread_so_far(ctx, event.msg))
         # One clock read per handler, and none where the event brings a time that is already
         # durable (a cancelled task's journaled report): each read is a journal entry and a
         # round trip, and this one would sit on the restart path.
@@ -184,6 +187,16 @@ async def _handle(ctx: restate.ObjectContext, event: Event) -> Decision:
         elif d.note:
             log.info(f"session_{d.note}", task=d.task_id, cancelled=d.cancelled)
         return d
+
+
+async def _with_thread_so_far(ctx: restate.ObjectContext, msg: IncomingMessage) -> IncomingMessage:
+    """A session starting in a thread under way reads the thread first (once: journaled)."""
+
+    async def read() -> str:
+        return await read_earlier(deps().slack.client, msg)
+
+    earlier = await ctx.run_typed("read the thread so far", read)
+    return msg.model_copy(update={"text": with_earlier(earlier, msg.text)})
 
 
 def _event_time(event: Event) -> float | None:

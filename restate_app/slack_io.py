@@ -81,6 +81,11 @@ class SlackPoster:
         self._client = client
         self.limiter = client.limiter
 
+    @property
+    def client(self) -> LimitedWebClient:
+        """The process's one Slack client, for reads that are not posts."""
+        return self._client
+
     async def _call(self, method: str, channel: str, **kwargs: Any) -> dict[str, Any]:
         started = time.monotonic()
         try:

@@ -9,6 +9,7 @@ Slack's rate limits is HTTP 429 `{"ok": false, "error": "ratelimited"}` with `Re
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import time
@@ -225,8 +226,51 @@ def conversations_replies(ws: Workspace, args: JSON, request: web.Request) -> JS
     if ws.state.get(channel.id, ts) is None:
         raise SlackError("thread_not_found")
     root_ts = ws.state.thread_root_ts(channel.id, ts)
-    messages = [ws.state.render(m) for m in ws.state.thread(channel.id, root_ts)]
-    return {"messages": messages, "has_more": False, "response_metadata": {"next_cursor": ""}}
+    found = [m for m in ws.state.thread(channel.id, root_ts) if _in_window(m.ts, args)]
+    limit = _page_limit(args)
+    start = _cursor_offset(args.get("cursor"))
+    page = found[start : start + limit]
+    more = start + limit < len(found)
+    cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
+    return {
+        "messages": [ws.state.render(m) for m in page],
+        "has_more": more,
+        "response_metadata": {"next_cursor": cursor},
+    }
+
+
+def _in_window(ts: str, args: JSON) -> bool:
+    """`oldest` / `latest` bound the messages, exclusive unless `inclusive` is true."""
+    inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+    try:
+        at = float(ts)
+        oldest = float(arg_str(args, "oldest") or "-inf")
+        latest = float(arg_str(args, "latest") or "inf")
+    except ValueError as exc:
+        raise SlackError("invalid_ts_latest") from exc
+    if inclusive:
+        return oldest <= at <= latest
+    return oldest < at < latest
+
+
+def _page_limit(args: JSON) -> int:
+    try:
+        limit = int(arg_str(args, "limit") or 1000)
+    except ValueError as exc:
+        raise SlackError("invalid_limit") from exc
+    return max(1, min(limit, 1000))
+
+
+def _cursor_offset(cursor: object) -> int:
+    if not cursor:
+        return 0
+    try:
+        kind, _, offset = base64.b64decode(str(cursor)).decode().partition(":")
+        if kind != "offset":
+            raise ValueError(kind)
+        return int(offset)
+    except ValueError as exc:
+        raise SlackError("invalid_cursor") from exc
 
 
 def conversations_history(ws: Workspace, args: JSON, request: web.Request) -> JSON:

@@ -11,11 +11,18 @@ import json
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.control_common import json_error, read_model
 from sandbox.slack_files import content_response, shared_file_json
 from sandbox.slack_records import Fault
+from sandbox.slack_shares import (
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOADS,
+    forward_attachment,
+    person_upload,
+    shared_in,
+)
 from sandbox.slack_state import Channel
 from sandbox.workspace import WORKSPACE_KEY, Workspace
 
@@ -24,13 +31,33 @@ JSON = dict[str, Any]
 SSE_PING_SECONDS = 15.0
 
 
+class UploadIn(BaseModel):
+    """A file a person shares with the message (text, as the page's upload sends it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    content: str = Field(max_length=MAX_UPLOAD_BYTES)
+
+
+class ForwardIn(BaseModel):
+    """A message the person forwards into this one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str
+    ts: str
+
+
 class PostMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: str
     user: str
-    text: str
+    text: str = ""
     thread_ts: str | None = None
+    files: list[UploadIn] = Field(default_factory=list, max_length=MAX_UPLOADS)
+    forward: ForwardIn | None = None
     wait: bool = False
     # False: store the message but return its events instead of delivering them, for a
     # driver (the benchmarks) that sends them to the bot itself, on its own schedule.
@@ -72,18 +99,43 @@ async def post_message(request: web.Request) -> web.Response:
     channel = human_in_channel(ws, data.user, data.channel)
     if data.thread_ts and ws.state.get(channel.id, data.thread_ts) is None:
         raise json_error(404, "thread_not_found")
-    if not data.text.strip():
+    if not (data.text.strip() or data.files or data.forward):
         raise json_error(400, "no_text")
+    shared = _shared(request, ws, data, channel)
     if not data.deliver:
-        message, events = ws.store_user_message(channel, data.user, data.text, data.thread_ts)
+        message, events = ws.store_user_message(
+            channel, data.user, data.text, data.thread_ts, **shared
+        )
         stored = {"ok": True, "channel": channel.id, "ts": message.ts, "events": events}
         return web.json_response(stored | {"thread_ts": message.thread_ts})
-    message, task, event_ids = ws.post_user_message(channel, data.user, data.text, data.thread_ts)
+    message, task, event_ids = ws.post_user_message(
+        channel, data.user, data.text, data.thread_ts, **shared
+    )
     out: JSON = {"ok": True, "channel": channel.id, "ts": message.ts, "event_ids": event_ids}
     out["thread_ts"] = message.thread_ts
     if data.wait:
         out["deliveries"] = await asyncio.shield(task)
     return web.json_response(out)
+
+
+def _shared(
+    request: web.Request, ws: Workspace, data: PostMessageIn, channel: Channel
+) -> dict[str, list[JSON]]:
+    """The uploads and the forwarded message a person's message carries, in Slack's shapes."""
+    base_url = str(request.url.origin())
+    uploads = [
+        person_upload(ws, data.user, f.name, f.content.encode(), base_url) for f in data.files
+    ]
+    shared: dict[str, list[JSON]] = {}
+    if uploads:
+        shared["files"] = shared_in(ws, uploads, channel)
+    if data.forward is not None:
+        source = human_in_channel(ws, data.user, data.forward.channel)
+        original = ws.state.get(source.id, data.forward.ts)
+        if original is None:
+            raise json_error(404, "message_not_found")
+        shared["attachments"] = [forward_attachment(ws, source, original, base_url)]
+    return shared
 
 
 async def deliver(request: web.Request) -> web.Response:

@@ -105,6 +105,11 @@ def app_mention_event(state: WorkspaceState, message: Message) -> JSON:
         event["client_msg_id"] = message.client_msg_id
     if message.blocks is not None:
         event["blocks"] = message.blocks
+    # A mention that shares files or forwards a message carries them, as its message twin does.
+    if message.files:
+        event |= {"files": message.files, "upload": False, "display_as_bot": False}
+    if message.attachments:
+        event["attachments"] = message.attachments
     if message.is_reply:
         event["thread_ts"] = message.thread_ts
         root = state.get(message.channel, message.thread_ts)

@@ -69,6 +69,9 @@ class Message:
     reactions: dict[str, list[str]] = field(default_factory=dict)
     # File objects as shared with this message (Slack's shape, rendered when it was shared).
     files: list[JSON] = field(default_factory=list)
+    # A person's message sharing files is a `file_share`; forwarded messages are attachments.
+    subtype: str | None = None
+    attachments: list[JSON] = field(default_factory=list)
 
     @property
     def is_reply(self) -> bool:
@@ -225,6 +228,8 @@ class WorkspaceState:
     def render(self, message: Message) -> JSON:
         """A message in the shape Slack returns from the Web API and sends in events."""
         out: JSON = {"type": "message", "text": message.text, "user": message.user}
+        if message.subtype:
+            out["subtype"] = message.subtype
         if message.bot_id:
             out["bot_id"] = message.bot_id
             out["app_id"] = self.app_id
@@ -238,6 +243,8 @@ class WorkspaceState:
             out["files"] = message.files
             out["upload"] = False
             out["display_as_bot"] = False
+        if message.attachments:
+            out["attachments"] = message.attachments
         if message.edited_ts:
             out["edited"] = {"user": message.user, "ts": message.edited_ts}
         self._render_thread_fields(message, out)

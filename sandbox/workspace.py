@@ -107,17 +107,25 @@ class Workspace:
         self.hub.publish("rate_limits", self.limits_json())
 
     def post_user_message(
-        self, channel: Channel, user: str, text: str, thread_ts: str | None
+        self, channel: Channel, user: str, text: str, thread_ts: str | None, **shared: list[JSON]
     ) -> tuple[Message, asyncio.Task[list[JSON]], list[str]]:
         """Store a human's message, publish it and deliver its events to the bot."""
-        message, envelopes = self.store_user_message(channel, user, text, thread_ts)
+        message, envelopes = self.store_user_message(channel, user, text, thread_ts, **shared)
         task = self.deliverer.deliver_events(envelopes)
         return message, task, [e["event_id"] for e in envelopes]
 
     def store_user_message(
-        self, channel: Channel, user: str, text: str, thread_ts: str | None
+        self,
+        channel: Channel,
+        user: str,
+        text: str,
+        thread_ts: str | None,
+        files: list[JSON] | None = None,
+        attachments: list[JSON] | None = None,
     ) -> tuple[Message, list[JSON]]:
-        """Store a human's message and publish it; returns it and the events Slack would send."""
+        """Store a human's message and publish it; returns it and the events Slack would send.
+        `files` (already uploaded, in Slack's shape) make it a `file_share`; `attachments` are
+        forwarded messages."""
         message = self.state.add(
             Message(
                 channel=channel.id,
@@ -125,8 +133,11 @@ class Workspace:
                 text=text,
                 user=user,
                 thread_ts=self.state.thread_root_ts(channel.id, thread_ts) if thread_ts else None,
-                blocks=rich_text_blocks(text),
+                blocks=rich_text_blocks(text) if text else None,
                 client_msg_id=new_client_msg_id(),
+                files=files or [],
+                subtype="file_share" if files else None,
+                attachments=attachments or [],
             )
         )
         self._publish_posted(message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -14,6 +15,8 @@ from bot.forwarder import RestateForwarder
 from bot.listeners.steering import home_team, request_ship, request_stop
 from bot.rules import Rules
 from common.contract import SHIP_ACTION_ID, STOP_ACTION_ID, parse_thread_key
+
+log = structlog.get_logger(__name__)
 
 
 def register(
@@ -46,10 +49,11 @@ def register(
     ) -> None:
         """Slack's native stop button, where the app is configured as an agent."""
         channel, thread_ts = event.get("channel"), event.get("thread_ts")
-        team = body.get("team_id") or ""
+        team = home_team(context, body)
         if not (isinstance(channel, str) and isinstance(thread_ts, str) and channel and thread_ts):
+            log.warning("event_skipped", type="agent_session_stopped", reason="no thread")
             return
-        actor = message_actor(event, body, home_team(context))
+        actor = message_actor(event, body, team)
         idem = f"agent-stop:{channel}:{event.get('event_ts', '')}"
         stop = request_stop(forwarder, app.client, rules, (team, channel, thread_ts), actor, idem)
         background.spawn(stop, "agent session stop")
@@ -69,4 +73,5 @@ def _thread_button(
         where = parse_thread_key(str(action.get("value", "")))
     except ValueError:
         return None
-    return where, interaction_actor(body, home_team(context)), str(action.get("action_ts", ""))
+    actor = interaction_actor(body, home_team(context, body))
+    return where, actor, str(action.get("action_ts", ""))

@@ -74,7 +74,7 @@ def register(
         await ack()
         action = (body.get("actions") or [{}])[0]
         action = action if isinstance(action, dict) else {}
-        actor = interaction_actor(body, home_team(context))
+        actor = interaction_actor(body, home_team(context, body))
         channel, thread_ts = _where(body)
         approved = action.get("action_id") == APPROVE_ACTION_ID
         answer = answer_request(

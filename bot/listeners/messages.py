@@ -11,11 +11,13 @@ import re
 import time
 from typing import Any
 
+import aiohttp
 import structlog
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
+from bot.attachments import allowed_hosts, read_texts, shared_files
 from bot.background import Background
 from bot.events import Actor, Skip, message_actor, to_incoming
 from bot.forwarder import ForwardError, RestateForwarder
@@ -75,16 +77,17 @@ class MessageHandler:
         context: AsyncBoltContext,
         client: AsyncWebClient,
     ) -> None:
+        team = home_team(context, body)
         msg = to_incoming(
-            event,
-            team_id=context.team_id or "",
-            bot_user_id=context.bot_user_id or "",
-            received_at=time.time(),
+            event, team_id=team, bot_user_id=context.bot_user_id or "", received_at=time.time()
         )
         if isinstance(msg, Skip):
-            log.debug("event_skipped", type=event.get("type"), reason=msg.reason)
+            report = log.warning if msg.unexpected else log.debug
+            report("event_skipped", type=event.get("type"), reason=msg.reason)
             return
-        await self._handle(msg, message_actor(event, body, home_team(context)), client)
+        if shared_files(event):
+            msg = await _with_file_texts(msg, event, client)
+        await self._handle(msg, message_actor(event, body, team), client)
 
     async def _handle(self, msg: IncomingMessage, actor: Actor, client: AsyncWebClient) -> None:
         word = _command_word(msg)
@@ -145,6 +148,8 @@ class MessageHandler:
     async def _answer_status(
         self, msg: IncomingMessage, actor: Actor, client: AsyncWebClient
     ) -> None:
+        if not await self._agents_thread(msg):
+            return  # in a thread without a session, "status" is said to people, not to the agent
         if self.rules.admits(actor):
             text = await thread_status_text(
                 self.forwarder, client, msg.team_id, msg.channel_id, msg.thread_ts
@@ -180,6 +185,20 @@ class MessageHandler:
             log.debug("received_reaction_failed", error=str(exc))
             if slack_error_code(exc) != "already_reacted":
                 metrics.slack_api_error("reactions.add", slack_error_code(exc))
+
+
+async def _with_file_texts(
+    msg: IncomingMessage, event: dict[str, Any], client: AsyncWebClient
+) -> IncomingMessage:
+    """The turn with the text of its text-like files, read with the bot's token."""
+    hosts = allowed_hosts(client.base_url)
+    token = client.token or ""
+    if client.session is not None:
+        texts = await read_texts(client.session, token, event, hosts)
+    else:
+        async with aiohttp.ClientSession() as session:
+            texts = await read_texts(session, token, event, hosts)
+    return msg.model_copy(update={"text": f"{msg.text}\n\n{texts}"}) if texts else msg
 
 
 def register(app: AsyncApp, handler: MessageHandler) -> None:

@@ -128,8 +128,8 @@ def register(
         ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         """Answer ephemerally within Slack's 3 s, never waiting on a running task."""
-        team, channel = command.get("team_id", ""), command.get("channel_id", "")
-        if not rules.admits(command_actor(command, home_team(context))):
+        team, channel = home_team(context, command), command.get("channel_id", "")
+        if not rules.admits(command_actor(command, team)):
             log.info("status_refused", channel=channel, user=command.get("user_id"))
             await ack(response_type="ephemeral", text=NOT_PERMITTED)
             return
@@ -146,16 +146,16 @@ def register(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         await ack()
-        background.spawn(_answer_shortcut(body, home_team(context), client), "status shortcut")
+        answer = _answer_shortcut(body, home_team(context, body), client)
+        background.spawn(answer, "status shortcut")
 
     async def _answer_shortcut(body: dict[str, Any], home: str, client: AsyncWebClient) -> None:
         message = body.get("message") or {}
         channel = (body.get("channel") or {}).get("id", "")
         actor = interaction_actor(body, home)
-        team = (body.get("team") or {}).get("id", "")
         thread_ts = message.get("thread_ts") or message.get("ts") or ""
         if rules.admits(actor):
-            text = await thread_status_text(forwarder, client, team, channel, thread_ts)
+            text = await thread_status_text(forwarder, client, home, channel, thread_ts)
         else:
             log.info("status_refused", channel=channel, user=actor.user_id)
             text = NOT_PERMITTED

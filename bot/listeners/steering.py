@@ -7,13 +7,15 @@ the person privately when nothing happened, and never makes Slack wait for it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from slack_bolt.async_app import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.events import Actor
+from bot.events import Actor, installation_team
 from bot.forwarder import ForwardError, RestateForwarder
 from bot.rules import Rules
 from common.contract import ShipRequest, StopRequest, thread_key
@@ -30,10 +32,9 @@ def slack_error_code(exc: Exception) -> str:
     return "unknown_error" if isinstance(exc, SlackApiError) else type(exc).__name__
 
 
-def home_team(context: AsyncBoltContext) -> str:
-    """The workspace the app is installed in (its token's team), else the request's team."""
-    result = context.authorize_result
-    return (result.team_id if result is not None else None) or context.team_id or ""
+def home_team(context: AsyncBoltContext, body: dict[str, Any]) -> str:
+    """The team of this installation, which every thread key and allowlist is made with."""
+    return installation_team(context, body)
 
 
 NOTHING_RUNNING = "The agent is not working on anything in this thread right now."

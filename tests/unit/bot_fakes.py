@@ -44,6 +44,10 @@ class FakeSlack:
     permalink: JSON = field(default_factory=dict)
     # chat.getPermalink answers with a proxy's plain-text error page, not Slack's JSON.
     permalink_broken: bool = False
+    # What auth.test answers beyond ok (the bot token's installation).
+    auth: JSON = field(
+        default_factory=lambda: {"team_id": TEAM, "user_id": BOT_USER, "bot_id": "B0BOT"}
+    )
 
     async def handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -54,8 +58,7 @@ class FakeSlack:
             args |= dict(await request.post())
         self.calls.append((method, args))
         if method == "auth.test":
-            body: JSON = {"team_id": TEAM, "user_id": BOT_USER, "bot_id": "B0BOT"}
-            body |= {"url": "https://sandbox.slack.com/"}
+            body: JSON = self.auth | {"url": "https://sandbox.slack.com/"}
         elif method == "chat.postEphemeral":
             self.ephemerals.append(args)
             body = {"message_ts": f"{time.time():.6f}"}
@@ -126,7 +129,9 @@ class Bot:
     slack: FakeSlack
     restate: FakeRestate
 
-    async def event(self, event: JSON, team: str = TEAM) -> aiohttp.ClientResponse:
+    async def event(
+        self, event: JSON, team: str = TEAM, **envelope_fields: Any
+    ) -> aiohttp.ClientResponse:
         envelope = {
             "token": "t",
             "type": "event_callback",
@@ -135,7 +140,7 @@ class Bot:
             "event": event,
             "event_id": f"Ev{time.time_ns()}",
             "event_time": int(time.time()),
-        }
+        } | envelope_fields
         body = json.dumps(envelope)
         return await self.http.post(
             EVENTS_PATH, data=body, headers=signed(body, "application/json")

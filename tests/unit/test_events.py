@@ -7,7 +7,14 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.events import Actor, Skip, interaction_actor, message_actor, to_incoming
+from bot.events import (
+    Actor,
+    Skip,
+    installation_team,
+    interaction_actor,
+    message_actor,
+    to_incoming,
+)
 from bot.rules import Rules
 from common.contract import IncomingMessage, thread_key
 
@@ -175,3 +182,37 @@ def test_a_model_name_with_other_characters_is_not_a_choice() -> None:
     msg = _parse(_event(text=f"<@{BOT}> model=<@U0EVE> go"))
     assert isinstance(msg, IncomingMessage)
     assert msg.model is None
+
+
+def test_a_thread_is_keyed_by_the_installations_workspace_not_the_actors() -> None:
+    """A Slack Connect guest's shortcut names the guest's team; the token's team wins."""
+    context = {"authorize_result": {"team_id": TEAM}, "team_id": "T0GUEST"}
+    assert installation_team(context, {"team": {"id": "T0GUEST"}}) == TEAM
+
+
+def test_an_org_wide_installation_keys_every_thread_by_its_organisation() -> None:
+    context = {"enterprise_id": "E0ORG", "is_enterprise_install": True, "team_id": None}
+    assert installation_team(context, {"team_id": TEAM}) == "E0ORG"
+    from_payload = {"is_enterprise_install": True}
+    assert installation_team(from_payload, {"enterprise": {"id": "E0ORG"}}) == "E0ORG"
+
+
+def test_without_an_installation_the_payloads_team_then_its_org_keys_the_thread() -> None:
+    assert installation_team({}, {"team_id": TEAM}) == TEAM
+    assert installation_team({}, {"user": {"team_id": TEAM}}) == TEAM
+    assert installation_team({}, {"enterprise_id": "E0ORG"}) == "E0ORG"
+    assert installation_team({}, {}) == ""
+
+
+def test_slackbot_is_not_a_person_talking_to_the_agent() -> None:
+    notice = _event(user="USLACKBOT", channel="D0ALICE", channel_type="im")
+    assert isinstance(_parse(notice), Skip)
+
+
+def test_a_payload_that_cannot_be_keyed_is_dropped_as_unexpected() -> None:
+    skipped = to_incoming(_event(), team_id="", bot_user_id=BOT, received_at=0.0)
+    assert isinstance(skipped, Skip)
+    assert skipped.unexpected
+    edit = _parse(_event(subtype="message_changed"))
+    assert isinstance(edit, Skip)
+    assert not edit.unexpected
