@@ -29,7 +29,8 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## run: the whole product locally (sandbox Slack and offline model unless .env says otherwise)
+## run: the whole product locally (sandbox Slack and offline model unless .env says otherwise);
+## sessions survive a restart, `SANDBOX_RESET=1 make run` starts with none
 run: install $(BWRAP) $(RG)
 	$(VENV)/bin/python -m sandbox.local_run
 

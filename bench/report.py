@@ -18,6 +18,7 @@ from bench.scale import ScaleResult
 from bench.stats import Summary
 from bench.timeline import Outcome
 from bench.tools import ToolResults
+from common.slack_text import counted
 
 ANALYSIS_MARK = "<!-- analysis: kept when the tables are regenerated -->"
 
@@ -145,7 +146,8 @@ def scale_section(s: ScaleResult) -> list[str]:
         f"## Scale: {s.sessions} sessions streaming ({s.streaming} confirmed open), a tenth "
         f"interrupted every second for {s.seconds:.0f} s",
         "",
-        f"{s.interruptions} interruptions; {no_stream} hit a run that had no open stream yet "
+        f"{counted(s.interruptions, 'interruption')}; {no_stream} hit a run that had no open "
+        "stream yet "
         f"(their close time is not counted); non-2xx acks: {s.non_2xx}.",
         "",
         *_table(LAT_HEADER, rows),

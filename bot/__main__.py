@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import aiohttp
 import structlog
@@ -113,8 +114,24 @@ def _check(settings: BotSettings) -> None:
     Rules.from_settings(settings)  # CHANNEL_POLICIES must parse before anything starts
 
 
+# Read by Bolt's AsyncApp from the environment whenever it is not handed them.
+BOLT_ENV_FALLBACKS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+
+
+def hand_credentials_to_settings() -> None:
+    """Leave the Slack credentials to the settings that hold them, out of the environment.
+
+    Bolt's AsyncApp falls back to SLACK_BOT_TOKEN when not given a `token`, and the app is
+    given the process's own `client` (which carries the token) instead: Bolt then warned at
+    every start that the token it found goes unused. Everything that needs a credential gets
+    it from the settings, passed explicitly; nothing reads these variables after this."""
+    for name in BOLT_ENV_FALLBACKS:
+        os.environ.pop(name, None)
+
+
 def main() -> None:
     settings = load_or_exit(BotSettings, _check)
+    hand_credentials_to_settings()
     configure(settings.log_level, settings.log_format)
     asyncio.run(_serve(settings))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from common.contract import parse_thread_key
 from common.session_state import Session, SessionStatus
-from common.slack_text import escape, snippet
+from common.slack_text import counted, escape, snippet
 
 PAGE_SIZE = 10
 # `/agent-status page N` goes this deep at most: each page is read from Restate on its own.
@@ -84,8 +84,8 @@ def detail_text(status: SessionStatus, link: str | None = None, now: float | Non
     if status.state == "working":
         lines.append(
             f"Running step: *{escape(status.running_step or 'starting')}*, for "
-            f"{_duration(status.running_since, now)}, {status.running_tokens:,} tokens"
-            " so far"
+            f"{_duration(status.running_since, now)}, "
+            f"{counted(status.running_tokens, 'token')} so far"
         )
     lines.append(
         f"Turns: {status.turns} · tasks: {status.tasks_started} · interrupted: "
@@ -155,8 +155,9 @@ def _session_line(session: Session, link: str | None, now: float) -> str:
     doing = f", {escape(session.running.step)}" if session.running else ""
     return (
         f"{STATE_ICONS.get(session.state, '')} {title}: *{session.state}*{doing} · "
-        f"{len(session.turns)} turns · {session.interruptions} interruptions · "
-        f"{session.tokens:,} tokens · {_ago(session.updated_at, now)}"
+        f"{counted(len(session.turns), 'turn')} · "
+        f"{counted(session.interruptions, 'interruption')} · "
+        f"{counted(session.tokens, 'token')} · {_ago(session.updated_at, now)}"
     )
 
 

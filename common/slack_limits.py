@@ -36,6 +36,7 @@ METHOD_TIERS: dict[str, int] = {
     "conversations.replies": 3,
     "conversations.history": 3,
     "conversations.info": 3,
+    "conversations.list": 2,
     "users.info": 4,
     "assistant.threads.setStatus": 3,
     "files.getUploadURLExternal": 4,

@@ -13,6 +13,11 @@ import re
 _TOKEN = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 interruption`, `2 interruptions` (thousands separated): a count with its noun."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
 def escape(text: str) -> str:
     """Text Slack shows as it is: no mentions, links or channel pings made of it."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -2,12 +2,13 @@
 
     python -m sandbox --workspace-port 0 --model-port 0 --bot-url URL --ready-file PATH \
         [--channel C0DEPLOY=deploys ...] [--slack-limits on|off] \
-        [--github-port 0 --github-root DIR]
+        [--github-port 0 --github-root DIR] [--state-file PATH]
 
 Also serves the sandbox GitHub (pull requests over the bare repositories under
 --github-root, accepting the token SANDBOX_GITHUB_TOKEN). Once all listen, writes their URLs
 as JSON to --ready-file (atomically) and prints them as one line on stdout. Stops cleanly on
-SIGTERM or SIGINT.
+SIGTERM or SIGINT. With --state-file the workspace keeps its users, channels, messages and files
+in that JSON file across restarts (`make run` keeps it beside Restate's data).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class SandboxSettings:
     github_port: int = 0
     github_root: Path | None = None
     github_token: str | None = None
+    state_file: Path | None = None
 
 
 def on_off(value: str) -> bool:
@@ -135,6 +137,12 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Sandbo
         default=env.get("SANDBOX_GITHUB_TOKEN"),
         help="the token its API accepts (default: SANDBOX_GITHUB_TOKEN; unset: none is)",
     )
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        default=None,
+        help="keep the workspace's messages and files in this JSON file across restarts",
+    )
     args = parser.parse_args(argv)
     try:
         from_env = parse_channel_list(env.get("SANDBOX_CHANNELS", ""))
@@ -182,6 +190,7 @@ async def serve(settings: SandboxSettings) -> None:
             bot_url=settings.bot_url,
             channels=settings.channels,
             slack_limits=settings.slack_limits,
+            state_file=settings.state_file,
         )
     )
     model_config = ModelConfig(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,6 +61,8 @@ class EventHub:
         self._queues: set[asyncio.Queue[JSON | None]] = set()
         self._max_backlog = max_backlog
         self.closed = False
+        # Called with each event's kind: what else must follow every change (the state file).
+        self.listeners: list[Callable[[str], None]] = []
 
     def subscribe(self) -> asyncio.Queue[JSON | None]:
         queue: asyncio.Queue[JSON | None] = asyncio.Queue(self._max_backlog)
@@ -71,6 +74,8 @@ class EventHub:
 
     def publish(self, kind: str, data: JSON) -> None:
         event = {"type": kind, **data}
+        for listener in self.listeners:
+            listener(kind)
         for queue in list(self._queues):
             if queue.full():
                 # A stalled page must not grow memory forever; it can reload.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 JSON = dict[str, Any]
@@ -17,14 +17,6 @@ JSON = dict[str, Any]
 MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 CHANNEL_ID_RE = re.compile(r"[CG][A-Z0-9]{2,20}")
 CHANNEL_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}")
-
-# Public channels every sandbox workspace has; alice and bob are members of all of them.
-DEFAULT_CHANNELS: tuple[tuple[str, str], ...] = (
-    ("C0GENERAL", "general"),
-    ("C0QUEUE", "queue-mode"),
-    ("C0BURST", "burst"),
-    ("C0OTHER", "random"),
-)
 
 
 @dataclass(frozen=True)
@@ -46,10 +38,41 @@ class Channel:
     is_im: bool = False
     im_user: str | None = None
     created: int = 1_700_000_000
+    # What the channel is for, as Slack's `purpose.value` shows it (empty: none set).
+    purpose: str = ""
 
     @property
     def channel_type(self) -> str:
         return "im" if self.is_im else "channel"
+
+
+# Public channels every sandbox workspace has; alice and bob are members of all of them. Their
+# purposes describe the policies `make run` gives them (sandbox/local_run.py, DEMO_POLICIES).
+DEFAULT_CHANNELS: tuple[Channel, ...] = (
+    Channel(
+        "C0GENERAL",
+        "general",
+        purpose="Mention @agent with a task; a reply while it works interrupts and restarts it.",
+    ),
+    Channel(
+        "C0QUEUE",
+        "queue-mode",
+        purpose="Queue policy: replies sent while the agent works wait, then run next in order.",
+    ),
+    Channel(
+        "C0BURST",
+        "burst",
+        purpose="Debounce: replies less than 3 s apart start one run, not one run each.",
+    ),
+    Channel(
+        "C0STEER",
+        "steer",
+        purpose="Steer policy: a reply joins the running task; start it with ! to interrupt.",
+    ),
+    Channel("C0OTHER", "random", purpose="Anything else; the agent answers here too."),
+)
+# Who set the default channels' purposes.
+PURPOSE_CREATOR = "U0ALICE"
 
 
 @dataclass
@@ -159,21 +182,23 @@ class WorkspaceState:
             "U0BOB": User("U0BOB", "bob", "Bob Example"),
             bot_user_id: User(bot_user_id, "agent", "Coding Agent", is_bot=True),
         }
-        # An extra channel reusing an id renames that channel rather than adding a twin.
-        self.channels: dict[str, Channel] = {
-            channel_id: Channel(channel_id, name)
-            for channel_id, name in (*DEFAULT_CHANNELS, *extra_channels)
-        }
+        self.channels: dict[str, Channel] = {c.id: c for c in DEFAULT_CHANNELS}
+        for channel_id, name in extra_channels:
+            # An extra channel reusing an id renames that channel rather than adding a twin.
+            known = self.channels.get(channel_id)
+            renamed = replace(known, name=name) if known else Channel(channel_id, name)
+            self.channels[channel_id] = renamed
         self.channels["D0ALICE"] = Channel("D0ALICE", "", is_im=True, im_user="U0ALICE")
         self.messages: dict[tuple[str, str], Message] = {}
         self.files: dict[str, SlackFile] = {}
-        self._last_ts_us = 0
+        # The newest ts handed out, in microseconds: a restored workspace goes on from it.
+        self.last_ts_us = 0
 
     def next_ts(self) -> str:
         """A unique, strictly increasing Slack-style ts based on the wall clock."""
         now_us = int(time.time() * 1_000_000)
-        self._last_ts_us = max(now_us, self._last_ts_us + 1)
-        return f"{self._last_ts_us // 1_000_000}.{self._last_ts_us % 1_000_000:06d}"
+        self.last_ts_us = max(now_us, self.last_ts_us + 1)
+        return f"{self.last_ts_us // 1_000_000}.{self.last_ts_us % 1_000_000:06d}"
 
     def resolve_channel(self, ref: str | None) -> Channel | None:
         """Find a channel by id, by name (with or without '#'), or by DM partner's user id."""
@@ -286,7 +311,7 @@ class WorkspaceState:
         return out
 
     def channel_json(self, channel: Channel) -> JSON:
-        """conversations.info's channel object."""
+        """The channel object of conversations.info and conversations.list."""
         base: JSON = {"id": channel.id, "created": channel.created, "is_archived": False}
         if channel.is_im:
             return base | {
@@ -315,8 +340,15 @@ class WorkspaceState:
             "is_org_shared": False,
             "context_team_id": self.team_id,
             "topic": {"value": "", "creator": "", "last_set": 0},
-            "purpose": {"value": "Sandbox channel", "creator": "", "last_set": 0},
+            "purpose": self._purpose_json(channel),
         }
+
+    @staticmethod
+    def _purpose_json(channel: Channel) -> JSON:
+        """Slack's `purpose` object; an unset one is empty, as Slack sends it."""
+        if not channel.purpose:
+            return {"value": "", "creator": "", "last_set": 0}
+        return {"value": channel.purpose, "creator": PURPOSE_CREATOR, "last_set": channel.created}
 
     def user_json(self, user: User) -> JSON:
         """users.info's user object."""

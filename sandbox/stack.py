@@ -149,8 +149,10 @@ class Stack:
             "RESTATE_ADMIN__BIND_ADDRESS": f"127.0.0.1:{ports['admin']}",
             "RESTATE_BIND_ADDRESS": f"127.0.0.1:{ports['node']}",
             "RESTATE_ADVERTISED_ADDRESS": f"http://127.0.0.1:{ports['node']}/",
+            # A log file, not a terminal: Restate colours its log unless told not to, and it
+            # does not heed NO_COLOR.
             "RESTATE_LOG_FORMAT": "compact",
-            "NO_COLOR": "1",
+            "RESTATE_LOG_DISABLE_ANSI_CODES": "true",
             **(extra_env or {}),
         }
         argv = [

@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +28,7 @@ from sandbox.slack_payloads import (
 )
 from sandbox.slack_records import EventHub, FaultQueue, Records
 from sandbox.slack_state import Channel, Message, WorkspaceState, rich_text_blocks
+from sandbox.slack_store import StateFile
 
 JSON = dict[str, Any]
 
@@ -47,10 +49,14 @@ class WorkspaceConfig:
     # Slack echoes the bot's own posts, edits and deletions as `message` events when the
     # app subscribes to message.* events; keep that on so the bot's filters are exercised.
     echo_bot_events: bool = True
-    # Public channels beyond the defaults (#general, #queue-mode, #burst, #random), as (id, name).
+    # Public channels beyond the defaults (#general, #queue-mode, #burst, #steer, #random), as
+    # (id, name).
     channels: tuple[tuple[str, str], ...] = ()
     # Slack's published rate limits (HTTP 429 past them); the control API can switch them.
     slack_limits: bool = True
+    # Where the workspace keeps its users, channels, messages and files across restarts
+    # (None: in memory only).
+    state_file: Path | None = None
 
 
 class Workspace:
@@ -69,6 +75,11 @@ class Workspace:
         self.faults = FaultQueue()
         self.limits = RateLimiter(config.slack_limits, clock)
         self.hub = EventHub()
+        self.store: StateFile | None = None
+        if config.state_file is not None:
+            self.store = StateFile(config.state_file, self.state)
+            self.store.load()
+            self.hub.listeners.append(self.store.changed)
         self.deliverer = Deliverer(
             config.signing_secret,
             lambda: self.config.bot_url,
@@ -83,6 +94,8 @@ class Workspace:
     async def close(self) -> None:
         self.hub.close()
         await self.deliverer.close()
+        if self.store is not None:
+            await self.store.close()
 
     def reset(self) -> None:
         """Forget messages, files, records, faults and rate-limit buckets (users, channels and
