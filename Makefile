@@ -53,9 +53,9 @@ $(RG):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ripgrep
 
-## screenshots: refresh the README's dashboard images (docs/*.png) from the browser tests
+## screenshots: refresh the README's images (docs/*.png: dashboard, sandbox page) from the browser tests
 screenshots: install $(CHROMIUM) $(BWRAP) $(RG)
-	SCREENSHOT_DIR=docs $(VENV)/bin/pytest tests/dashboard/test_browser.py $(PYTEST_ARGS)
+	SCREENSHOT_DIR=docs $(VENV)/bin/pytest tests/dashboard/test_browser.py tests/sandbox/test_workspace_render.py $(PYTEST_ARGS)
 
 ## bench: measure interruption latency, acks and scale on loopback; writes docs/benchmarks.md
 BENCH_ARGS ?=

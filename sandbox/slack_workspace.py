@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,16 +15,40 @@ from aiohttp import web
 
 from sandbox.slack_api import register_api
 from sandbox.slack_control import register_control
+from sandbox.slack_emoji import emoji_names
 from sandbox.slack_interactive import register_interactive
 from sandbox.workspace import WORKSPACE_KEY, Workspace, WorkspaceConfig
 
 __all__ = ["WorkspaceConfig", "create_workspace_app"]
 
-PAGE = Path(__file__).parent / "static" / "workspace.html"
+STATIC = Path(__file__).parent / "static"
+SCRIPTS = frozenset({"workspace.js", "mrkdwn.js"})
+# Only the page's own scripts run: message text is never parsed as HTML, and this makes sure
+# that, should it ever be, nothing in it could run.
+PAGE_CSP = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 async def page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(PAGE, headers={"Cache-Control": "no-cache"})
+    headers = NO_CACHE | {"Content-Security-Policy": PAGE_CSP}
+    return web.FileResponse(STATIC / "workspace.html", headers=headers)
+
+
+async def script(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    if name not in SCRIPTS:
+        raise web.HTTPNotFound()
+    return web.FileResponse(STATIC / name, headers=NO_CACHE)
+
+
+async def emoji(request: web.Request) -> web.Response:
+    """Slack's emoji short names and their characters, for the page to show `:name:` as Slack
+    does."""
+    names = await asyncio.to_thread(emoji_names)
+    return web.json_response({"emoji": names}, headers={"Cache-Control": "max-age=3600"})
 
 
 async def archive_link(request: web.Request) -> web.Response:
@@ -59,5 +84,7 @@ def create_workspace_app(
     register_control(app)
     register_interactive(app)
     app.router.add_get("/", page)
+    app.router.add_get("/static/{name}", script)
+    app.router.add_get("/_sandbox/emoji", emoji)
     app.router.add_get("/archives/{channel}/{packed}", archive_link)
     return app

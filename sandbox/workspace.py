@@ -229,7 +229,11 @@ class Workspace:
         ts = self.state.next_ts()
         if thread_ts:
             thread_ts = self.state.thread_root_ts(channel, thread_ts)
+        # Slack shows an ephemeral in a thread only when the thread already has replies;
+        # otherwise it shows in the channel, beside the message it answers.
+        in_thread = bool(thread_ts) and bool(self.state.replies(channel, thread_ts or ""))
         item = {"channel": channel, "user": user, "ts": ts, "thread_ts": thread_ts, **payload}
+        item["in_thread"] = in_thread
         self.records.ephemerals.append(item)
         self.hub.publish("ephemeral_posted", {"ephemeral": item})
         return ts

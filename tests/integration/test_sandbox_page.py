@@ -1,10 +1,11 @@
-"""The sandbox page as a person uses it: the answer streams, reactions show, Stop works."""
+"""The sandbox page as a person uses it: the answer streams, reactions show, Stop works, the
+status shortcut answers where it was run."""
 
 from __future__ import annotations
 
 from playwright.sync_api import Browser, expect
 
-from tests.integration.harness import Harness, plan_step
+from tests.integration.harness import BOT_MENTION, Harness, plan_step
 
 
 def test_a_person_can_watch_the_answer_and_stop_it_from_the_page(
@@ -31,5 +32,32 @@ def test_a_person_can_watch_the_answer_and_stop_it_from_the_page(
         # Reactions wait behind every other Slack call: their limits are the tightest.
         expect(thread.get_by_text("🛑").first).to_be_visible(timeout=90_000)
         expect(thread.locator(".reaction").first).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_the_status_shortcut_from_the_page_opens_the_thread_with_its_answer(
+    browser: Browser, harness: Harness
+) -> None:
+    """The real bot answers "Agent status" with an ephemeral in the session's thread; the page
+    shows it where the user clicked, opening that thread, with its emoji and mrkdwn rendered."""
+    harness.script(plan_step("plan"), {"text": "Renamed."})
+    ts = harness.post(f"{BOT_MENTION} rename the status flag")
+    harness.idle_after(ts, tasks=1)
+    context = browser.new_context(viewport={"width": 1300, "height": 850})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(harness.workspace + "/")
+        expect(page.locator("#conn")).to_have_text("live")
+        root = page.locator("#channel-list .msg").filter(has_text="rename the status flag")
+        root.hover()
+        root.locator("button.more").click()
+        page.get_by_role("menuitem", name="Agent status").click()
+        answer = page.locator("#thread-list .msg.eph")
+        expect(answer).to_contain_text("Only visible to you")
+        expect(answer.locator(".text b").first).to_have_text("Session")
+        expect(answer).not_to_contain_text(":white_circle:")
+        expect(answer).not_to_contain_text("*Session*")
     finally:
         context.close()

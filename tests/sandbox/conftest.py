@@ -1,4 +1,5 @@
-"""Fixtures for the sandbox tests: a recording fake bot, the workspace and the model server.
+"""Fixtures for the sandbox tests: a recording fake bot, the workspace and the model server,
+and the workspace's page in Debian's Chromium.
 
 Everything runs in-process on 127.0.0.1 with port 0.
 """
@@ -6,18 +7,22 @@ Everything runs in-process on 127.0.0.1 with port 0.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Page, async_playwright, expect
 
 from sandbox.model_server import ModelConfig, create_model_app
 from sandbox.slack_workspace import WorkspaceConfig, create_workspace_app
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 
 BOT_TOKEN = "xoxb-sandbox-test-token"
 SIGNING_SECRET = "test-signing-secret"
@@ -170,3 +175,22 @@ async def model(model_config: ModelConfig) -> AsyncIterator[TestClient[Any, Any]
 @pytest.fixture
 def model_url(model: TestClient[Any, Any]) -> str:
     return str(model.make_url("/v1"))
+
+
+@asynccontextmanager
+async def open_page(
+    workspace: TestClient[Any, Any], width: int = 1280, height: int = 800
+) -> AsyncIterator[Page]:
+    """The workspace's page in Debian's Chromium (never a downloaded one), its live feed open."""
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("Debian's chromium is missing: run `make test`")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(15_000)
+            await page.goto(str(workspace.make_url("/")))
+            await expect(page.locator("#conn")).to_have_text("live")
+            yield page
+        finally:
+            await browser.close()

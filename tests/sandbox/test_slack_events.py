@@ -215,7 +215,11 @@ async def test_page_is_served_and_labelled(workspace: Client) -> None:
     html = await resp.text()
     assert resp.status == 200
     assert "Sandbox Slack workspace (local stand-in)" in html
-    assert "/_sandbox/events" in html
+    assert '<script type="module" src="/static/workspace.js">' in html
+    script = await workspace.get("/static/workspace.js")
+    assert script.status == 200
+    assert "javascript" in script.content_type
+    assert "/_sandbox/events" in await script.text()
 
 
 async def test_message_shortcut_sends_slacks_message_action_payload(
@@ -269,13 +273,19 @@ async def test_shortcut_on_an_unknown_message_is_refused(workspace: Client, bot:
 
 
 async def test_page_has_command_box_shortcut_menu_and_emoji(workspace: Client) -> None:
-    html = await (await workspace.get("/")).text()
+    page = await workspace.get("/")
+    html = await page.text()
+    assert "script-src" not in page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     for control in ('id="command-form"', 'id="command-input"', 'id="msg-menu"'):
         assert control in html
     assert 'data-callback="agent_status"' in html
     assert "Agent status" in html
-    assert "/_sandbox/command" in html
-    assert "/_sandbox/shortcut" in html
-    assert "Only visible to you" in html
-    assert "hourglass_flowing_sand" in html
-    assert "blockquote" in html
+    script = await (await workspace.get("/static/workspace.js")).text()
+    assert "/_sandbox/command" in script
+    assert "/_sandbox/shortcut" in script
+    assert "Only visible to you" in script
+    assert "blockquote" in await (await workspace.get("/static/mrkdwn.js")).text()
+    assert (await workspace.get("/static/other.js")).status == 404
+    emoji = (await (await workspace.get("/_sandbox/emoji")).json())["emoji"]
+    assert emoji["hourglass_flowing_sand"] == "⏳"

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.slack_workspace import WorkspaceConfig
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.sandbox.conftest import open_page
 
 Client = TestClient[Any, Any]
 
@@ -21,18 +20,8 @@ Client = TestClient[Any, Any]
 @pytest.fixture
 async def page(limited: Client) -> AsyncIterator[Page]:
     """The workspace's page, its live feed open."""
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip("Debian's chromium is missing: run `make test`")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            page.set_default_timeout(15_000)
-            await page.goto(str(limited.make_url("/")))
-            await expect(page.locator("#conn")).to_have_text("live")
-            yield page
-        finally:
-            await browser.close()
+    async with open_page(limited) as page:
+        yield page
 
 
 async def test_the_header_counts_429s_as_they_are_answered(

@@ -1,0 +1,360 @@
+// The sandbox workspace page: channels, threads, composers, shortcuts and the live feed.
+// Message text is rendered by mrkdwn.js, as DOM nodes, never as HTML.
+import { el, emojiNodes, mrkdwn, renderBlocks } from "./mrkdwn.js";
+
+const S = { channels: [], users: {}, bot: "U0BOT", channel: "C0GENERAL", thread: null,
+            messages: new Map(), ephemerals: [], status: new Map(), menuFor: null,
+            fileText: new Map(), openPreviews: new Set(), pendingShortcut: null };
+const ctx = { userName, channelName, emoji: new Map() };
+const PREVIEW_LINES = 40;
+const $ = (id) => document.getElementById(id);
+const COMMAND_RE = /^(\/[a-z0-9_-]+)(?:\s+([\s\S]*))?$/i;
+const key = (ch, ts) => ch + "|" + ts;
+const tsOrder = (a, b) => parseFloat(a.ts) - parseFloat(b.ts);
+const COLORS = { U0ALICE: "#2eb67d", U0BOB: "#e01e5a" };
+
+function userName(id) { return (S.users[id] && S.users[id].name) || id; }
+function channelName(id) { const c = S.channels.find((c) => c.id === id); return c ? c.name : id; }
+function currentUser() { return $("user").value; }
+function link(text, href, download) {
+  const a = el("a", "", text);
+  a.href = href; a.target = "_blank"; a.rel = "noopener noreferrer";
+  if (download) a.setAttribute("download", "");
+  return a;
+}
+
+function fileSize(n) {
+  if (n < 1024) return n + " B";
+  if (n < 1024 * 1024) return (n / 1024).toFixed(1) + " KB";
+  return (n / 1024 / 1024).toFixed(1) + " MB";
+}
+function isTextFile(f) {
+  return /^text\//.test(f.mimetype || "") || f.mimetype === "application/json";
+}
+function lineClass(line) {
+  // Diff colouring: file headers first, since "+++"/"---" also start with +/-.
+  if (/^(diff |index |\+\+\+ |--- )/.test(line)) return "meta";
+  if (line.startsWith("@@")) return "hunk";
+  if (line.startsWith("+")) return "add";
+  if (line.startsWith("-")) return "del";
+  return "";
+}
+function fillPreview(pre, text) {
+  const all = text.split("\n");
+  if (all.length && all[all.length - 1] === "") all.pop();
+  pre.replaceChildren(...all.slice(0, PREVIEW_LINES).map((l) => el("span", lineClass(l), l || " ")));
+  if (all.length > PREVIEW_LINES)
+    pre.appendChild(el("span", "more-lines", "… " + (all.length - PREVIEW_LINES) + " more lines"));
+}
+async function loadPreview(f, pre) {
+  if (!S.fileText.has(f.id)) {
+    pre.replaceChildren(el("span", "more-lines", "loading…"));
+    try {
+      const res = await fetch("/_sandbox/files/" + encodeURIComponent(f.id) + "/content");
+      if (!res.ok) throw new Error(res.statusText);
+      S.fileText.set(f.id, await res.text());
+    } catch (err) { pre.replaceChildren(el("span", "more-lines", "preview failed: " + err.message)); return; }
+  }
+  fillPreview(pre, S.fileText.get(f.id));
+}
+function fileCard(msg, f) {
+  const card = el("div", "file");
+  card.addEventListener("click", (ev) => ev.stopPropagation());
+  const content = "/_sandbox/files/" + encodeURIComponent(f.id) + "/content";
+  card.appendChild(el("div", "file-head", el("span", "file-icon", isTextFile(f) ? "📄" : "📦"),
+    el("span", "file-name", f.title || f.name),
+    el("span", "file-meta", (f.pretty_type || f.filetype || "file") + " · " + fileSize(f.size || 0)),
+    link("Open", content), link("Download", content + "?download=1", true)));
+  if (f.title && f.title !== f.name) card.appendChild(el("div", "file-meta", f.name));
+  if (isTextFile(f)) {
+    const details = el("details"), pre = el("pre", "preview"), id = key(msg.channel, msg.ts) + "|" + f.id;
+    details.append(el("summary", "", "Preview (first " + PREVIEW_LINES + " lines)"), pre);
+    // Pages re-render on every change; remember which previews are open so they stay open.
+    details.open = S.openPreviews.has(id);
+    if (details.open) loadPreview(f, pre);
+    details.addEventListener("toggle", () => {
+      if (details.open) { S.openPreviews.add(id); loadPreview(f, pre); } else S.openPreviews.delete(id);
+    });
+    card.appendChild(details);
+  }
+  return card;
+}
+function renderFiles(msg, into) {
+  if (msg.files && msg.files.length) into.appendChild(el("div", "files", ...msg.files.map((f) => fileCard(msg, f))));
+}
+
+function button(element, msg) {
+  const b = el("button", element.style || "", (element.text && element.text.text) || element.action_id);
+  b.type = "button";
+  b.dataset.actionId = element.action_id;
+  b.addEventListener("click", (ev) => { ev.stopPropagation(); clickAction(msg, element); });
+  return b;
+}
+function reactions(msg) {
+  return el("div", "reactions", ...msg.reactions.map((re) => {
+    const r = el("span", "reaction", ...emojiNodes(":" + re.name + ":", ctx), " " + re.count);
+    r.title = ":" + re.name + ": by " + (re.users || []).map(userName).join(", ");
+    return r;
+  }));
+}
+function messageContent(msg, opts) {
+  // Apps' messages show their blocks (text is the notification fallback); people's, their text.
+  const blocks = msg.bot_id || opts.eph ? renderBlocks(msg.blocks, ctx, (b) => button(b, msg)) : [];
+  const content = blocks.length ? el("div", "", ...blocks) : el("div", "text", mrkdwn(msg.text, ctx));
+  // Slack marks a person's edits; an app's updates (streamed answers, progress) go unmarked.
+  if (msg.edited && !msg.bot_id) content.append(" ", el("span", "edited", "(edited)"));
+  return content;
+}
+function renderMessage(msg, opts) {
+  const isBot = !!msg.bot_id;
+  const row = el("div", "msg" + (isBot ? " bot" : "") + (opts.eph ? " eph" : "") + (opts.clickable ? " clickable" : ""));
+  const name = isBot ? "agent" : userName(msg.user);
+  const av = el("div", "avatar", isBot ? "🤖" : name.slice(0, 1).toUpperCase());
+  av.style.background = isBot ? "#1264a3" : (COLORS[msg.user] || "#616061");
+  const time = new Date(parseFloat(msg.ts) * 1000).toLocaleTimeString();
+  const body = el("div", "body", el("div", "meta", el("b", "", name), (isBot ? "APP · " : "") + time +
+    (opts.eph ? " · Only visible to you" : "")), messageContent(msg, opts));
+  renderFiles(msg, body);
+  if (msg.reactions && msg.reactions.length) body.appendChild(reactions(msg));
+  if (opts.clickable && msg.reply_count)
+    body.appendChild(el("div", "replies", msg.reply_count + (msg.reply_count === 1 ? " reply" : " replies")));
+  row.append(av, body);
+  if (!opts.eph) {
+    const more = el("button", "more", "⋯");
+    more.type = "button"; more.title = "More actions";
+    more.addEventListener("click", (ev) => { ev.stopPropagation(); openMenu(more, msg); });
+    row.appendChild(more);
+  }
+  if (opts.clickable) row.addEventListener("click", () => openThread(msg.ts));
+  return row;
+}
+function myEphemerals(where) {
+  return S.ephemerals.filter((e) => e.channel === S.channel && e.user === currentUser() && where(e))
+    .map((e) => ({ ...e, bot_id: "B", eph: true }));
+}
+// Messages and the user's ephemerals, in the order they were posted, as Slack shows them.
+function timeline(list, messages, ephemerals, opts) {
+  const rows = [...messages, ...ephemerals].sort(tsOrder)
+    .map((m) => renderMessage(m, m.eph ? { eph: true } : opts));
+  stickToBottom(list, () => list.replaceChildren(...rows));
+}
+function stickToBottom(list, fn) {
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  fn();
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+function renderHeader(ch) {
+  $("channel-title").textContent = ch ? ch.display_name : S.channel;
+  // The channel's purpose (Slack's conversation object), as Slack's header shows it.
+  const purpose = (ch && ch.purpose && ch.purpose.value) || "";
+  $("channel-purpose").replaceChildren(mrkdwn(purpose, ctx));
+  $("channel-purpose").title = purpose;
+  for (const b of document.querySelectorAll("button.chan")) b.classList.toggle("active", b.dataset.id === S.channel);
+}
+function renderChannel() {
+  const ch = S.channels.find((c) => c.id === S.channel);
+  renderHeader(ch);
+  const list = $("channel-list");
+  timeline(list, [...S.messages.values()].filter((m) => m.channel === S.channel && !m.is_reply),
+           myEphemerals((e) => !e.in_thread), { clickable: true });
+  if (!list.children.length) list.replaceChildren(el("div", "empty", "No messages yet. Say hello, or mention @agent."));
+  const dmBlocked = ch && ch.is_im && ch.user !== currentUser();
+  $("channel-input").disabled = dmBlocked;
+  $("channel-form").querySelector("button").disabled = dmBlocked;
+  $("channel-input").placeholder = dmBlocked ? "This DM is between alice and the agent." :
+    "Message " + (ch ? ch.display_name : "");
+  renderThread();
+}
+function renderThread() {
+  $("thread-pane").classList.toggle("open", !!S.thread);
+  if (!S.thread) return;
+  timeline($("thread-list"), [...S.messages.values()].filter((m) => m.channel === S.channel && m.thread_ts === S.thread),
+           myEphemerals((e) => e.in_thread && e.thread_ts === S.thread), {});
+  const st = S.status.get(key(S.channel, S.thread));
+  $("thread-status").textContent = st ? "agent " + st : "";
+}
+function renderLimits(limits) {
+  const e = $("limits");
+  e.textContent = "429s: " + limits.rate_limited + (limits.enabled ? "" : " (limits off)");
+  e.classList.toggle("hit", limits.rate_limited > 0);
+}
+function renderPulls(data) {
+  // The sandbox GitHub's pull requests; each opens its own page there.
+  const pulls = (data && data.pulls) || [], box = $("pulls");
+  box.replaceChildren(...pulls.map((p) => {
+    const a = link("#" + p.number + " " + p.title, p.html_url);
+    a.title = p.repository + ": " + p.head + " → " + p.base;
+    a.appendChild(el("span", "pull-meta", (p.draft && p.state === "open" ? "draft" : p.state) + " · " + p.head));
+    return a;
+  }));
+  if (!pulls.length) box.appendChild(el("div", "none", "None yet"));
+}
+function toast(text) {
+  const t = $("toast"); t.textContent = text; t.style.display = "block";
+  clearTimeout(toast.h); toast.h = setTimeout(() => { t.style.display = "none"; }, 2500);
+}
+async function api(path, body) {
+  const res = await fetch(path, body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.error || res.statusText);
+  return data;
+}
+function toSlackText(text) {
+  // Slack clients escape &, < and > in what people type; only real mentions stay as <@U…>.
+  const escaped = text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return escaped.replace(/(^|[^\w@])@agent\b/gi, "$1<@" + S.bot + ">");
+}
+function clearInput(input) { input.value = ""; fitHeight(input); }
+async function send(input, threadTs) {
+  const text = input.value.trim();
+  if (!text) return;
+  // Like Slack, a composer line starting with a slash command runs the command instead.
+  const cmd = COMMAND_RE.exec(text);
+  if (cmd) {
+    if (await runCommand(cmd[1].toLowerCase(), cmd[2] || "", threadTs)) clearInput(input);
+    return;
+  }
+  try {
+    await api("/_sandbox/messages", { channel: S.channel, user: currentUser(), text: toSlackText(text),
+                                      thread_ts: threadTs || null });
+    clearInput(input);
+  } catch (err) { toast("Could not post: " + err.message); }
+}
+async function runCommand(command, text, threadTs) {
+  try {
+    const r = await api("/_sandbox/command", { command, text: toSlackText(text.trim()), user: currentUser(),
+                                               channel: S.channel, thread_ts: threadTs || null });
+    if (r.outcome !== "ok") toast(command + " failed: the app answered " + (r.status ?? r.outcome));
+    return true;
+  } catch (err) { toast(command + " failed: " + err.message); return false; }
+}
+function openMenu(anchor, msg) {
+  const menu = $("msg-menu");
+  // The ⋯ button only shows on hover; fall back to its row when it has no box.
+  let r = anchor.getBoundingClientRect();
+  if (!r.width) r = anchor.closest(".msg").getBoundingClientRect();
+  S.menuFor = msg;
+  menu.style.top = Math.min(r.bottom + 2, innerHeight - 60) + "px";
+  menu.style.left = Math.max(8, r.right - 180) + "px";
+  menu.hidden = false;
+}
+async function runShortcut(msg, callbackId) {
+  // The app answers a shortcut with an ephemeral in the message's thread; remember where, so
+  // the answer shows where the user clicked (see showShortcutAnswer).
+  S.pendingShortcut = { channel: msg.channel, thread: msg.thread_ts || msg.ts, user: currentUser() };
+  try {
+    const r = await api("/_sandbox/shortcut", { user: currentUser(), channel: msg.channel,
+                                                message_ts: msg.ts, callback_id: callbackId });
+    if (r.outcome !== "ok") toast("Shortcut failed: the app answered " + (r.status ?? r.outcome));
+  } catch (err) { toast("Shortcut failed: " + err.message); }
+}
+function showShortcutAnswer(e) {
+  // An answer inside a thread that is not open would go unseen: open that thread. (One for a
+  // thread without replies already shows in the channel, beside the message.)
+  const p = S.pendingShortcut;
+  if (!p || p.channel !== e.channel || p.user !== e.user || p.thread !== e.thread_ts) return;
+  S.pendingShortcut = null;
+  if (e.in_thread && S.channel === e.channel && S.thread !== e.thread_ts) openThread(e.thread_ts);
+}
+async function clickAction(msg, element) {
+  try {
+    const r = await api("/_sandbox/action", { user: currentUser(), channel: msg.channel,
+                                              message_ts: msg.ts, action_id: element.action_id });
+    toast("Clicked “" + ((element.text && element.text.text) || element.action_id) + "”: bot answered " +
+          (r.status ?? r.outcome));
+  } catch (err) { toast("Click failed: " + err.message); }
+}
+async function openThread(ts) {
+  S.thread = ts;
+  history.replaceState(null, "", "#channel=" + S.channel + "&thread=" + ts);
+  const data = await api("/_sandbox/messages?channel=" + encodeURIComponent(S.channel) +
+                         "&thread_ts=" + encodeURIComponent(ts));
+  for (const m of data.messages) S.messages.set(key(m.channel, m.ts), m);
+  renderThread();
+  $("thread-input").focus();
+}
+function selectChannel(id) {
+  S.channel = id; S.thread = null;
+  history.replaceState(null, "", "#channel=" + id);
+  renderChannel();
+}
+async function loadEmoji() {
+  // Without the emoji data, shortcodes stay as text rather than the page failing.
+  const data = await api("/_sandbox/emoji").catch(() => ({ emoji: {} }));
+  ctx.emoji = new Map(Object.entries(data.emoji));
+}
+async function load() {
+  const [users, chans, eph, limits, pulls] = await Promise.all([
+    api("/_sandbox/users"), api("/_sandbox/channels"), api("/_sandbox/ephemerals"), api("/_sandbox/limits"),
+    api("/_sandbox/pulls").catch(() => ({ pulls: [] })), ctx.emoji.size ? null : loadEmoji()]);
+  renderLimits(limits);
+  renderPulls(pulls);
+  S.bot = users.bot_user_id;
+  for (const u of users.users) S.users[u.id] = u;
+  const sel = $("user");
+  if (!sel.options.length) for (const u of users.users.filter((u) => !u.is_bot)) sel.add(new Option(u.name, u.id));
+  S.channels = chans.channels;
+  S.messages.clear();
+  for (const c of S.channels) for (const m of c.messages) S.messages.set(key(m.channel, m.ts), m);
+  S.ephemerals = eph.ephemerals;
+  $("channels").replaceChildren(...S.channels.map((c) => {
+    const b = el("button", "chan", c.display_name); b.dataset.id = c.id;
+    b.addEventListener("click", () => selectChannel(c.id));
+    return b;
+  }));
+  const hash = new URLSearchParams(location.hash.slice(1));
+  if (hash.get("channel")) S.channel = hash.get("channel");
+  renderChannel();
+  if (hash.get("thread")) await openThread(hash.get("thread"));
+}
+function onEvent(type, data) {
+  if (type === "rate_limits") { renderLimits(data); return; }
+  if (type === "pulls") { renderPulls(data); return; }
+  if (data.message) S.messages.set(key(data.message.channel, data.message.ts), data.message);
+  if (type === "message_deleted") S.messages.delete(key(data.channel, data.ts));
+  if (type === "ephemeral_posted") S.ephemerals.push(data.ephemeral);
+  if (type === "assistant_status") S.status.set(key(data.channel, data.thread_ts), data.status);
+  if (type === "message_posted" && data.message.bot_id && data.message.is_reply)
+    S.status.delete(key(data.message.channel, data.message.thread_ts));
+  if (type === "reset") { S.fileText.clear(); S.openPreviews.clear(); load(); return; }
+  renderChannel();
+  if (type === "ephemeral_posted") showShortcutAnswer(data.ephemeral);
+}
+function connect() {
+  const es = new EventSource("/_sandbox/events");
+  // Catch up on what happened between the first load and the feed opening (or a reconnect).
+  es.onopen = () => { $("conn").textContent = "live"; load().catch(() => {}); };
+  es.onerror = () => { $("conn").textContent = "reconnecting…"; };
+  for (const t of ["message_posted", "message_updated", "message_deleted", "reaction_added",
+                   "reaction_removed", "ephemeral_posted", "assistant_status", "rate_limits", "pulls", "reset"])
+    es.addEventListener(t, (ev) => onEvent(t, JSON.parse(ev.data)));
+}
+// The composer grows with what is typed, up to its CSS max-height, as Slack's does.
+function fitHeight(input) {
+  input.style.height = "auto";
+  input.style.height = input.scrollHeight + (input.offsetHeight - input.clientHeight) + "px";
+}
+function composer(formId, inputId, threadFn) {
+  const form = $(formId), input = $(inputId);
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); send(input, threadFn()); });
+  input.addEventListener("input", () => fitHeight(input));
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); send(input, threadFn()); }
+  });
+}
+composer("channel-form", "channel-input", () => null);
+composer("thread-form", "thread-input", () => S.thread);
+$("command-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const cmd = COMMAND_RE.exec($("command-input").value.trim());
+  if (!cmd) { toast("A slash command starts with /, e.g. /agent-status"); return; }
+  runCommand(cmd[1].toLowerCase(), cmd[2] || "", null);
+});
+for (const item of $("msg-menu").querySelectorAll("button[data-callback]"))
+  item.addEventListener("click", () => { if (S.menuFor) runShortcut(S.menuFor, item.dataset.callback); });
+document.addEventListener("click", () => { $("msg-menu").hidden = true; });
+document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") $("msg-menu").hidden = true; });
+$("thread-close").addEventListener("click", () => { S.thread = null; renderThread(); });
+$("user").addEventListener("change", renderChannel);
+load().then(connect).catch((err) => { $("conn").textContent = "error: " + err.message; });
