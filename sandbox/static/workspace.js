@@ -284,7 +284,11 @@ async function loadEmoji() {
   const data = await api("/_sandbox/emoji").catch(() => ({ emoji: {} }));
   ctx.emoji = new Map(Object.entries(data.emoji));
 }
+// Events that arrive while a load is under way: its snapshot may predate them, so they are
+// applied again once it lands (applying one twice changes nothing).
+let arrivedDuringLoad = null;
 async function load() {
+  const arrived = arrivedDuringLoad = [];
   const [users, chans, eph, limits, pulls] = await Promise.all([
     api("/_sandbox/users"), api("/_sandbox/channels"), api("/_sandbox/ephemerals"), api("/_sandbox/limits"),
     api("/_sandbox/pulls").catch(() => ({ pulls: [] })), ctx.emoji.size ? null : loadEmoji()]);
@@ -298,6 +302,8 @@ async function load() {
   S.messages.clear();
   for (const c of S.channels) for (const m of c.messages) S.messages.set(key(m.channel, m.ts), m);
   S.ephemerals = eph.ephemerals;
+  if (arrivedDuringLoad === arrived) arrivedDuringLoad = null;
+  for (const [type, data] of arrived) apply(type, data);
   $("channels").replaceChildren(...S.channels.map((c) => {
     const b = el("button", "chan", c.display_name); b.dataset.id = c.id;
     b.addEventListener("click", () => selectChannel(c.id));
@@ -308,12 +314,17 @@ async function load() {
   renderChannel();
   if (hash.get("thread")) await openThread(hash.get("thread"));
 }
+function apply(type, data) {
+  if (data.message) S.messages.set(key(data.message.channel, data.message.ts), data.message);
+  if (type === "message_deleted") S.messages.delete(key(data.channel, data.ts));
+  if (type === "ephemeral_posted" && !S.ephemerals.some((e) => e.ts === data.ephemeral.ts))
+    S.ephemerals.push(data.ephemeral);
+}
 function onEvent(type, data) {
   if (type === "rate_limits") { renderLimits(data); return; }
   if (type === "pulls") { renderPulls(data); return; }
-  if (data.message) S.messages.set(key(data.message.channel, data.message.ts), data.message);
-  if (type === "message_deleted") S.messages.delete(key(data.channel, data.ts));
-  if (type === "ephemeral_posted") S.ephemerals.push(data.ephemeral);
+  if (arrivedDuringLoad) arrivedDuringLoad.push([type, data]);
+  apply(type, data);
   if (type === "assistant_status") S.status.set(key(data.channel, data.thread_ts), data.status);
   if (type === "message_posted" && data.message.bot_id && data.message.is_reply)
     S.status.delete(key(data.message.channel, data.message.thread_ts));
@@ -324,7 +335,9 @@ function onEvent(type, data) {
 function connect() {
   const es = new EventSource("/_sandbox/events");
   // Catch up on what happened between the first load and the feed opening (or a reconnect).
-  es.onopen = () => { $("conn").textContent = "live"; load().catch(() => {}); };
+  es.onopen = () => {
+    load().then(() => { $("conn").textContent = "live"; }).catch(() => {});
+  };
   es.onerror = () => { $("conn").textContent = "reconnecting…"; };
   for (const t of ["message_posted", "message_updated", "message_deleted", "reaction_added",
                    "reaction_removed", "ephemeral_posted", "assistant_status", "rate_limits", "pulls", "reset"])
