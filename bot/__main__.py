@@ -52,7 +52,10 @@ async def _serve(settings: BotSettings) -> None:
         bolt = build_app(settings, client, forwarder, background)
         secret = settings.slack_signing_secret
         web_app = create_web_app(
-            bolt, secret.get_secret_value() if secret else None, ready=forwarder.ingress_ready
+            bolt,
+            secret.get_secret_value() if secret else None,
+            restate_ready=forwarder.ingress_ready,
+            stopping=stop.is_set,
         )
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()

@@ -69,10 +69,16 @@ def build_app(
 def create_web_app(
     bolt: AsyncApp,
     signing_secret: str | None = None,
-    ready: Callable[[], Awaitable[bool]] | None = None,
+    restate_ready: Callable[[], Awaitable[bool]] | None = None,
+    stopping: Callable[[], bool] | None = None,
 ) -> web.Application:
-    """The public HTTP endpoint: events, slash commands and interactivity on one path; with
-    `/healthz` (the process serves) and `/readyz` (`ready()`: Restate's ingress answers)."""
+    """The public HTTP endpoint: events, slash commands and interactivity on one path.
+
+    Health, so probes tell a broken bot from an absent Restate: `/healthz` (liveness: the
+    process serves) and `/readyz` (readiness: serving and not `stopping()`) answer at once from
+    this process alone; `/readyz/restate` (`restate_ready()`: Restate's ingress answers) is for
+    operators, never for a kubelet probe: Restate's absence is the same for every replica, and a
+    probe following it would take them all out of the Service together and block drains."""
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: web.Request) -> web.Response:
@@ -99,7 +105,12 @@ def create_web_app(
         return web.json_response({"ok": True})
 
     async def readyz(_request: web.Request) -> web.Response:
-        if ready is None or await ready():
+        if stopping is not None and stopping():
+            return web.json_response({"ok": False, "reason": "stopping"}, status=503)
+        return web.json_response({"ok": True})
+
+    async def restate(_request: web.Request) -> web.Response:
+        if restate_ready is None or await restate_ready():
             return web.json_response({"ok": True})
         return web.json_response({"ok": False, "reason": "restate ingress unreachable"}, status=503)
 
@@ -107,4 +118,5 @@ def create_web_app(
     web_app.router.add_post(EVENTS_PATH, slack_events)
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/readyz", readyz)
+    web_app.router.add_get("/readyz/restate", restate)
     return web_app

@@ -1,5 +1,12 @@
-"""Health routes of restate_app: `/healthz` says the process serves HTTP, `/readyz` that
-Restate knows it (the admin API lists both services), so probes can tell the two apart."""
+"""Health routes of restate_app, split so a probe can tell a broken replica from an absent Restate.
+
+`/healthz` (liveness) and `/readyz` (readiness) answer from this process alone, at once.
+`/readyz/restate` asks the admin API whether Restate lists this app's services (registered):
+for operators and start-up scripts, never for a kubelet probe. Restate being away or the app
+not registered is the same for every replica; a readiness probe that followed it would take all
+of them out together, which blocks `kubectl drain` and changes nothing about where Restate sends
+work (the Service lists not-ready pods anyway).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,8 @@ from restate_app.asgi import PlainResponse, Route
 log = structlog.get_logger(__name__)
 
 SERVICES = (AGENT_SERVICE, TASK_SERVICE)
-PROBE_TIMEOUT = aiohttp.ClientTimeout(total=3, connect=2)
+# The longest `/readyz/restate` waits; a probe asking it needs a timeout above this.
+RESTATE_CHECK_TIMEOUT = aiohttp.ClientTimeout(total=3, connect=2)
 
 
 def _json(status: int, body: dict[str, Any]) -> PlainResponse:
@@ -24,9 +32,9 @@ def _json(status: int, body: dict[str, Any]) -> PlainResponse:
 
 async def missing_services(admin_url: str) -> list[str]:
     """The services of this app the admin API does not list; raises when it is unreachable."""
-    # A session per probe (one every few seconds): a stuck pool can never make a probe lie.
+    # A session per check: a stuck pool can never make a check lie.
     async with (
-        aiohttp.ClientSession(timeout=PROBE_TIMEOUT) as session,
+        aiohttp.ClientSession(timeout=RESTATE_CHECK_TIMEOUT) as session,
         session.get(admin_url.rstrip("/") + "/services") as resp,
     ):
         resp.raise_for_status()
@@ -36,19 +44,20 @@ async def missing_services(admin_url: str) -> list[str]:
 
 
 def health_routes(admin_url: str) -> dict[str, Route]:
-    """`GET /healthz` and `GET /readyz`, for `compose(app, routes)`."""
+    """`GET /healthz`, `/readyz` and `/readyz/restate`, for `compose(app, routes)`."""
 
-    async def healthz() -> PlainResponse:
+    async def serving() -> PlainResponse:
         return _json(200, {"ok": True})
 
-    async def readyz() -> PlainResponse:
+    async def restate() -> PlainResponse:
         try:
             missing = await missing_services(admin_url)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.info("readiness_admin_unreachable", error=type(exc).__name__)
+            log.info("restate_check_admin_unreachable", error=type(exc).__name__)
             return _json(503, {"ok": False, "reason": "restate admin API unreachable"})
         if missing:
             return _json(503, {"ok": False, "reason": "not registered", "missing": missing})
         return _json(200, {"ok": True, "services": list(SERVICES)})
 
-    return {"/healthz": healthz, "/readyz": readyz}
+    # A replica that serves HTTP takes invocations: nothing else of its own can be unready.
+    return {"/healthz": serving, "/readyz": serving, "/readyz/restate": restate}

@@ -186,7 +186,8 @@ def test_kubernetes_gives_every_process_its_required_settings() -> None:
     for name, workload in _workloads().items():
         container = _container(workload)
         env = {e["name"]: e for e in container.get("env", [])}
-        from_config = {"configMapRef": {"name": "slack-agent-config"}} in container["envFrom"]
+        env_from = container.get("envFrom", [])
+        from_config = {"configMapRef": {"name": "slack-agent-config"}} in env_from
         given = set(env) | (config if from_config else set())
         missing = required(container["args"][0]) - given
         assert missing == set(), f"{name} lacks {missing}"
@@ -207,16 +208,27 @@ def test_kubernetes_references_secrets_and_never_inlines_them() -> None:
 
 
 def test_kubernetes_workloads_have_probes_requests_and_disruption_budgets() -> None:
-    budgets = [o for o in k8s_objects() if o["kind"] == "PodDisruptionBudget"]
-    budgeted = [b["spec"]["selector"]["matchLabels"] for b in budgets]
+    budgets = {
+        json.dumps(b["spec"]["selector"]["matchLabels"]): b["spec"]
+        for b in k8s_objects()
+        if b["kind"] == "PodDisruptionBudget"
+    }
     for name, workload in _workloads().items():
         if workload["kind"] != "Deployment":
             continue
         container = _container(workload)
+        # Probes answer from the process alone: Restate's absence must not take every
+        # replica out at once (the `/readyz/restate` check is for operators).
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+        # Those answer without waiting; a busy container still gets more than kubelet's 1 s.
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["timeoutSeconds"] >= 2, (name, probe)
         assert container["resources"]["requests"], name
-        assert workload["spec"]["selector"]["matchLabels"] in budgeted, name
+        budget = budgets[json.dumps(workload["spec"]["selector"]["matchLabels"])]
+        # A drain can always evict one pod, and never waits on a pod that is not ready.
+        assert budget.get("maxUnavailable", 0) >= 1, name
+        assert budget["unhealthyPodEvictionPolicy"] == "AlwaysAllow", name
 
 
 def test_kubernetes_runs_restate_as_three_replicated_nodes_on_volumes() -> None:
