@@ -95,7 +95,7 @@ async def _start_dashboard(
     settings: BotSettings, session: aiohttp.ClientSession, client: AsyncWebClient
 ) -> tuple[web.AppRunner, str]:
     """Serve the ops dashboard and the bot's /metrics on their own, non-public listener."""
-    app = create_dashboard(settings, session, await _workspace_url(client))
+    app = create_dashboard(settings, session, await _workspace_url(client), client)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     sock = bind_socket(settings.dashboard_host, settings.dashboard_port)

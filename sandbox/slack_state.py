@@ -355,11 +355,16 @@ class WorkspaceState:
 
     def user_json(self, user: User) -> JSON:
         """users.info's user object."""
+        first, _, last = user.real_name.partition(" ")
         profile = {
             "real_name": user.real_name,
             "display_name": user.name,
             "real_name_normalized": user.real_name,
             "display_name_normalized": user.name,
+            "first_name": first,
+            "last_name": last,
+            "status_text": "",
+            "status_emoji": "",
             "team": self.team_id,
         }
         out: JSON = {
@@ -367,6 +372,7 @@ class WorkspaceState:
             "team_id": self.team_id,
             "name": user.name,
             "deleted": False,
+            "color": "9f69e7",
             "real_name": user.real_name,
             "tz": "UTC",
             "tz_label": "Coordinated Universal Time",
@@ -374,6 +380,9 @@ class WorkspaceState:
             "profile": profile,
             "is_admin": False,
             "is_owner": False,
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
             "is_bot": user.is_bot,
             "is_app_user": False,
             "updated": 1_700_000_000,

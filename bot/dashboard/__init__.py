@@ -11,10 +11,12 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.exposition import generate_latest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 from bot.dashboard import api, auth, origins, pages
 from bot.dashboard.data import DashboardData
+from bot.dashboard.names import SlackNames
 from bot.dashboard.views import Links
 from bot.restate_sql import RestateSql
 from common.settings import BotSettings
@@ -52,9 +54,11 @@ def create_dashboard(
     settings: BotSettings,
     http: aiohttp.ClientSession,
     slack_workspace_url: str | None = None,
+    slack: AsyncWebClient | None = None,
 ) -> web.Application:
     """The dashboard app. `http` is the bot's shared session; `slack_workspace_url` (from
-    `auth.test`) makes thread links."""
+    `auth.test`) makes thread links; `slack`, the bot's rate-limited Web API client, names the
+    people and channels (without it they show as their ids)."""
     token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
     token_auth = auth.TokenAuth(token)
     app = web.Application(
@@ -68,8 +72,15 @@ def create_dashboard(
     )
     links = Links(slack_workspace_url=slack_workspace_url, restate_ui_url=settings.restate_ui_url)
     sql = RestateSql(http, str(settings.restate_admin_url))
-    app[api.DATA_KEY] = DashboardData(http, sql, str(settings.restate_ingress_url), links)
+    names = SlackNames(slack)
+    app[api.DATA_KEY] = DashboardData(http, sql, str(settings.restate_ingress_url), links, names)
+    app[api.SIGN_IN_KEY] = token_auth.enabled
     app[pages.AUTH_KEY] = token_auth
+
+    async def close_names(_app: web.Application) -> None:
+        await names.close()
+
+    app.on_cleanup.append(close_names)
     api.add_routes(app)
     pages.add_routes(app)
     app.router.add_get("/metrics", _metrics)

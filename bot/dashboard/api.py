@@ -17,6 +17,7 @@ from common.contract import parse_thread_key
 log = structlog.get_logger(__name__)
 
 DATA_KEY: web.AppKey[DashboardData] = web.AppKey("dashboard_data", DashboardData)
+SIGN_IN_KEY: web.AppKey[bool] = web.AppKey("dashboard_sign_in", bool)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -38,7 +39,7 @@ def _key(request: web.Request) -> str:
 
 async def overview(request: web.Request) -> web.Response:
     data = request.app[DATA_KEY]
-    return _json(await data.overview(request.query.get("window", "6h")))
+    return _json(await data.overview(request.query.get("window", "auto")))
 
 
 async def sessions(request: web.Request) -> web.Response:
@@ -52,7 +53,9 @@ async def session(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    return _json({"operator": request[OPERATOR]})
+    """Who is asking, and whether there is a sign-in at all (without a token there is none,
+    so nothing to sign out of)."""
+    return _json({"operator": request[OPERATOR], "sign_in": request.app[SIGN_IN_KEY]})
 
 
 async def _confirmed(request: web.Request) -> dict[str, Any]:

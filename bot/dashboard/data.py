@@ -12,7 +12,8 @@ from typing import Any
 import aiohttp
 import structlog
 
-from bot.dashboard import app_metrics, queries, views
+from bot.dashboard import app_metrics, chart, queries, views
+from bot.dashboard.names import SlackNames, session_ids
 from bot.forwarder import ForwardError, RestateForwarder
 from bot.restate_sql import RestateError, RestateSql
 from common.contract import AGENT_RESET, AGENT_STOP, OUTCOMES, StopRequest
@@ -20,8 +21,6 @@ from common.contract import AGENT_RESET, AGENT_STOP, OUTCOMES, StopRequest
 log = structlog.get_logger(__name__)
 
 OVERVIEW_TTL_SECONDS = 2.0
-# Chart windows: seconds shown -> seconds per bar.
-WINDOWS = {"1h": (3600, 60), "6h": (21_600, 600), "24h": (86_400, 3600)}
 
 
 @dataclass
@@ -34,19 +33,26 @@ class DashboardData:
     """Queries behind every page and action of the dashboard."""
 
     def __init__(
-        self, http: aiohttp.ClientSession, sql: RestateSql, ingress_url: str, links: views.Links
+        self,
+        http: aiohttp.ClientSession,
+        sql: RestateSql,
+        ingress_url: str,
+        links: views.Links,
+        names: SlackNames | None = None,
     ) -> None:
         self._http = http
         self._sql = sql
         self._agents = RestateForwarder(http, ingress_url)
         self.links = links
+        self.names = names if names is not None else SlackNames(None)
         self._overview: dict[str, _Cached] = {}
         self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ overview
     async def overview(self, window: str) -> dict[str, Any]:
-        """Counts, percentiles and the chart for `window` (one of `WINDOWS`), briefly cached."""
-        window = window if window in WINDOWS else "6h"
+        """Counts, percentiles and the chart for `window` (`auto` or one of the fixed
+        `chart.WINDOWS`), briefly cached."""
+        window = window if window in chart.WINDOWS else chart.AUTO
         async with self._lock:
             cached = self._overview.setdefault(window, _Cached())
             if time.monotonic() - cached.at > OVERVIEW_TTL_SECONDS:
@@ -56,7 +62,10 @@ class DashboardData:
 
     async def _compute_overview(self, window: str) -> dict[str, Any]:
         now = time.time()
-        span, bucket = WINDOWS[window]
+        first = None
+        if window == chart.AUTO:
+            first = (await self._sql.one(queries.first_run_end(now))).get("first")
+        span, bucket = chart.span_of(window, now, float(first) if first is not None else None)
         totals, running, counts, pcts, timeline, first_token = await asyncio.gather(
             self._sql.one(queries.session_totals()),
             self._sql.one(queries.tasks_running()),
@@ -78,7 +87,7 @@ class DashboardData:
                 "p95": app_metrics.quantile(0.95, first_token),
                 "since": "service start",
             },
-            "chart": _chart(timeline, now, span, bucket),
+            "chart": chart.bars(timeline, now, span, bucket),
             "window": window,
         }
 
@@ -89,12 +98,18 @@ class DashboardData:
             self._sql.one(queries.sessions_count(f)),
             self._sql.query(queries.channels()),
         )
+        shown = [views.summary(r, self.links) for r in rows]
+        listed = [str(r["channel"]) for r in channels if r.get("channel")]
+        names = await self.names.names(
+            (s["started_by"] for s in shown), [*listed, *(s["channel_id"] for s in shown)]
+        )
         return {
-            "sessions": [views.summary(r, self.links) for r in rows],
+            "sessions": shown,
             "total": int(count.get("n") or 0),
             "page": f.page,
             "per_page": f.per_page,
-            "channels": [r["channel"] for r in channels if r.get("channel")],
+            "channels": listed,
+            "names": names,
         }
 
     async def session(self, key: str) -> dict[str, Any] | None:
@@ -109,7 +124,9 @@ class DashboardData:
         tasks_sql = queries.task_invocations([str(r.get("task_id", "")) for r in raw_runs])
         tasks = await self._task_rows(tasks_sql) if tasks_sql else []
         by_id = {str(t["id"]): t for t in tasks}
-        return views.detail(key, str(row["value"]), by_id, invocations, self.links)
+        detail = views.detail(key, str(row["value"]), by_id, invocations, self.links)
+        users, channels = session_ids(detail)
+        return detail | {"names": await self.names.names(users, channels)}
 
     async def _task_rows(self, sql: str) -> list[dict[str, Any]]:
         """Restate's view of the runs is a detail: the page still shows without it."""
@@ -150,15 +167,3 @@ def _percentiles(row: dict[str, Any], name: str) -> dict[str, float | None]:
         p: round(float(row[f"{name}_{p}"]), 3) if row.get(f"{name}_{p}") is not None else None
         for p in ("p50", "p95")
     }
-
-
-def _chart(rows: list[dict[str, Any]], now: float, span: int, bucket: int) -> dict[str, Any]:
-    first = int((now - span) // bucket) * bucket + bucket
-    slots = list(range(first, int(now) + 1, bucket))
-    series = {o: [0] * len(slots) for o in OUTCOMES}
-    index = {s: i for i, s in enumerate(slots)}
-    for row in rows:
-        i = index.get(int(row.get("slot") or 0))
-        if i is not None and row.get("outcome") in series:
-            series[row["outcome"]][i] = int(row.get("n") or 0)
-    return {"slots": slots, "bucket_s": bucket, "series": series}

@@ -197,6 +197,12 @@ def run_percentiles(now: float) -> str:
     return _runs_since(now - DAY, columns)
 
 
+def first_run_end(now: float) -> str:
+    """When the oldest run that ended in the last day ended (`first`), where the chart's
+    fitted span starts."""
+    return _runs_since(now - DAY, "min(ended) AS first")
+
+
 def run_timeline(now: float, window: int, bucket: int) -> str:
     """Runs ended within `window` seconds, counted by `bucket`-second slot and outcome."""
     since = now - window

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.dashboard import activity
+from bot.dashboard.chart import OUTCOME_WORDS
 from common.contract import parse_thread_key
 from common.session_state import derive_state
 
@@ -48,9 +49,37 @@ def summary(row: dict[str, Any], links: Links) -> dict[str, Any]:
         "interruptions": int(row.get("interruptions") or 0),
         "stops": int(row.get("stops") or 0),
         "last_outcome": row.get("last_outcome"),
+        "last_outcome_label": outcome_word(row.get("last_outcome")),
         "created_at": row.get("created_at"),
         "updated_at": row.get("updated_at"),
     }
+
+
+def outcome_word(outcome: object) -> str:
+    """A run's outcome as the page says it (`running` while it has none)."""
+    if not outcome:
+        return "running"
+    return OUTCOME_WORDS.get(str(outcome), str(outcome))
+
+
+def restate_note(word: str, status: object, retries: object) -> str | None:
+    """Restate's status of a run, where it says more than the run's own word: "running" is
+    not said twice, and "completed" is how every run's invocation ends, whatever its outcome."""
+    if not isinstance(status, str) or status in ("completed", word):
+        return None
+    note = f"Restate: {status.replace('-', ' ')}"
+    return f"{note}, {retries} retries" if isinstance(retries, int) and retries > 0 else note
+
+
+def turn_label(turn: dict[str, Any], outcomes: dict[str, str | None]) -> str | None:
+    """Who wrote an agent's turn and how its run ended; None for a person's message (the page
+    shows their name). A partial answer says why it is partial: interrupted, or stopped."""
+    kind = turn.get("kind")
+    if kind == "partial":
+        outcome = outcomes.get(str(turn.get("task_id") or ""))
+        why = OUTCOME_WORDS.get(outcome or "", "cut off")
+        return f"agent · {why}, partial answer"
+    return {"answer": "agent", "error": "agent · failed", "dropped": "earlier turns"}.get(str(kind))
 
 
 def _key_parts(key: str) -> tuple[str, str, str]:
@@ -78,7 +107,8 @@ def detail(
     _team, channel, thread_ts = _key_parts(key)
     channel = raw.get("channel_id") or channel
     thread_ts = raw.get("thread_ts") or thread_ts
-    turns = [dict(t) for t in raw.get("turns", [])]
+    outcomes = {str(r.get("task_id")): r.get("outcome") for r in raw.get("runs", [])}
+    turns = [{**t, "label": turn_label(t, outcomes)} for t in raw.get("turns", [])]
     by_ts = {t["ts"]: t for t in turns if t.get("kind") == "user" and t.get("ts")}
     steered = activity.steering(raw)
     runs = [_run(r, tasks, by_ts, links, steered) for r in raw.get("runs", [])]
@@ -97,6 +127,7 @@ def detail(
         "interruptions": int(raw.get("interruptions") or 0),
         "stops": int(raw.get("stops") or 0),
         "last_outcome": raw.get("last_outcome"),
+        "last_outcome_label": outcome_word(raw.get("last_outcome")),
         "running": raw.get("running"),
         "queued": len(raw.get("queued") or []),
         "workspace": _workspace(raw.get("workspace")),
@@ -121,8 +152,11 @@ def _run(
     trigger = by_ts.get(run.get("trigger_ts") or "")
     interrupter = by_ts.get(run.get("interrupted_by_ts") or "")
     restate = tasks.get(run.get("task_id") or "", {})
+    word = outcome_word(run.get("outcome"))
     return {
         **run,
+        "outcome_label": word,
+        "restate_note": restate_note(word, restate.get("status"), restate.get("retry_count")),
         "duration_s": round(ended - started, 3) if started and ended else None,
         "trigger_text": trigger.get("text") if trigger else None,
         "interrupted_by_text": interrupter.get("text") if interrupter else None,

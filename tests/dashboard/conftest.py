@@ -5,9 +5,14 @@ messages, approvals, a pull request, a picked model)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +29,7 @@ from common.contract import (
     WorkStep,
 )
 from common.session_state import SESSION_STATE_KEY, ApprovalRecord, RunRecord, Session, Shipping
-from sandbox.stack import Stack
+from sandbox.stack import ROOT, Stack, StackError, wait_for
 from tests.integration.harness import CHANNEL, TEAM, Harness, eventually
 
 SLOW_ANSWER = {"text": " ".join(f"word{i}" for i in range(400)), "chunk_delay": 0.05}
@@ -169,3 +174,46 @@ def fresh_ts() -> str:
 def dashboard(stack: Stack, harness: Harness) -> Iterator[Dashboard]:
     with httpx.Client(timeout=60) as http:
         yield Dashboard(stack.urls["dashboard"], stack.env["DASHBOARD_TOKEN"], http)
+
+
+@pytest.fixture
+def open_dashboard(stack: Stack, tmp_path: Path) -> Iterator[str]:
+    """A second bot on the stack, without `DASHBOARD_TOKEN` (as `make run` starts it when
+    none is set): its dashboard's URL. The bot is stopped by its process id."""
+    ready = tmp_path / "open-bot.ready"
+    env = {
+        **os.environ,
+        **stack.env,
+        "RESTATE_INGRESS_URL": stack.urls["ingress"],
+        "RESTATE_ADMIN_URL": stack.urls["admin"],
+        "BOT_HOST": "127.0.0.1",
+        "BOT_PORT": "0",
+        "DASHBOARD_HOST": "127.0.0.1",
+        "DASHBOARD_PORT": "0",
+        "DASHBOARD_TOKEN": "",  # empty counts as unset
+        "READY_FILE": str(ready),
+    }
+    with (tmp_path / "open-bot.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+
+            def started() -> dict[str, Any] | None:
+                if proc.poll() is not None:
+                    raise StackError(f"the bot without a token exited: see {log.name}")
+                return json.loads(ready.read_text()) if ready.exists() else None
+
+            yield str(wait_for(started, 30, "the bot without a token")["dashboard_url"])
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)

@@ -17,6 +17,10 @@ from tests.dashboard.conftest import (
 from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, eventually, plan_step
 
 
+def test_a_signed_in_operator_is_told_there_is_a_sign_in(dashboard: Dashboard) -> None:
+    assert dashboard.get("/api/me") == {"operator": "pytest", "sign_in": True}
+
+
 def test_every_api_call_needs_the_token(dashboard: Dashboard) -> None:
     for path in ("/api/overview", "/api/sessions", "/metrics"):
         assert httpx.get(dashboard.url + path).status_code == 401
@@ -58,7 +62,7 @@ def test_login_sets_a_secure_http_only_cookie_and_refuses_a_wrong_token(
     assert all(flag in cookie for flag in ("httponly", "secure", "samesite=strict"))
     value = right.cookies["agent_dashboard"]
     me = httpx.get(dashboard.url + "/api/me", headers={"Cookie": f"agent_dashboard={value}"})
-    assert me.json() == {"operator": "ops b"}
+    assert me.json() == {"operator": "ops b", "sign_in": True}
     forged = value.rsplit(".", 1)[0] + ".0000"
     refused = httpx.get(dashboard.url + "/api/me", headers={"Cookie": f"agent_dashboard={forged}"})
     assert refused.status_code == 401
@@ -100,6 +104,7 @@ def test_an_interrupted_run_is_paired_with_its_replacement(
     cancelled, replacement = session["runs"]
     assert cancelled["outcome"] == "cancelled"
     assert replacement["outcome"] == "completed"
+    assert (cancelled["outcome_label"], replacement["outcome_label"]) == ("interrupted", "done")
     [pair] = session["replacements"]
     assert pair["cancelled"] == cancelled["task_id"]
     assert pair["replacement"] == replacement["task_id"]
@@ -109,6 +114,7 @@ def test_an_interrupted_run_is_paired_with_its_replacement(
     assert cancelled["restate_url"].endswith(f"/ui/invocations/{cancelled['task_id']}")
     kinds = [t["kind"] for t in session["turns"]]
     assert kinds == ["user", "partial", "user", "answer"]
+    assert session["turns"][1]["label"] == "agent · interrupted, partial answer"
 
     overview = dashboard.get("/api/overview", window="1h")
     assert overview["outcomes"]["cancelled"]["hour"] >= 1
@@ -122,7 +128,14 @@ def test_a_session_shows_its_model_repository_steering_approvals_and_pull_reques
     ts = fresh_ts()
     seed_session(harness, ts)
 
-    session = eventually(lambda: dashboard.session(ts), what="the session page data")
+    session = eventually(
+        lambda: (s := dashboard.session(ts)) and len(s["names"]["users"]) == 2 and s,
+        what="the session page data, its people named",
+    )
+    assert session["names"] == {
+        "users": {"U0ALICE": "alice", "U0BOB": "bob"},
+        "channels": {"C0GENERAL": "#general"},
+    }
     assert session["setup"] == {"repo": "widgets", "repo_picked": False, "model": "smart"}
     assert "ghp_notreal" not in str(session), "the workspace's URL carries a token"
     assert session["workspace"]["repo"] == "widgets"
@@ -166,6 +179,30 @@ def test_stop_needs_confirmation_then_stops_the_running_task(
     )
     assert session["stops"] == 1
     assert session["runs"][-1]["outcome"] == "stopped"
+    assert session["runs"][-1]["outcome_label"] == "stopped"
+    partial = [t["label"] for t in session["turns"] if t["kind"] == "partial"]
+    assert partial == ["agent · stopped, partial answer"], "a stopped run was not interrupted"
+
+
+def test_the_overview_chart_fits_the_runs_unless_a_window_is_chosen(
+    dashboard: Dashboard, harness: Harness
+) -> None:
+    ts = harness.post(f"{BOT_MENTION} say hello")
+    harness.idle_after(ts, tasks=1)
+    fitted = dashboard.get("/api/overview")
+    assert fitted["window"] == "auto"
+    chart = fitted["chart"]
+    assert len(chart["slots"]) <= 48
+    assert chart["span_s"] < 6 * 3600, "a young stack's runs are not squeezed into six hours"
+    assert sum(chart["series"]["completed"]) >= 1
+    assert chart["labels"] == {
+        "completed": "done",
+        "cancelled": "interrupted",
+        "stopped": "stopped",
+        "failed": "failed",
+    }
+    chosen = dashboard.get("/api/overview", window="6h")
+    assert (chosen["window"], chosen["chart"]["span_s"]) == ("6h", 6 * 3600)
 
 
 def test_reset_clears_the_session(dashboard: Dashboard, harness: Harness) -> None:

@@ -1,8 +1,10 @@
 """The dashboard in a real browser (Playwright driving Debian's Chromium, never a downloaded
-one): sign in, watch a session appear, see an interruption paired with its replacement, see a
-session's model, steering messages, approvals and pull request, press Stop, and be refused
-with a wrong token or under another host name (DNS rebinding). The run leaves screenshots in
-build/screenshots/ (`make screenshots` writes them to docs/ for the README instead)."""
+one): sign in (and out, only where there is a sign-in), watch a session appear with its
+people and channel by name, see an interruption paired with its replacement, see a session's
+model, steering messages, approvals and pull request, press Stop, see the chart fit the runs,
+and be refused with a wrong token or under another host name (DNS rebinding). The run leaves
+screenshots in build/screenshots/ (`make screenshots` writes them to docs/ for the README
+instead)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from tests.integration.harness import BOT_MENTION, Harness, plan_step
 # Never the tracked docs/ unless asked: `make screenshots` sets SCREENSHOT_DIR=docs.
 DOCS = ROOT / os.environ.get("SCREENSHOT_DIR", "build/screenshots")
 WAIT_MS = 30_000
+# Hours and minutes as the browser's locale writes them: "14:02" or "2:02 PM".
+CLOCK = r"\d{1,2}:\d{2}(\s?[AP]M)?"
 
 
 def sign_in(page: Page, url: str, token: str, operator: str = "ops-alice") -> None:
@@ -32,6 +36,8 @@ def sign_in(page: Page, url: str, token: str, operator: str = "ops-alice") -> No
     page.get_by_label("Token").fill(token)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.locator("#who")).to_have_text(f"signed in as {operator}")
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 @pytest.fixture
@@ -90,6 +96,21 @@ def test_a_page_under_another_host_name_gets_nothing(browser: Browser, stack: St
         rebound.close()
 
 
+def test_without_a_token_there_is_no_sign_in_and_no_sign_out(
+    browser: Browser, open_dashboard: str
+) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(open_dashboard + "/")
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        expect(page.locator("#who")).to_have_text("open on this machine, no sign-in")
+        expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+    finally:
+        context.close()
+
+
 def test_a_sandbox_mention_appears_in_the_sessions_list(
     page: Page, stack: Stack, harness: Harness
 ) -> None:
@@ -100,6 +121,13 @@ def test_a_sandbox_mention_appears_in_the_sessions_list(
     expect(row.locator("a").first).to_contain_text("alert(1)")
     expect(row.locator("script")).to_have_count(0)
     expect(row.locator("td.state")).to_have_text("idle")
+    expect(row.locator("td.channel")).to_have_text("#general")
+    expect(row.locator("td.channel .name")).to_have_attribute("title", "C0GENERAL")
+    expect(row.locator("td.started-by")).to_have_text("alice")
+    expect(row.locator("td.started-by .name")).to_have_attribute("title", "U0ALICE")
+    expect(page.locator('select[name="channel"] option[value="C0GENERAL"]')).to_have_text(
+        "#general"
+    )
 
 
 def test_an_interruption_shows_the_cancelled_run_beside_its_replacement(
@@ -110,16 +138,24 @@ def test_an_interruption_shows_the_cancelled_run_beside_its_replacement(
     harness.streaming("plan I")
     page.goto(session_url(stack, ts))
     expect(page.locator("#state")).to_have_text("working")
+    expect(page.locator("#runs tbody tr").first.locator("td.outcome")).to_have_text("running")
+    expect(page.locator("#restate-note")).to_be_hidden()
 
     harness.post("target version 2 only", thread_ts=ts, user="U0BOB")
 
     pair = page.locator(".pair").first
-    expect(pair.locator('[data-role="cancelled"] .badge')).to_have_text("cancelled")
-    expect(pair.locator(".cause .msg")).to_contain_text("target version 2 only")
-    expect(pair.locator('[data-role="replacement"] .head strong')).to_have_text("replacement")
-    expect(page.locator('.turn[data-kind="partial"]')).to_have_count(1)
-    expect(pair.locator('[data-role="replacement"] .badge')).to_have_text("completed")
+    expect(pair.locator('[data-role="cancelled"] .badge')).to_have_text("interrupted")
+    expect(pair.locator(".cause .msg")).to_contain_text("bob: target version 2 only")
+    replacement = pair.locator('[data-role="replacement"]')
+    expect(replacement.locator(".head strong")).to_have_text("run 2, the replacement")
+    partial = page.locator('.turn[data-kind="partial"]')
+    expect(partial).to_have_count(1)
+    expect(partial.locator(".meta")).to_contain_text("agent · interrupted, partial answer")
+    expect(replacement.locator(".badge")).to_have_text("done")
     expect(page.locator("#state")).to_have_text("idle")
+    expect(page.locator("#restate-note")).to_contain_text("Failed 409")
+    cut_link = pair.locator('[data-role="cancelled"] .head a')
+    expect(cut_link).to_have_attribute("title", re.compile("expected record of an interruption"))
     DOCS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS / "dashboard-session.png"), full_page=True)
 
@@ -131,6 +167,12 @@ def test_a_session_page_shows_its_model_steering_approvals_and_pull_request(
     seed_session(harness, ts)
     page.goto(session_url(stack, ts))
 
+    title = page.locator("#title")
+    expect(title).to_have_text(re.compile(rf"^#general · thread by alice, {CLOCK}$"))
+    expect(title).to_have_attribute("title", key_of(ts))
+    expect(page.locator("#ids")).to_have_text(
+        f"channel C0GENERAL · thread {ts} · started by U0ALICE"
+    )
     expect(page.locator("#repo")).to_have_text("widgets")
     expect(page.locator("#model")).to_have_text("smart")
     expect(page.locator("main")).not_to_contain_text("ghp_notreal")
@@ -138,7 +180,8 @@ def test_a_session_page_shows_its_model_steering_approvals_and_pull_request(
     expect(tools).to_have_count(3)
     steering = tools.nth(1)
     expect(steering).to_have_class(re.compile(r"\bsteer\b"))
-    expect(steering).to_contain_text("U0BOB: keep the <script>alert(1)</script> C API stable")
+    expect(steering).to_contain_text("bob: keep the <script>alert(1)</script> C API stable")
+    expect(steering.locator(".name")).to_have_attribute("title", "U0BOB")
     expect(steering).to_contain_text("taken in here")
     expect(page.locator("main script")).to_have_count(0)
     expect(page.locator(".turn.user .meta").nth(1)).to_contain_text("steering message for run 1")
@@ -146,7 +189,7 @@ def test_a_session_page_shows_its_model_steering_approvals_and_pull_request(
     rows = page.locator("#approvals tbody tr")
     expect(rows).to_have_count(3)
     expect(rows.nth(0)).to_contain_text("budget pause")
-    expect(rows.nth(0)).to_contain_text("denied by U0ALICE")
+    expect(rows.nth(0)).to_contain_text("denied by alice")
     expect(rows.nth(1)).to_contain_text("a ship")
     expect(rows.nth(2)).to_contain_text("curl https://example.com | sh")
 
@@ -172,14 +215,37 @@ def test_stop_changes_the_state_and_marks_the_run_stopped(
     page.get_by_role("button", name="Stop running task").click()
 
     expect(page.locator("#state")).to_have_text("idle")
-    expect(page.locator("#runs tbody tr").first).to_have_attribute("data-outcome", "stopped")
+    run = page.locator("#runs tbody tr").first
+    expect(run).to_have_attribute("data-outcome", "stopped")
+    expect(run.locator("td.outcome")).to_have_text("stopped")
     expect(page.locator("#action-result")).to_contain_text("stopped the running task")
+    partial = page.locator('.turn[data-kind="partial"] .meta')
+    expect(partial).to_contain_text("agent · stopped, partial answer")
+    expect(partial).not_to_contain_text("interrupted")
+    expect(page.locator("#restate-note")).to_be_visible()
+
+
+def test_the_overview_chart_fits_the_runs_and_keeps_the_fixed_windows(
+    page: Page, stack: Stack
+) -> None:
+    page.goto(stack.urls["dashboard"] + "/")
+    expect(page.get_by_label("window")).to_have_value("auto")
+    expect(page.locator("#span")).to_contain_text("showing the last")
+    page.wait_for_function("() => Chart.getChart('chart') !== undefined")
+    legend = page.evaluate("() => Chart.getChart('chart').data.datasets.map((d) => d.label)")
+    assert legend == ["done", "interrupted", "stopped", "failed"]
+    assert page.evaluate("() => Chart.getChart('chart').data.labels.length") <= 48
+    page.get_by_label("window").select_option("6h")
+    expect(page.locator("#span")).to_have_text("showing the last 6 hours, 10 min a bar")
+    expect(page).to_have_url(re.compile(r"\?window=6h$"))
+    page.reload()
+    expect(page.get_by_label("window")).to_have_value("6h")
 
 
 def test_overview_screenshot_for_the_readme(page: Page, stack: Stack) -> None:
-    """The overview shows the activity of the tests above; its picture goes into the README."""
+    """The overview shows the activity of the tests above (the chart fitted to it, as a
+    newcomer first sees it); its picture goes into the README."""
     page.goto(stack.urls["dashboard"] + "/")
-    page.get_by_label("window").select_option("1h")
     expect(page.locator("#t-int-hour")).not_to_have_text("—")
     expect(page.locator("#t-int-hour")).not_to_have_text("0")
     expect(page.locator("#t-ttft")).not_to_have_text("—")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.dashboard import app_metrics, queries, views
+from bot.dashboard import app_metrics, chart, queries, views
 from bot.dashboard.auth import (
     COOKIE_MAX_AGE,
     TokenAuth,
@@ -192,3 +192,57 @@ def test_links_point_at_slack_threads_and_the_restate_ui() -> None:
     )
     assert links.invocation("inv_1") == "http://restate:9070/ui/invocations/inv_1"
     assert views.Links(None, "x").thread("C1", "1.2") is None
+
+
+def test_outcomes_are_said_in_one_word_each_and_never_twice() -> None:
+    words = [views.outcome_word(o) for o in ("completed", "cancelled", "stopped", "failed", None)]
+    assert words == ["done", "interrupted", "stopped", "failed", "running"]
+    assert views.restate_note("running", "running", 0) is None, "not 'running (running)'"
+    assert views.restate_note("done", "completed", 0) is None
+    assert views.restate_note("stopped", "completed", 0) is None
+    assert views.restate_note("running", "backing-off", 3) == "Restate: backing off, 3 retries"
+    assert views.restate_note("running", "suspended", None) == "Restate: suspended"
+
+
+def test_a_partial_answer_says_whether_its_run_was_interrupted_or_stopped() -> None:
+    outcomes = {"inv_a": "cancelled", "inv_b": "stopped"}
+    label = views.turn_label
+    assert label({"kind": "partial", "task_id": "inv_a"}, outcomes) == (
+        "agent · interrupted, partial answer"
+    )
+    assert label({"kind": "partial", "task_id": "inv_b"}, outcomes) == (
+        "agent · stopped, partial answer"
+    )
+    assert label({"kind": "partial", "task_id": "inv_gone"}, outcomes) == (
+        "agent · cut off, partial answer"
+    )
+    assert label({"kind": "error", "task_id": "inv_c"}, outcomes) == "agent · failed"
+    assert label({"kind": "answer"}, outcomes) == "agent"
+    assert label({"kind": "user", "user_id": "U1"}, outcomes) is None
+
+
+def test_the_chart_fits_the_runs_since_the_first_with_a_minimum_and_a_maximum() -> None:
+    now = 1_800_000_000.0
+    assert chart.fit(now, None) == (300, 10), "no runs: the minimum, 10 s a bar"
+    assert chart.fit(now, now - 60) == (300, 10), "a fresh run: not one bar in six hours"
+    assert chart.fit(now, now - 600) == (630, 30)
+    span, width = chart.fit(now, now - 3 * 3600)
+    assert (span, width) == (11_100, 300)
+    assert span >= 3 * 3600 + width, "the first run's bar and one before it"
+    assert chart.fit(now, now - 5 * 86_400) == (86_400, 3600)
+    for age in (0, 59, 901, 3599, 7201, 40_000, 86_399):
+        span, width = chart.fit(now, now - age)
+        assert span // width <= chart.MAX_BARS
+        assert chart.MIN_SPAN <= span <= chart.MAX_SPAN
+        assert span >= min(age + width, chart.MAX_SPAN)
+    assert chart.span_of("6h", now, now - 60) == (21_600, 600), "a chosen window stays"
+
+
+def test_the_charts_bars_end_now_and_start_at_the_fitted_span() -> None:
+    now = 1_800_000_000.0
+    rows = [{"slot": 1_799_999_970, "outcome": "cancelled", "n": 2}]
+    bars = chart.bars(rows, now, 900, 30)
+    assert len(bars["slots"]) == 30
+    assert bars["slots"][-1] <= now < bars["slots"][-1] + 30
+    assert bars["series"]["cancelled"][-2] == 2
+    assert bars["labels"]["cancelled"] == "interrupted"

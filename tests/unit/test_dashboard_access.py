@@ -4,6 +4,7 @@ throttled wrong tokens and malformed cookies."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -268,3 +269,13 @@ async def test_the_cookie_set_at_login_signs_in_for_at_most_twelve_hours() -> No
         value = cookie.split(";")[0].split("=", 1)[1]
         me = await served.call("GET", "/api/me", headers={"Cookie": f"agent_dashboard={value}"})
         assert me.status == 200
+
+
+async def test_only_a_dashboard_with_a_token_has_a_sign_in_to_sign_out_of() -> None:
+    async with serve(_settings()) as served:
+        me = await served.call("GET", "/api/me")
+        assert json.loads(me.text) == {"operator": "local", "sign_in": False}
+    async with serve(_settings(dashboard_token=TOKEN)) as served:
+        bearer = {"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice"}
+        me = await served.call("GET", "/api/me", headers=bearer)
+        assert json.loads(me.text) == {"operator": "alice", "sign_in": True}

@@ -56,13 +56,37 @@ const Dash = (() => {
     return seconds ? new Date(seconds * 1000).toLocaleTimeString() : "—";
   }
 
+  /** Hours and minutes, with the day when it is not today: "14:02", "3 Nov, 14:02". */
+  function when(seconds) {
+    if (!seconds) return "—";
+    const d = new Date(seconds * 1000);
+    const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (d.toDateString() === new Date().toDateString()) return time;
+    return `${d.toLocaleDateString([], { day: "numeric", month: "short" })}, ${time}`;
+  }
+
+  /** A person's or a channel's name from the page's `names` (its Slack id in the tooltip),
+   * or the id itself while Slack has not named it. */
+  function nameOf(names, kind, id) {
+    return (names && names[kind] && names[kind][id]) || id;
+  }
+  function person(names, id, nobody) {
+    if (!id) return nobody || "someone";
+    return el("span", { class: "name", title: id, dataset: { id } }, nameOf(names, "users", id));
+  }
+  function place(names, id) {
+    if (!id) return "—";
+    return el("span", { class: "name", title: id, dataset: { id } }, nameOf(names, "channels", id));
+  }
+
   function num(value, digits, unit) {
     if (value === null || value === undefined) return "—";
     return `${Number(value).toFixed(digits)}${unit || ""}`;
   }
 
-  function badge(kind, value) {
-    return value ? el("span", { class: `badge ${kind}-${value}` }, value) : "—";
+  /** A coloured label: `value` picks the colour, `text` (else `value`) is what it says. */
+  function badge(kind, value, text) {
+    return value ? el("span", { class: `badge ${kind}-${value}` }, text || value) : "—";
   }
 
   /** Run `fn` now and every `ms` ms while the page is visible; errors show in `banner`. */
@@ -80,12 +104,18 @@ const Dash = (() => {
     tick();
   }
 
+  // Sign out only where there is a sign-in: without a token the dashboard is open (to this
+  // machine only), and signing out would sign you straight back in.
   async function showOperator() {
     const who = document.getElementById("who");
     if (!who) return;
-    try { who.textContent = `signed in as ${(await api("/api/me")).operator}`; } catch (_) { /* shown on refresh */ }
+    let me;
+    try { me = await api("/api/me"); } catch (_) { return; /* shown on refresh */ }
+    who.textContent = me.sign_in ? `signed in as ${me.operator}` : "open on this machine, no sign-in";
+    const signOut = document.getElementById("sign-out");
+    if (signOut) signOut.classList.toggle("hidden", !me.sign_in);
   }
 
   document.addEventListener("DOMContentLoaded", showOperator);
-  return { el, link, api, ago, clock, num, badge, every };
+  return { el, link, api, ago, clock, when, num, badge, every, nameOf, person, place };
 })();

@@ -13,14 +13,24 @@
 
   function label(slot, bucket) {
     const d = new Date(slot * 1000);
-    return bucket >= 3600 ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    return bucket < 60 ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
       : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function width(seconds) {
+    return seconds < 60 ? `${seconds} s` : seconds < 3600 ? `${seconds / 60} min` : `${seconds / 3600} h`;
+  }
+
+  function span(seconds) {
+    if (seconds >= 86400) return "the last day";
+    if (seconds >= 7200) return `the last ${Math.round(seconds / 3600)} hours`;
+    return `the last ${Math.round(seconds / 60)} minutes`;
   }
 
   function draw(data) {
     const labels = data.chart.slots.map((s) => label(s, data.chart.bucket_s));
     const datasets = Object.entries(data.chart.series).map(([outcome, values]) => ({
-      label: outcome === "cancelled" ? "cancelled (interrupted)" : outcome,
+      label: data.chart.labels[outcome] || outcome,
       data: values, backgroundColor: COLORS[outcome], stack: "runs",
     }));
     if (typeof Chart === "undefined") {
@@ -56,11 +66,19 @@
     set("t-dur", secs(d.task_duration_s.p50)); set("t-dur95", `p95 ${secs(d.task_duration_s.p95)}`);
     set("t-ttft", secs(d.first_token_s.p50)); set("t-ttft95", `p95 ${secs(d.first_token_s.p95)}`);
     set("updated", new Date(d.generated_at * 1000).toLocaleTimeString());
+    set("span", `showing ${span(d.chart.span_s)}, ${width(d.chart.bucket_s)} a bar`);
     draw(d);
   }
 
+  // The window fits the data unless one is chosen; a choice stays in the URL for a reload.
   const select = document.getElementById("window");
+  const asked = new URLSearchParams(location.search).get("window");
+  if ([...select.options].some((o) => o.value === asked)) select.value = asked;
   async function refresh() { fill(await api(`/api/overview?window=${encodeURIComponent(select.value)}`)); }
-  select.addEventListener("change", () => { if (chart) { chart.destroy(); chart = null; } refresh(); });
+  select.addEventListener("change", () => {
+    history.replaceState(null, "", select.value === "auto" ? location.pathname : `?window=${select.value}`);
+    if (chart) { chart.destroy(); chart = null; }
+    refresh();
+  });
   Dash.every(3000, refresh);
 })();

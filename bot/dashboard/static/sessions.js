@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { el, link, api, ago, badge } = Dash;
+  const { el, link, api, ago, badge, nameOf, person, place } = Dash;
   const form = document.getElementById("filters");
   const tbody = document.querySelector("#sessions tbody");
   const params = new URLSearchParams(location.search);
@@ -23,26 +23,30 @@
     return q;
   }
 
-  function channels(list) {
+  // The channel filter by name (its value stays the id); a name Slack gives later replaces the id.
+  function channels(list, names) {
     const select = form.elements.channel;
     const current = select.value || params.get("channel") || "";
-    const known = new Set([...select.options].map((o) => o.value));
-    for (const c of list) if (!known.has(c)) select.append(el("option", { value: c }, c));
+    const known = new Map([...select.options].map((o) => [o.value, o]));
+    for (const c of list) {
+      const option = known.get(c) || select.appendChild(el("option", { value: c, title: c }));
+      option.textContent = nameOf(names, "channels", c);
+    }
     select.value = current;
   }
 
-  function row(s) {
+  function row(s, names) {
     const href = `/sessions/${encodeURIComponent(s.key)}`;
     return el("tr", { dataset: { key: s.key, state: s.state } },
       el("td", {}, el("a", { href }, s.title || s.thread_ts), " ",
         s.thread_url ? link(s.thread_url, "Slack ↗", { target: "_blank", rel: "noopener" }) : ""),
-      el("td", {}, s.channel_id),
-      el("td", {}, s.started_by || "—"),
+      el("td", { class: "channel" }, place(names, s.channel_id)),
+      el("td", { class: "started-by" }, person(names, s.started_by, "—")),
       el("td", { class: "state" }, badge("s", s.state)),
       el("td", { class: "num" }, s.turns),
       el("td", { class: "num" }, s.tasks_started),
       el("td", { class: "num" }, s.interruptions),
-      el("td", {}, badge("o", s.last_outcome)),
+      el("td", {}, badge("o", s.last_outcome, s.last_outcome_label)),
       el("td", { title: s.updated_at ? new Date(s.updated_at * 1000).toLocaleString() : "" }, ago(s.updated_at)));
   }
 
@@ -50,8 +54,8 @@
     const q = query();
     const data = await api(`/api/sessions?${q}`);
     total = data.total;
-    channels(data.channels);
-    tbody.replaceChildren(...(data.sessions.length ? data.sessions.map(row)
+    channels(data.channels, data.names);
+    tbody.replaceChildren(...(data.sessions.length ? data.sessions.map((s) => row(s, data.names))
       : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No sessions match."))]));
     const pages = Math.max(1, Math.ceil(total / PER_PAGE));
     document.getElementById("page-info").textContent = `page ${page} of ${pages} · ${total} sessions`;
