@@ -17,6 +17,7 @@ from bot.background import Background
 from bot.edge import refuse
 from bot.forwarder import RestateForwarder
 from bot.listeners import register
+from bot.names import SlackNames
 from bot.rules import Rules
 from bot.run_rate import RunLimits, RunRate
 from common.settings import BotSettings
@@ -62,7 +63,8 @@ def build_app(
     rules = Rules.from_settings(settings)
     run_rate = RunRate(RunLimits.from_settings(settings))
     background = background or Background()
-    register(app, forwarder, rules, settings.reaction_received, background, run_rate)
+    names = SlackNames(client)
+    register(app, forwarder, rules, settings.reaction_received, background, run_rate, names)
     return app
 
 

@@ -16,8 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.dashboard import api, auth, origins, pages
 from bot.dashboard.data import DashboardData
-from bot.dashboard.names import SlackNames
 from bot.dashboard.views import Links
+from bot.names import SlackNames
 from bot.restate_sql import RestateSql
 from common.settings import BotSettings
 

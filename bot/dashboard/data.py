@@ -13,8 +13,8 @@ import aiohttp
 import structlog
 
 from bot.dashboard import app_metrics, chart, queries, views
-from bot.dashboard.names import SlackNames, session_ids
 from bot.forwarder import ForwardError, RestateForwarder
+from bot.names import SlackNames
 from bot.restate_sql import RestateError, RestateSql
 from common.contract import AGENT_RESET, AGENT_STOP, OUTCOMES, StopRequest
 
@@ -167,3 +167,15 @@ def _percentiles(row: dict[str, Any], name: str) -> dict[str, float | None]:
         p: round(float(row[f"{name}_{p}"]), 3) if row.get(f"{name}_{p}") is not None else None
         for p in ("p50", "p95")
     }
+
+
+def session_ids(detail: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """The people and channels a session page names: who started it, who wrote each message,
+    steered, interrupted or answered a request for approval, who asked for a ship."""
+    users = {detail.get("started_by"), detail.get("ship", {}).get("wanted_by")}
+    users |= {t.get("user_id") for t in detail.get("turns", [])}
+    for run in detail.get("runs", []):
+        users |= {run.get("trigger_user"), run.get("interrupted_by_user")}
+        users |= {m.get("user_id") for m in run.get("steering", [])}
+    users |= {a.get("by_user") for a in detail.get("approvals", [])}
+    return {u for u in users if isinstance(u, str)}, {str(detail.get("channel_id") or "")}

@@ -30,6 +30,8 @@ from bot.listeners.steering import (
     request_stop,
     slack_error_code,
 )
+from bot.markup import mentioned, readable
+from bot.names import SlackNames
 from bot.rules import Rules
 from bot.run_rate import Refusal, RunRate
 from common.contract import IncomingMessage, message_idempotency_key, thread_key
@@ -37,6 +39,9 @@ from common.slack_limiter import Lane, lane
 
 log = structlog.get_logger(__name__)
 
+# How long a message waits for the names of people and channels it mentions that are not
+# cached yet: the forward (and so an interruption) waits this long at most, once per name.
+NAME_WAIT_SECONDS = 0.3
 STOP_WORDS = frozenset({"stop", "cancel"})
 STATUS_WORDS = frozenset({"status"})
 SHIP = "ship"
@@ -66,9 +71,10 @@ class MessageHandler:
         received_reaction: str,
         background: Background,
         run_rate: RunRate,
+        names: SlackNames,
     ) -> None:
         self.forwarder, self.rules, self.received_reaction = forwarder, rules, received_reaction
-        self.background, self.run_rate = background, run_rate
+        self.background, self.run_rate, self.names = background, run_rate, names
 
     async def __call__(
         self,
@@ -85,9 +91,19 @@ class MessageHandler:
             report = log.warning if msg.unexpected else log.debug
             report("event_skipped", type=event.get("type"), reason=msg.reason)
             return
+        if "<" in msg.text or "&" in msg.text:
+            msg = await self._readable(msg)
         if shared_files(event):
             msg = await _with_file_texts(msg, event, client)
         await self._handle(msg, message_actor(event, body, team), client)
+
+    async def _readable(self, msg: IncomingMessage) -> IncomingMessage:
+        """The turn as people read it: names for the people and channels it mentions (known
+        ones at once, others if Slack names them within a moment; else the id stays)."""
+        users, channels = mentioned(msg.text)
+        found = await self.names.names(users, channels, wait=NAME_WAIT_SECONDS)
+        text = readable(msg.text, found["users"], found["channels"])
+        return msg.model_copy(update={"text": text})
 
     async def _handle(self, msg: IncomingMessage, actor: Actor, client: AsyncWebClient) -> None:
         word = _command_word(msg)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.dashboard.names import SlackNames, channel_name, session_ids, user_name
+from bot.dashboard.data import session_ids
+from bot.names import SlackNames, channel_name, user_name
 from common.slack_limiter import LimitedWebClient, SlackLimiter
 from sandbox.slack_records import Fault
 from sandbox.slack_workspace import WorkspaceConfig, create_workspace_app
@@ -88,7 +89,8 @@ async def test_an_id_slack_cannot_name_shows_as_itself_and_is_not_asked_on_every
 ) -> None:
     clock = Clock()
     names = SlackNames(slack.client, clock)
-    slack.workspace.faults.add(Fault(method="users.info", error="user_not_visible"))
+    # Both lookups are refused, whichever Slack gets first.
+    slack.workspace.faults.add(Fault(method="users.info", error="user_not_visible", count=2))
     empty: dict[str, dict[str, str]] = {"users": {}, "channels": {}}
     assert await names.names(["U0ALICE", "U0NOBODY"], []) == empty
     assert await names.names(["U0ALICE", "U0NOBODY"], []) == empty

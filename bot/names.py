@@ -1,4 +1,5 @@
-"""Names for the Slack ids the dashboard shows: people (`users.info`, Tier 4) and channels
+"""Names for the Slack ids the bot shows (the dashboard) and hands on (the model reads people's
+and channels' names, not ids): people (`users.info`, Tier 4) and channels
 (`conversations.info`, Tier 3), asked through the bot's rate-limited Web API client.
 
 Names are cosmetic, so they never cost the bot anything it must send: each lookup waits in the
@@ -86,14 +87,20 @@ class SlackNames:
     def __len__(self) -> int:
         return len(self._cache)
 
-    async def names(self, users: Iterable[str | None], channels: Iterable[str | None]) -> Names:
+    async def names(
+        self,
+        users: Iterable[str | None],
+        channels: Iterable[str | None],
+        wait: float | None = None,
+    ) -> Names:
         """`{"users": {id: name}, "channels": {id: name}}` for the ids named within `wait`
-        seconds; lookups still under way go on and fill the cache."""
+        seconds (the cache's own by default); lookups still under way go on and fill the
+        cache."""
         keys: list[Key] = [("user", u) for u in set(users) if u and USER_ID.match(u)]
         keys += [("channel", c) for c in set(channels) if c and CHANNEL_ID.match(c)]
         waiting = [task for key in keys if (task := self._lookup(key)) is not None]
         if waiting:
-            await asyncio.wait(waiting, timeout=self.wait)
+            await asyncio.wait(waiting, timeout=self.wait if wait is None else wait)
         found: Names = {"users": {}, "channels": {}}
         for kind, ident in keys:
             entry = self._fresh((kind, ident))
@@ -161,15 +168,3 @@ class SlackNames:
         self._cache.move_to_end(key)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
-
-
-def session_ids(detail: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """The people and channels a session page names: who started it, who wrote each message,
-    steered, interrupted or answered a request for approval, who asked for a ship."""
-    users = {detail.get("started_by"), detail.get("ship", {}).get("wanted_by")}
-    users |= {t.get("user_id") for t in detail.get("turns", [])}
-    for run in detail.get("runs", []):
-        users |= {run.get("trigger_user"), run.get("interrupted_by_user")}
-        users |= {m.get("user_id") for m in run.get("steering", [])}
-    users |= {a.get("by_user") for a in detail.get("approvals", [])}
-    return {u for u in users if isinstance(u, str)}, {str(detail.get("channel_id") or "")}
