@@ -125,6 +125,8 @@ class Turn(BaseModel):
     )
     # On an answer or a partial: the tool calls and results of the run that wrote it.
     work: list[WorkStep] = []
+    # On a partial: a person stopped its run (else a new message interrupted it).
+    stopped: bool = False
 
     def size(self) -> int:
         """Bytes this turn adds to the session (and to the next model request)."""

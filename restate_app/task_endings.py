@@ -79,7 +79,9 @@ class RunEndings:
     # ------------------------------------------------------------------ endings
     async def _stop_inflight(self) -> None:
         """Close the model stream and kill running commands at once, and wait (bounded) for
-        the kills, so what they printed so far is known before it is recorded."""
+        the kills, so what they printed so far is known before it is recorded. The status
+        message takes no more updates: the notice takes it over."""
+        self.view.close()
         self.tracker.close()
         running = [task for task in self.inflight if not task.done()]
         for task in running:

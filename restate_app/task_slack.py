@@ -25,11 +25,11 @@ from restate_app.approval_view import answer_line, ended_message, withdrawn_line
 from restate_app.deps import Deps
 from restate_app.mrkdwn import to_mrkdwn
 from restate_app.slack_io import MAX_MESSAGE_CHARS, SlackPoster
+from restate_app.status_text import StatusText
 from restate_app.tools.registry import ToolResult
 
 log = structlog.get_logger(__name__)
 
-STATUS_TEXT = ":hourglass_flowing_sand: Working on it…"
 CANCELLED_TEXT = ":leftwards_arrow_with_hook: Cancelled, restarting with the new message…"
 STOPPED_TEXT = ":octagonal_sign: Stopped{by}. Reply in this thread to start again."
 FAILED_TEXT = (
@@ -37,12 +37,17 @@ FAILED_TEXT = (
     "or the repository could not be prepared. Reply in this thread to try again."
 )
 DONE_TEXT = ":white_check_mark: Answered below."
+# How a cut run's partial text is marked in its notice when a reply cut it (a stop says who).
+INTERRUPTED_LABEL = "interrupted by a new message"
 # Progress updates: the status message's, or the streamed answer's (`SLACK_STREAMING`).
 PROGRESS_METHOD = "chat.update"
 STREAM_METHOD = "chat.appendStream"
 TICK_SECONDS = 5.0
-MAX_ACTIVITY_LINES = 6
+# How soon after the last update one follows when a step starts or a wait for approval begins.
+SOON_SECONDS = 1.0
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+# Partial text worth quoting has a word in it: not only an ellipsis or markup.
+_WORD = re.compile(r"\w")
 
 
 def change_line(changes: ChangeSummary | None) -> str:
@@ -53,14 +58,6 @@ def change_line(changes: ChangeSummary | None) -> str:
     more = f" and {len(changes.files) - 8} more" if len(changes.files) > 8 else ""
     count = f"{len(changes.files)} file{'s' if len(changes.files) != 1 else ''}"
     return f"*Changes:* {count}, +{changes.added} -{changes.removed}: {names}{more}"
-
-
-def about_line(repo: str | None, name: str | None, model: str) -> str:
-    """The status message's last line: the repository and the model the run works with."""
-    parts = [f"repo {_code(repo)}"] if repo else []
-    if model:
-        parts.append(f"model {_code(name)} ({_code(model)})" if name else f"model {_code(model)}")
-    return f"_{' · '.join(parts)}_" if parts else ""
 
 
 def known(names: dict[str, str]) -> str:
@@ -74,44 +71,60 @@ def _code(text: str | None) -> str:
 
 
 class StatusView:
-    """The status message of one run: the model's latest text and the tool activity, shown
-    about once a second (or streamed with Slack's streaming methods), above a line naming the
-    repository and the model."""
+    """The status message of one run: what the agent is doing now, the plan it stated, the
+    model's latest text and the tool activity (`restate_app/status_text.py`), above a line
+    naming the repository and the model; or, with Slack's streaming methods, the text streamed.
+
+    Updates are coalesced: at most one is pending, it shows the state as it is when it goes,
+    and it goes no sooner than the method's progress interval after the last (a step starting
+    or a wait for approval: a second after it), through the limiter's progress lane."""
 
     def __init__(self, slack: SlackPoster, req: TaskRequest) -> None:
         self._slack, self._req = slack, req
-        self.about = ""
+        self.state = StatusText()
         self.status_ts: str | None = None
-        self._text = ""
-        self._lines: dict[str, str] = {}
-        self._since: dict[str, float] = {}
         self._last = 0.0
+        self._shown = -1
+        self._due = 0.0
+        self._update: asyncio.Task[None] | None = None
+        self._pushing = False
+        self._closed = False
+        self._ticks: dict[str, float] = {}
         self._stream: _SlackStream | None = None
         # The task posting the status message, and whether that post has gone out.
         self.posting: asyncio.Task[Any] | None = None
         self.sending = asyncio.Event()
         self.posted = asyncio.Event()
 
+    @property
+    def about(self) -> str:
+        return self.state.about
+
+    @about.setter
+    def about(self, line: str) -> None:
+        self.state.about = line
+
     async def post_status(self, deps: Deps) -> str:
         req = self._req
         self.posting = asyncio.current_task()
         try:
-            text = "\n".join(part for part in (STATUS_TEXT, self.about) if part)
+            version, text = self.state.version, self.render()
             ts = await self._slack.post_status(
                 req.channel_id, req.thread_ts, text, req.thread_key, on_send=self.sending
             )
-            self.status_ts = ts
+            self.status_ts, self._shown, self._last = ts, version, time.monotonic()
         finally:
             # Posted or given up: nobody waits for it any longer.
             self.posted.set()
         if deps.streaming:
             self._stream = _SlackStream(self._slack, req)
+        self._changed()  # what happened while the post was on its way
         return ts
 
     async def posted_ts(self, grace: float) -> str | None:
         """The status message's ts, for a run being cancelled. A post still waiting for its
         turn is called off (nothing was posted); one on its way is waited for a little, so
-        the notice can rewrite it rather than leave "Working on it…" behind."""
+        the notice can rewrite it rather than leave "Planning…" behind."""
         if self.status_ts is not None or self.posting is None or self.posted.is_set():
             return self.status_ts
         if not self.sending.is_set():
@@ -132,76 +145,111 @@ class StatusView:
             add, remove = reactions.for_outcome(outcome), reactions.in_progress
         await self._slack.react(req.channel_id, req.trigger_ts, add=add, remove=remove)
 
+    # ------------------------------------------------------------------ what happens
     def new_turn(self) -> None:
-        """A model call starts: its text replaces the last one's (and, streamed, gets a
+        """A model call starts: its text follows the last one's (and, streamed, gets a
         message of its own)."""
-        self._text = ""
+        self.state.new_turn()
         if self._stream is not None:
             self._stream.new_turn = True
+        self._changed()
 
     async def show_text(self, text: str) -> None:
-        self._text = text
+        first = not self.state.text
+        self.state.show_text(text)
         if self._stream is not None:
             await self._stream.feed(text)
             return
-        await self._refresh()
+        self._changed(soon=first)  # a call's first words (a plan beginning) show early
 
     def tool_started(self, call_id: str, line: str) -> asyncio.Task[None]:
-        self._since[call_id] = time.monotonic()
-        line = escape(line)
-        self._lines[call_id] = f"▸ {line}"
-        self._lines = dict(list(self._lines.items())[-MAX_ACTIVITY_LINES:])
+        self._ticks[call_id] = time.monotonic()
+        self.state.tool_started(call_id, line)
+        self._changed(soon=True)
         return asyncio.ensure_future(self._tick(call_id, line))
 
     def note(self, key: str, line: str) -> None:
         """A line of its own among the activity: a steering message the run took in."""
-        self._lines[key] = escape(line)
-        self._lines = dict(list(self._lines.items())[-MAX_ACTIVITY_LINES:])
+        self.state.note_line(key, line)
+        self._changed()
 
     def tool_ended(self, call_id: str, result: ToolResult) -> None:
-        line = self._lines.get(call_id, "").removeprefix("▸ ")
-        mark = "✗" if result.is_error or (result.exit_code not in (None, 0)) else "✓"
+        failed = result.is_error or (result.exit_code not in (None, 0))
         exit_note = f" (exit {result.exit_code})" if result.exit_code not in (None, 0) else ""
-        self._lines[call_id] = f"{mark} {line}{exit_note}"
+        self.state.tool_ended(call_id, failed, exit_note)
+        self._changed()
 
     async def waiting(self, call_id: str, line: str) -> None:
         """A call waits for a person's approval: say so now (inside the step asking)."""
-        self._lines[call_id] = f"⏸ {escape(line)}: waiting for approval"
-        self._lines = dict(list(self._lines.items())[-MAX_ACTIVITY_LINES:])
-        await self._refresh(force=True)
+        self.state.waiting(call_id, line)
+        self._changed(soon=True)
 
     def refused(self, call_id: str, why: str) -> None:
         """A call nobody approved; shown with the next update."""
-        line = (
-            self._lines.get(call_id, "").removeprefix("⏸ ").removesuffix(": waiting for approval")
-        )
-        self._lines[call_id] = f"✗ {line} ({why})"
+        self.state.refused(call_id, why)
+        self._changed()
 
     async def _tick(self, call_id: str, line: str) -> None:
         """Keep the elapsed time of a long tool call current: ``Running `x` (12 s)``."""
-        await self._refresh(force=True)
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            seconds = int(time.monotonic() - self._since[call_id])
-            self._lines[call_id] = f"▸ {line} ({seconds} s)"
-            await self._refresh()
+            seconds = int(time.monotonic() - self._ticks[call_id])
+            self.state.tool_ticked(call_id, line, seconds)
+            self._changed()
 
     def render(self) -> str:
-        text = to_mrkdwn(self._text.strip())[-(MAX_MESSAGE_CHARS - 800) :]
-        activity = "\n".join(self._lines.values())
-        shown = "\n\n".join(part for part in (text, activity) if part) + " …"
-        return "\n".join(part for part in (shown, self.about) if part)
+        return self.state.render()
 
-    async def _refresh(self, force: bool = False) -> None:
+    # ------------------------------------------------------------------ showing it
+    def _changed(self, soon: bool = False) -> None:
+        """Have the status message show the latest state: one update pending at most."""
+        if self._closed or self.status_ts is None or self.state.version == self._shown:
+            return
         now = time.monotonic()
         interval = self._slack.limiter.progress_interval(PROGRESS_METHOD)
-        if self.status_ts is None or (not force and now - self._last < interval):
+        due = self._last + (min(interval, SOON_SECONDS) if soon else interval)
+        pending = self._update is not None and not self._update.done()
+        if pending and (self._pushing or due >= self._due):
+            return  # the pending update goes in time, and shows what is there by then
+        if pending:
+            assert self._update is not None
+            self._update.cancel()
+        self._due = due
+        self._update = asyncio.ensure_future(self._show(max(0.0, due - now)))
+
+    async def _show(self, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self._closed or self.status_ts is None:
             return
-        req = self._req
-        if await self._slack.show_progress(
-            req.channel_id, self.status_ts, self.render(), req.thread_key, markdown=False
-        ):
-            self._last = now
+        req, version = self._req, self.state.version
+        self._pushing = True
+        try:
+            shown = await self._slack.show_progress(
+                req.channel_id, self.status_ts, self.render(), req.thread_key, markdown=False
+            )
+        finally:
+            self._pushing = False
+        self._last = time.monotonic()
+        if shown:
+            self._shown = version
+        # Skipped (no token to spare), or changed while it went: the next one follows.
+        self._update = None
+        self._changed()
+
+    def close(self) -> None:
+        """No more updates: the run is over (or cut: its notice takes the message over). An
+        update on its way is left to finish; `quiet` waits for it."""
+        self._closed = True
+        if self._update is not None and not self._pushing:
+            self._update.cancel()
+
+    async def quiet(self) -> None:
+        """Close, and wait for an update on its way, so nothing lands after what follows."""
+        self.close()
+        update = self._update
+        if update is not None and not update.done():
+            await asyncio.wait([update])
 
     async def finish(
         self,
@@ -212,8 +260,9 @@ class StatusView:
     ) -> None:
         """The status message becomes `text` (or `text` is posted), with `blocks` if given."""
         req = self._req
+        await self.quiet()
         if self._stream is not None and outcome == "completed":
-            await self._stream.finish(self._text)
+            await self._stream.finish(self.state.text)
         if status_ts is not None:
             await self._slack.update(req.channel_id, status_ts, text, blocks)
         else:
@@ -308,10 +357,10 @@ async def _notice(deps: Deps, note: Notice) -> None:
         return
     if note.kind == "stopped":
         by = f" by <@{note.by_user}>" if _SLACK_USER.fullmatch(note.by_user or "") else ""
-        head = STOPPED_TEXT.format(by=by)
+        head, cut_by = STOPPED_TEXT.format(by=by), f"stopped{by}"
     else:
-        head = CANCELLED_TEXT
-    text = notice_text(head, note.partial, note.killed)
+        head, cut_by = CANCELLED_TEXT, INTERRUPTED_LABEL
+    text = notice_text(head, note.partial, note.killed, cut_by)
     if note.status_ts is not None:
         await slack.update(note.channel_id, note.status_ts, text)
     else:
@@ -337,12 +386,16 @@ async def _close_approval(slack: SlackPoster, note: Notice) -> None:
     await slack.update(note.channel_id, shown.ts, text, blocks)
 
 
-def notice_text(head: str, partial: str, killed: list[str] | None = None) -> str:
+def notice_text(
+    head: str, partial: str, killed: list[str] | None = None, cut_by: str = INTERRUPTED_LABEL
+) -> str:
     """The notice, with what the cancellation killed and what the run was writing when it
-    was cut off, marked as such."""
+    was cut off, marked with how it was cut (`cut_by`: "interrupted by a new message",
+    "stopped by <@U…>"). A run cut before it wrote a word quotes nothing."""
     head = "\n".join([head, *(f"• {escape(line)}" for line in (killed or [])[:5])])
-    if not partial.strip():
+    if not _WORD.search(partial):
         return head
-    shown = to_mrkdwn(partial.strip())[: MAX_MESSAGE_CHARS - len(head) - 40]
-    quoted = "\n".join(f">{line}" for line in shown.splitlines())
-    return f"{head}\n{quoted}\n_(interrupted)_"
+    shown = to_mrkdwn(partial.strip())[: MAX_MESSAGE_CHARS - len(head) - 80]
+    # One level of quote is all Slack has: the text's own quote markers go.
+    quoted = "\n".join(f">{line.removeprefix('> ')}" for line in shown.splitlines())
+    return f"{head}\n{quoted}\n_({cut_by})_"

@@ -94,7 +94,12 @@ def outcome_turn(report: TaskReport, max_bytes: int) -> Turn | None:
         kind = "partial"
     else:
         return None
-    turn = Turn(kind=kind, text=clip_text(report.text, max_bytes), task_id=report.task_id)
+    turn = Turn(
+        kind=kind,
+        text=clip_text(report.text, max_bytes),
+        task_id=report.task_id,
+        stopped=kind == "partial" and report.outcome == "stopped",
+    )
     return bound_work(turn.model_copy(update={"work": report.work}), max_bytes)
 
 

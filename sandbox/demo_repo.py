@@ -102,7 +102,7 @@ def fixed_answer(
     """The demo agent's final answer once the fix is in and the tests pass; `install` says
     how the install check went."""
     was = f" Before the fix: {failed}." if failed else ""
-    checked = [f"**Install check:** {install}", ""] if install else []
+    checked = [f"- **Install check:** {install}"] if install else []
     lines = [
         f"{label} **Fixed:** meeting times now follow each timezone's daylight-saving rules, "
         "and the tests pass.",
@@ -116,8 +116,9 @@ def fixed_answer(
         FIX_NEW_TEXT.rstrip("\n"),
         "```",
         "",
+        "**Checks:**",
         *checked,
-        f"**Tests:** `{TEST_COMMAND}` now passes: {passed}.{was}",
+        f"- **Tests:** `{TEST_COMMAND}` now passes: {passed}.{was}",
     ]
     if diff_shown:
         lines += ["", "The whole change is in the diff attached to this thread."]

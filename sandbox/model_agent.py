@@ -21,6 +21,8 @@ from sandbox.model_script import LABEL, content_text, quote, user_texts
 JSON = dict[str, Any]
 
 MAX_TOOL_TURNS = 12
+# A plan quotes the request up to this many characters: enough to recognise it.
+PLAN_QUOTE_LIMIT = 200
 REQUIRED_TOOLS = ("list_files", "read_file", "edit_file", "run_command")
 
 _FIX_WORDS = re.compile(r"\b(fix\w*|fail\w*|broken|bug\w*|zoneinfo|daylight|dst)\b", re.I)
@@ -123,6 +125,9 @@ class Conversation:
     # partial (the cut-off run's work may come after the user turn that cut it off).
     run_start: int
     resumed: bool  # an earlier run was cut short and left tool calls behind
+    # How the latest cut-short run ended, as the conversation says: "interrupted" (by a new
+    # message) or "stopped" (by a person).
+    cut_as: str = "interrupted"
 
     @property
     def this_run(self) -> list[Step]:
@@ -154,7 +159,7 @@ class Conversation:
 
     def call(self, text: str, name: str, arguments: JSON) -> Reply:
         if not text and self.resumed and not self.this_run:
-            text = f"{LABEL} I picked up from the interrupted run and carry on where it stopped."
+            text = f"{LABEL} I picked up from the {self.cut_as} run and carry on where it stopped."
         return Reply(text, (ToolCall(name, arguments),))
 
 
@@ -193,6 +198,7 @@ def read_conversation(messages: list[JSON], tools: list[str]) -> Conversation:
         requests=user_texts(messages[answered + 1 :]) or user_texts(messages)[-1:],
         run_start=run_start,
         resumed=bool(earlier) and (cut_short or _was_cut_short(messages[:run_start])),
+        cut_as=_cut_as(messages[partial]) if partial >= 0 else "interrupted",
     )
 
 
@@ -233,9 +239,15 @@ def _is_final_answer(message: JSON) -> bool:
 
 
 def _is_partial(message: JSON) -> bool:
-    """An interrupted run's partial answer, as the product marks it."""
+    """An interrupted or stopped run's partial answer, as the product marks it."""
     text = content_text(message).strip().lower()
-    return message.get("role") == "assistant" and text.startswith("[interrupted")
+    return message.get("role") == "assistant" and text.startswith(("[interrupted", "[stopped"))
+
+
+def _cut_as(partial: JSON) -> str:
+    """How a partial answer's run ended, as the product marks it."""
+    stopped = content_text(partial).strip().lower().startswith("[stopped")
+    return "stopped" if stopped else "interrupted"
 
 
 def _was_cut_short(messages: list[JSON]) -> bool:
@@ -267,10 +279,13 @@ def _normal(path: str) -> str:
 def _fix_reply(conv: Conversation) -> Reply:
     listing = conv.last_done("list_files")
     if listing is None:
-        plan = (
-            f"{LABEL} I'll look at the files, read the failing test and the code it covers, "
-            "run the tests, fix the bug, check that the package installs (that step asks for "
-            "your approval) and run the tests again."
+        plan = _plan(
+            conv,
+            "Look at the files, then read the failing test and the code it covers.",
+            "Run the tests to see the failure.",
+            "Fix the bug.",
+            "Check that the package still installs (that step asks for your approval).",
+            "Run the tests again and show the diff.",
         )
         return conv.call(plan if not conv.resumed else "", "list_files", {})
     if demo.MODULE not in _listed(listing.result or ""):
@@ -329,7 +344,7 @@ def _after_fix(conv: Conversation, fixed_at: int) -> Reply:
     install = conv.last_install(after=fixed_at)
     if install is None or install.cut_short:
         resumed = conv.fix_in_place_on_resume(fixed_at)
-        picked_up = "I picked up from the interrupted run: the fix is already in place. "
+        picked_up = f"I picked up from the {conv.cut_as} run: the fix is already in place. "
         text = f"{LABEL} {picked_up if resumed else ''}{demo.INSTALL_REASON}"
         return conv.call(text, "run_command", {"command": demo.INSTALL_COMMAND})
     run = conv.last_test_run(after=install.turn)
@@ -338,7 +353,7 @@ def _after_fix(conv: Conversation, fixed_at: int) -> Reply:
         text = before_tests(read_install(install.result or "")) if run is None else ""
         if conv.fix_in_place_on_resume(fixed_at):
             text = (
-                f"{LABEL} I picked up from the interrupted run: the fix is already in place, "
+                f"{LABEL} I picked up from the {conv.cut_as} run: the fix is already in place, "
                 "so I'm running the tests again."
             )
         return conv.call(text, "run_command", {"command": demo.TEST_COMMAND})
@@ -347,6 +362,15 @@ def _after_fix(conv: Conversation, fixed_at: int) -> Reply:
     if "show_diff" in conv.tools and conv.last_done("show_diff", after=fixed_at) is None:
         return conv.call("", "show_diff", {})
     return Reply(_fixed_answer(conv, fixed_at, run))
+
+
+def _plan(conv: Conversation, *steps: str) -> str:
+    """The plan a run states first: the request it answers (quoted, shortened), then its steps
+    as a numbered list."""
+    numbered = [f"{number}. {step}" for number, step in enumerate(steps, 1)]
+    request = conv.requests[-1] if conv.requests else ""
+    asked = [quote(request, PLAN_QUOTE_LIMIT), ""] if request else []
+    return "\n".join([f"{LABEL} **Plan** for your request:", "", *asked, *numbered])
 
 
 def _listed(listing: str) -> set[str]:
@@ -359,7 +383,7 @@ def _listed(listing: str) -> set[str]:
 def _explore_reply(conv: Conversation) -> Reply:
     listing = conv.last_done("list_files")
     if listing is None:
-        plan = f"{LABEL} I'll look at the files and the README to see what this project is."
+        plan = _plan(conv, "Look at the files.", "Read the README.", "Tell you what I found.")
         return conv.call(plan if not conv.resumed else "", "list_files", {})
     readme = _readme_path(listing.result or "")
     if readme is not None and conv.last_done("read_file", readme) is None:
@@ -424,11 +448,11 @@ def _resume_note(conv: Conversation, fixed_at: int) -> list[str]:
     notes = []
     if conv.resumed and fixed_at < conv.run_start:
         notes.append(
-            "I picked up from the interrupted run: the fix was already in place, "
+            f"I picked up from the {conv.cut_as} run: the fix was already in place, "
             "so I re-ran the tests."
         )
     elif conv.resumed:
-        notes.append("I picked up from the interrupted run and carried on where it stopped.")
+        notes.append(f"I picked up from the {conv.cut_as} run and carried on where it stopped.")
     if any("zoneinfo" in r.lower() for r in conv.requests):
         notes.append("As you asked, the fix uses `zoneinfo`.")
     return notes

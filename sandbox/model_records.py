@@ -27,6 +27,9 @@ Calls = list[tuple[str, JSON]]
 # The demo agent's answers are long (a code block, test results): streamed in at most this many
 # chunks they still take a few seconds at the default pace, not half a minute.
 AGENT_MAX_CHUNKS = 40
+# The text of a turn that goes on to tool calls (the plan, a note on the next step) in at most
+# this many: a person reads it within a second or two, while the tools it announces run.
+AGENT_NOTE_CHUNKS = 6
 
 log = structlog.get_logger("sandbox.model_server")
 
@@ -124,7 +127,8 @@ def agent_turn(record: RequestRecord, min_chunks: int) -> tuple[str, list[str], 
     if min_chunks:
         text = pad_answer(reply.text, min_chunks)
         return text, split_chunks(text), calls
-    chunks = group_chunks(split_chunks(reply.text), AGENT_MAX_CHUNKS) if reply.text else []
+    most = AGENT_NOTE_CHUNKS if calls else AGENT_MAX_CHUNKS
+    chunks = group_chunks(split_chunks(reply.text), most) if reply.text else []
     return reply.text, chunks, calls
 
 

@@ -19,6 +19,8 @@ LABEL = "(offline demo model)"
 _MENTION = re.compile(r"<[@#!][^>]*>")
 _CHUNK = re.compile(r"\s*\S+")
 _QUOTE_LIMIT = 400
+# How the product marks a cut run's partial answer in the conversation.
+_CUT_MARKERS = ("[interrupted", "[stopped")
 
 
 class ScriptToolCall(BaseModel):
@@ -87,44 +89,76 @@ def user_texts(messages: list[JSON]) -> list[str]:
     ]
 
 
-def has_interrupted_partial(messages: list[JSON]) -> bool:
-    """Whether the conversation carries work of an interrupted run (a partial answer or a
-    tool result saying it was cut short)."""
-    for message in messages:
-        text = content_text(message).strip().lower()
-        if message.get("role") == "assistant" and text.startswith("[interrupted"):
-            return True
-        if message.get("role") == "tool" and "interrupt" in text[:300]:
-            return True
-    return False
+def cut_short_as(messages: list[JSON]) -> str | None:
+    """How the latest run cut short since the last finished answer ended, as the product marks
+    it in the conversation: "interrupted" (a partial answer, or a tool result marked so in its
+    own words at the start: a file that merely mentions interruptions is not one), "stopped"
+    (a partial a person stopped); None when no run was cut short."""
+    found = None
+    for message in messages[_last_answer(messages) + 1 :]:
+        role, first = message.get("role"), content_text(message).lstrip().lower()[:80]
+        if role == "assistant" and first.startswith(_CUT_MARKERS):
+            found = "stopped" if first.startswith("[stopped") else "interrupted"
+        elif role == "tool" and first.startswith("[") and "interrupt" in first.partition("]")[0]:
+            found = found or "interrupted"
+    return found
+
+
+def _last_answer(messages: list[JSON]) -> int:
+    """The index of the last finished answer (an assistant turn without tool calls that is
+    not a cut run's partial), -1 if none."""
+    found = -1
+    for index, message in enumerate(messages):
+        text = content_text(message).strip()
+        partial = text.lower().startswith(_CUT_MARKERS)
+        if message.get("role") == "assistant" and text and not message.get("tool_calls"):
+            found = found if partial else index
+    return found
+
+
+def brief(text: str, limit: int = _QUOTE_LIMIT) -> str:
+    """`text` cut at a word boundary before `limit` characters, with an ellipsis if cut."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    cut = head.rsplit(None, 1)[0] if len(head.split()) > 1 else head
+    return cut.rstrip() + "…"
 
 
 def quote(text: str, limit: int = _QUOTE_LIMIT) -> str:
-    """`text` as a Markdown block quote, cut at `limit` characters."""
-    cut = text if len(text) <= limit else text[:limit].rstrip() + "…"
+    """`text` as a Markdown block quote, cut at a word boundary before `limit` characters."""
+    cut = brief(text, limit)
     return "\n".join(f"> {line}" if line else ">" for line in (cut or "(empty)").splitlines())
 
 
 def default_answer(messages: list[JSON]) -> str:
-    """A deterministic, clearly labelled Markdown answer derived from the conversation."""
+    """A deterministic, clearly labelled Markdown answer derived from the conversation: a
+    bold heading, the request quoted, a list and a code block."""
     turns = user_texts(messages)
     request = turns[-1] if turns else ""
+    cut = cut_short_as(messages)
+    how = "interrupted before this answer" if cut == "interrupted" else "stopped before it finished"
     resume = (
-        "An interrupted partial answer is in the conversation, so I continue from it."
-        if has_interrupted_partial(messages)
+        f"_A run of mine was {how}; what it did is in the conversation, so I take it into account._"
+        if cut
         else ""
     )
     lines = [
-        f"{LABEL} Here is how I would go about your request (user turn {len(turns)}):",
+        f"{LABEL} **Your request** (user turn {len(turns)}):",
         "",
         quote(request or "nothing"),
         "",
         *([resume, ""] if resume else []),
+        "**How I would go about it:**",
         "1. Read the code the request is about.",
         "2. Sketch the smallest change that does it.",
-        "3. Make the change and run the tests.",
+        "3. Make the change and run the tests:",
         "",
-        "_No real model was called: this is a placeholder answer._",
+        "```sh",
+        "python3 -m unittest -v",
+        "```",
+        "",
+        "_No real model was called, and no tools were offered: this is a placeholder answer._",
     ]
     return "\n".join(lines)
 

@@ -55,5 +55,5 @@ def test_an_interruption_closes_the_stream_and_restarts(streaming_harness: Harne
     harness.post("shorter please", thread_ts=ts)
     status = harness.idle_after(ts, tasks=2)
     assert status["last_outcome"] == "completed"
-    assert any("_(interrupted)_" in t for t in harness.bot_texts(ts))
+    assert any("_(interrupted by a new message)_" in t for t in harness.bot_texts(ts))
     assert any("restarting" in t for t in harness.bot_texts(ts))

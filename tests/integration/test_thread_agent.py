@@ -59,7 +59,8 @@ def test_a_reply_mid_stream_closes_the_stream_and_restarts_with_everything(
         lambda: [t for t in harness.bot_texts(ts) if "Cancelled" in t and "restarting" in t],
         what="the cancelled, restarting notice",
     )
-    assert any("word0" in t and "(interrupted)" in t for t in harness.bot_texts(ts))
+    labelled = "_(interrupted by a new message)_"
+    assert any("word0" in t and labelled in t for t in harness.bot_texts(ts))
     status = harness.idle_after(ts, tasks=2)
     assert status["interruptions"] == 1
     assert status["last_outcome"] == "completed"

@@ -190,7 +190,8 @@ def test_fixing_goes_through_the_whole_sequence_and_answers_in_markdown() -> Non
     assert calls_of(turns) == FIX_SEQUENCE
     assert all(len(r.tool_calls) == 1 for r in turns)
     assert turns[0].text.startswith(LABEL)
-    assert "run the tests" in turns[0].text
+    assert "\n> fix the failing test\n" in turns[0].text
+    assert "\n2. Run the tests to see the failure." in turns[0].text
     assert "zoneinfo" in turns[4].text
     assert turns[5].text == f"{LABEL} {demo.INSTALL_REASON}"
     assert turns[6].text == ""
@@ -429,3 +430,73 @@ def _fixed_files() -> dict[str, str]:
     files = FakeTools().files
     files[demo.MODULE] = files[demo.MODULE].replace(demo.FIX_OLD_TEXT, demo.FIX_NEW_TEXT)
     return files
+
+
+def test_the_plan_quotes_the_whole_request_shortened_at_a_word_and_lists_its_steps() -> None:
+    request = "please fix the failing test in the dates module " + "and tidy up " * 30 + "END"
+    plan = next_reply([SYSTEM, user(request)], TOOLS).text
+    assert plan.startswith(f"{LABEL} **Plan** for your request:")
+    quoted = next(line for line in plan.splitlines() if line.startswith("> "))
+    assert quoted.startswith("> please fix the failing test in the dates module and tidy")
+    assert quoted.endswith((" up…", " and…", " tidy…"))
+    assert len(quoted) <= len("> ") + 200 + 1
+    assert "END" not in plan
+    assert "\n1. Look at the files" in plan
+    explore = next_reply([SYSTEM, user("what is this project?")], TOOLS).text
+    assert "\n> what is this project?\n" in explore
+    assert "\n2. Read the README." in explore
+
+
+def test_a_plan_streams_in_a_few_chunks_so_it_shows_early() -> None:
+    from sandbox.model_records import AGENT_NOTE_CHUNKS, RequestRecord, compose
+    from sandbox.model_script import ScriptItem
+
+    def record(messages: list[JSON]) -> RequestRecord:
+        return RequestRecord(id="r", received_at=0.0, messages=messages, model="m", stream=True)
+
+    planning = record([SYSTEM, user("fix the failing test")])
+    planning.tools = TOOLS
+    plan = compose(planning, ScriptItem())
+    assert plan.tool_calls
+    assert len(plan.chunks) <= AGENT_NOTE_CHUNKS
+    assert "".join(plan.chunks) == plan.text
+
+
+def test_the_default_answer_mentions_an_interruption_only_when_one_is_open() -> None:
+    from sandbox.model_script import cut_short_as
+
+    def has_interrupted_partial(messages: list[JSON]) -> bool:
+        return cut_short_as(messages) == "interrupted"
+
+    reading = {"role": "tool", "tool_call_id": "c1", "content": "so a run can be interrupted"}
+    asked: JSON = {"role": "assistant", "content": None, "tool_calls": [_call("c1")]}
+    assert not has_interrupted_partial([SYSTEM, user("a"), asked, reading])
+    killed = {"role": "tool", "tool_call_id": "c1", "content": KILLED}
+    assert has_interrupted_partial([SYSTEM, user("a"), asked, killed, user("b")])
+    assert has_interrupted_partial([SYSTEM, user("a"), PARTIAL, user("b")])
+    answered = {"role": "assistant", "content": "Done."}
+    assert not has_interrupted_partial([SYSTEM, user("a"), PARTIAL, user("b"), answered, user("c")])
+
+
+def _call(call_id: str) -> JSON:
+    function = {"name": "list_files", "arguments": "{}"}
+    return {"id": call_id, "type": "function", "function": function}
+
+
+def test_a_stopped_run_is_picked_up_as_stopped_and_never_called_interrupted() -> None:
+    from sandbox.model_script import cut_short_as, default_answer
+
+    stopped = {
+        "role": "assistant",
+        "content": "[stopped: a person stopped this earlier work before it finished]\nhalf",
+    }
+    messages = [SYSTEM, user("what is this project?"), stopped, user("go on")]
+    assert cut_short_as(messages) == "stopped"
+    answer = default_answer(messages)
+    assert "A run of mine was stopped before it finished" in answer
+    assert "interrupted" not in answer
+    tools = FakeTools()
+    cut = _until_the_install(tools)[:-2]  # the fix made, the install never asked
+    turns, _ = work([*cut, stopped, user("carry on")], tools)
+    assert "I picked up from the stopped run" in turns[0].text
+    assert "interrupted" not in turns[0].text

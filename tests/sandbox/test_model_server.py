@@ -263,12 +263,13 @@ async def test_default_answer_is_deterministic_labelled_and_derived(
     ]
     assert answers[0] == answers[1]
     text = answers[0] or ""
-    assert text.startswith("(offline demo model)")
+    assert text.startswith("(offline demo model) **Your request**")
     assert "\n> also update the docs please, thanks a lot\n" in text
     assert "user turn 2" in text
-    assert "An interrupted partial answer is in the conversation" in text
+    assert "A run of mine was interrupted before this answer" in text
     assert "\n1. " in text
-    assert 40 <= len(text.split()) <= 80
+    assert "\n```sh\npython3 -m unittest -v\n```\n" in text
+    assert 40 <= len(text.split()) <= 100
 
 
 async def test_default_answer_claims_no_partial_that_is_not_there(
@@ -282,10 +283,10 @@ async def test_default_answer_claims_no_partial_that_is_not_there(
     ]
     done = await llm.chat.completions.create(model="demo", messages=history)
     text = done.choices[0].message.content or ""
-    assert "interrupted partial" not in text
+    assert "interrupted" not in text
     assert "> please really really" in text
-    assert "refactor" not in text  # quoted up to a bound
-    assert "…" in text
+    assert "refactor" not in text  # quoted up to a bound, at a word
+    assert "really…" in text
 
 
 async def test_pace_sets_the_default_chunk_delay(llm: openai.AsyncOpenAI, model: Client) -> None:
@@ -573,7 +574,8 @@ async def test_unscripted_requests_with_tools_get_the_demo_agent_deterministical
         for _ in range(2)
     ]
     assert turns[0].text == turns[1].text
-    assert turns[0].text.startswith("(offline demo model) I'll look at the files")
+    assert turns[0].text.startswith("(offline demo model) **Plan** for your request:")
+    assert "\n> please fix the failing test\n" in turns[0].text
     assert turns[0].calls == turns[1].calls
     [call] = turns[0].calls.values()
     assert (call["name"], call["arguments"]) == ("list_files", "{}")

@@ -144,7 +144,7 @@ def test_cancellation_notices_hold_no_special_token(partial: str, killed: list[s
 @given(markdownish())
 def test_progress_shown_in_the_status_message_holds_no_special_token(text: str) -> None:
     view = StatusView(cast("SlackPoster", None), _request())
-    view._text = text  # what `show_text` keeps; `render` is what chat.update sends
+    view.state.show_text(text)  # what `render` shows is what chat.update sends
     assert_no_special_token(view.render())
 
 

@@ -20,6 +20,11 @@ from restate_app.mrkdwn import to_mrkdwn
         ("`**not bold**`", "`**not bold**`"),
         ("```python\nx = a**2 < 3\n```", "```\nx = a**2 &lt; 3\n```"),
         ("<@U123> <!channel>", "&lt;@U123&gt; &lt;!channel&gt;"),
+        ("> quoted <b>\n> - item\n>> nested", "> quoted &lt;b&gt;\n> • item\n> nested"),
+        ("a > b\n`x` > y", "a &gt; b\n`x` &gt; y"),
+        ("## **Plan** now", "*Plan now*"),
+        ("1. first\n2. **second**", "1. first\n2. *second*"),
+        ("````\nhas ``` inside\n````", "```\nhas `\u200b`\u200b` inside\n```"),
     ],
 )
 def test_markdown_is_converted(markdown: str, mrkdwn: str) -> None:
@@ -41,3 +46,14 @@ def test_tool_lines_and_file_names_shown_in_slack_are_escaped() -> None:
     assert "<!channel>" not in line
     notice = notice_text("Cancelled", "", ["Running `echo <!here>` (killed after 1.0 s)"])
     assert "<!here>" not in notice
+
+
+def test_a_block_quote_marker_is_the_only_greater_than_slack_gets_raw() -> None:
+    """Slack reads a raw `>` opening a line as a quote and nothing else as markup: everywhere
+    else it is escaped, and a quoted mention stays text."""
+    out = to_mrkdwn("> <!here> said `a > b`\nthen x > y")
+    assert out == "> &lt;!here&gt; said `a &gt; b`\nthen x &gt; y"
+
+
+def test_a_code_block_still_streaming_is_shown_as_one() -> None:
+    assert to_mrkdwn("Fix:\n```python\nx = 1") == "Fix:\n```\nx = 1```"

@@ -12,14 +12,15 @@ from restate.exceptions import RetryableError, TerminalError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from common.contract import TaskRequest, ToolCall, Turn, WorkStep
+from common.contract import TaskReport, TaskRequest, ToolCall, Turn, WorkStep
 from restate_app.deps import Models, Repos
 from restate_app.errors import classify_model_error, classify_slack_error
-from restate_app.prompts import INTERRUPTED_PREFIX, KILLED_RESULT, conversation
+from restate_app.prompts import INTERRUPTED_PREFIX, KILLED_RESULT, STOPPED_PREFIX, conversation
 from restate_app.session import Limits
 from restate_app.slack_io import SlackPoster, split_for_slack
-from restate_app.task_slack import StatusView, about_line, known
-from restate_app.turns import bound_turns, bound_work, insert_in_slack_order
+from restate_app.status_text import about_line
+from restate_app.task_slack import StatusView, known
+from restate_app.turns import bound_turns, bound_work, insert_in_slack_order, outcome_turn
 
 
 def _slack_error(status: int, error: str, headers: dict[str, str] | None = None) -> SlackApiError:
@@ -81,6 +82,20 @@ def test_interrupted_work_reaches_the_model_marked_as_interrupted() -> None:
     assert INTERRUPTED_PREFIX + "ALTER TABLE" in contents
     assert not any("The run failed." in c for c in contents)
     assert messages[-1] == {"role": "user", "content": "<@U2>: use PostgreSQL"}
+
+
+def test_stopped_work_reaches_the_model_marked_as_stopped_not_interrupted() -> None:
+    stopped = TaskReport(task_id="inv_1", outcome="stopped", text="ALTER TABLE")
+    cut = TaskReport(task_id="inv_2", outcome="cancelled", text="CREATE INDEX")
+    turns = [
+        Turn(kind="user", text="write the migration", user_id="U1"),
+        *(t for t in (outcome_turn(stopped, 10_000),) if t is not None),
+        Turn(kind="user", text="go on", user_id="U1"),
+        *(t for t in (outcome_turn(cut, 10_000),) if t is not None),
+    ]
+    contents = [str(m.get("content")) for m in conversation(turns)]
+    assert STOPPED_PREFIX + "ALTER TABLE" in contents
+    assert INTERRUPTED_PREFIX + "CREATE INDEX" in contents
 
 
 def test_a_killed_command_and_a_dangling_tool_call_reach_the_model_closed() -> None:
@@ -166,7 +181,7 @@ def test_the_status_message_names_the_repository_and_model_never_a_url() -> None
     assert about_line(None, None, "gpt-4o-mini") == "_model `gpt-4o-mini`_"
     view = StatusView(cast("SlackPoster", None), _request())
     view.about = line
-    assert view.render().endswith(" …\n" + line)
+    assert view.render().endswith("\n" + line)
 
 
 def test_a_model_name_is_one_of_agent_models_or_the_default() -> None:
