@@ -9,8 +9,9 @@ clock, nothing is sent.
 What a message costs is the caller's question, answered here with what this process saw: a
 mention (or a DM) always counts, as it starts or restarts a run; a plain reply counts in a
 thread where this process let a mention through, as it restarts that thread's run; a reply
-in any other thread is chatter the agent ignores, and is free. One message counts once, however
-often Slack delivers it (retries, and the `app_mention`/`message` twin events).
+in any other thread is chatter the agent ignores, and is free. So is a reply that joins the
+task running in its thread (the `steer` policy): it starts nothing. One message counts once,
+however often Slack delivers it (retries, and the `app_mention`/`message` twin events).
 
 Memory stays bounded: a bucket that has refilled is dropped (a new one would be the same), and
 every table has a ceiling past which its least recently used entries go first.
@@ -151,18 +152,21 @@ class RunRate:
         message: str = "",
         thread: str = "",
         mention: bool = True,
+        starts_run: bool = True,
     ) -> Refusal | None:
         """May this message start or restart a run? None: yes (and it is counted).
 
         `message` names the message across deliveries (its idempotency key), `thread` its
-        thread key; `mention` is True for a mention or a DM, False for a plain thread reply.
+        thread key; `mention` is True for a mention or a DM, False for a plain thread reply;
+        `starts_run` False for a reply that joins the running task (`steer`): free.
         """
         now = self._clock()
         self._forget(now)
         if message and message in self._messages:
             seen = self._messages[message][1]
             return replace(seen, repeat=True) if seen is not None else None
-        verdict = self._charge(user, channel, now) if mention or self._known(thread, now) else None
+        counts = starts_run and (mention or self._known(thread, now))
+        verdict = self._charge(user, channel, now) if counts else None
         if verdict is None and mention and thread:
             self._remember(thread, now)
         if message:

@@ -84,6 +84,17 @@ class IncomingMessage(BaseModel):
     )
 
 
+# Under `steer`, a reply starting with this interrupts the running task instead.
+INTERRUPT_MARK = "!"
+
+
+def steers(msg: IncomingMessage) -> bool:
+    """Whether a reply steers the running task rather than interrupting it (when one runs:
+    the session decides; the bot asks to know what the reply costs)."""
+    plain = not msg.mentions_bot and not msg.text.lstrip().startswith(INTERRUPT_MARK)
+    return msg.policy == "steer" and plain
+
+
 TurnKind = Literal["user", "answer", "partial", "error", "dropped"]
 
 

@@ -59,6 +59,7 @@ from restate_app.task_slack import (
     FAILED_TEXT,
     PROGRESS_METHOD,
     STREAM_METHOD,
+    ModelTurn,
     StatusView,
     known,
     post_notice,
@@ -181,7 +182,7 @@ class AgentRun(RunTools, RunBudgets, RunSteering, RunTakeOver, RunEndings):
         self.problem: str | None = None
         # Whether this process has checked the workspace against `ref` in this run.
         self.synced = False
-        self.view = StatusView(deps.slack, req)
+        self.view = StatusView(deps.slack, req, streaming=deps.streaming)
         self.approvals = Approvals(ctx, deps, req, task_id)
         # The model every call of this run uses (empty: the client's default).
         self.model = ""
@@ -248,7 +249,7 @@ class AgentRun(RunTools, RunBudgets, RunSteering, RunTakeOver, RunEndings):
         tools = repo is not None
 
         def side_steps() -> None:
-            self.status = ctx.run_typed("post status", self.view.post_status, slack_opts, self.deps)
+            self.status = ctx.run_typed("post status", self.view.post_status, slack_opts)
             self.reacting = ctx.run_typed(
                 "react working", self.view.react, step_options(1), self.deps, None
             )
@@ -339,7 +340,7 @@ class AgentRun(RunTools, RunBudgets, RunSteering, RunTakeOver, RunEndings):
     def _channel(self) -> str:
         return self.req.channel_id
 
-    def _model_step(self, number: int, tools: bool) -> restate.RestateDurableFuture[Completion]:
+    def _model_step(self, number: int, tools: bool) -> restate.RestateDurableFuture[ModelTurn]:
         instructions = self.ref.instructions if self.ref else ""
         messages = conversation(self.turns, instructions) + work_messages(self.work)
         return self.ctx.run_typed(
@@ -354,10 +355,11 @@ class AgentRun(RunTools, RunBudgets, RunSteering, RunTakeOver, RunEndings):
     async def _model_done(
         self,
         number: int,
-        step: restate.RestateDurableFuture[Completion],
+        step: restate.RestateDurableFuture[ModelTurn],
         alongside: Sequence[restate.RestateDurableFuture[Any]] = (),
     ) -> Completion:
         completion = await while_running(step, alongside)
+        self.view.resume(completion)
         self.recorded_call = number
         self.tokens += completion.tokens
         self.estimated = self.estimated or completion.estimated
@@ -369,13 +371,14 @@ class AgentRun(RunTools, RunBudgets, RunSteering, RunTakeOver, RunEndings):
     def _calls(self) -> list[ToolCall]:
         return [call for step in self.work for call in step.tool_calls]
 
-    async def _stream(self, messages: Any, with_tools: bool, number: int) -> Completion:
+    async def _stream(self, messages: Any, with_tools: bool, number: int) -> ModelTurn:
         self.streaming_call = number
         self.view.new_turn()
-        return await self.deps.model.stream(
+        completion = await self.deps.model.stream(
             messages,
             self.tracker,
             on_text=self.view.show_text,
             tools=TOOL_SCHEMAS if with_tools else None,
             model=self.model,
         )
+        return self.view.streamed(completion)

@@ -30,6 +30,7 @@ from common.contract import (
     TaskRequest,
     Timer,
     Turn,
+    steers,
 )
 from common.session_state import (
     Cancelling,
@@ -74,7 +75,7 @@ from restate_app.session_ship import (
     ship_started,
     shipped,
 )
-from restate_app.session_steering import inbox_opened, leftovers, steer, steers, turn_text
+from restate_app.session_steering import inbox_opened, leftovers, steer, turn_text
 from restate_app.session_turns import bound, merge_queue, seen, working_copy
 from restate_app.turns import insert_in_slack_order
 

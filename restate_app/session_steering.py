@@ -7,25 +7,18 @@ once, and the inbox is used up. The run takes what arrived into its conversation
 next model call and says which it took (`TaskInbox.taken`, and its report's `steered`); when
 it ends, the steering messages it did not take in start the next run, as a reply after its end
 would. A mention of the bot, or a reply starting with `!`, still interrupts; the model sees the
-reply without the `!`.
+reply without the `!` (which replies steer: `common.contract.steers`, shared with the bot).
 """
 
 from __future__ import annotations
 
-from common.contract import IncomingMessage, TaskInbox, TaskReport, Turn
+from common.contract import INTERRUPT_MARK, IncomingMessage, TaskInbox, TaskReport, Turn
 from common.session_state import RunningTask, Session
 from restate_app.session_events import Decision, DeliverSteering, Limits
 from restate_app.session_turns import bound
 from restate_app.turns import insert_in_slack_order, ts_key
 
-INTERRUPT_MARK = "!"
 SNIPPET_CHARS = 60
-
-
-def steers(msg: IncomingMessage) -> bool:
-    """Whether a reply steers the running task rather than interrupting it."""
-    plain = not msg.mentions_bot and not msg.text.lstrip().startswith(INTERRUPT_MARK)
-    return msg.policy == "steer" and plain
 
 
 def turn_text(msg: IncomingMessage) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import structlog
+from restate.exceptions import TerminalError
 from slack_sdk.errors import SlackApiError
 
 from common.contract import SHIP_ACTION_ID, STOP_ACTION_ID
@@ -21,6 +22,8 @@ log = structlog.get_logger(__name__)
 
 # A section block holds at most 3000 characters; stay inside it with room for markup.
 MAX_MESSAGE_CHARS = 2900
+# Slack's error for a streaming call on a message that is not (or no longer) streaming.
+NOT_STREAMING = "message_not_in_streaming_state"
 
 
 def split_for_slack(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
@@ -215,5 +218,12 @@ class SlackPoster:
         await self._call("chat.appendStream", channel, ts=ts, markdown_text=defuse_tokens(markdown))
 
     async def stop_stream(self, channel: str, ts: str, markdown: str = "") -> None:
+        """Stop a stream, with its last text; one already stopped is left as it is (a step
+        retried, or replayed after a crash, whose stop had gone out)."""
         extra = {"markdown_text": defuse_tokens(markdown)} if markdown else {}
-        await self._call("chat.stopStream", channel, ts=ts, **extra)
+        try:
+            await self._call("chat.stopStream", channel, ts=ts, **extra)
+        except TerminalError as err:
+            if not err.message.endswith(NOT_STREAMING):
+                raise
+            log.info("stream_already_stopped", ts=ts)

@@ -208,7 +208,7 @@ class RunEndings:
         # A run stopped at its budget answers in our own words (mrkdwn already), not the model's.
         body = text if self.budget_stop is not None else to_mrkdwn(text)
         first, *more = split_for_slack(f"{body}\n\n{summary}")
-        if self.deps.streaming and self.budget_stop is None:
+        if self.view.streams_answer() and self.budget_stop is None:
             first, more = f"{DONE_TEXT}\n{usage}", []
         req = self.req
         # An answer that changed files ends with a Create PR button (on its last part).

@@ -16,6 +16,7 @@ from typing import Any
 
 import restate
 import structlog
+from pydantic import BaseModel
 from restate.exceptions import TerminalError
 
 from common.contract import ChangeSummary, Notice, TaskRequest, parse_thread_key
@@ -23,6 +24,7 @@ from common.slack_limiter import Lane, SlackBusy, lane
 from common.slack_text import escape
 from restate_app.approval_view import answer_line, ended_message, withdrawn_line
 from restate_app.deps import Deps
+from restate_app.model_io import Completion
 from restate_app.mrkdwn import to_mrkdwn
 from restate_app.slack_io import MAX_MESSAGE_CHARS, SlackPoster
 from restate_app.status_text import StatusText
@@ -70,6 +72,23 @@ def _code(text: str | None) -> str:
     return f"`{escape(plain)}`"
 
 
+class Streamed(BaseModel):
+    """Where a model call's text was streamed (`SLACK_STREAMING`) when its step ended: the
+    stream's message, how much of the text it holds, and whether a new call had begun.
+    Journaled with the call, so that a replay (another process, after a crash) finishes the
+    message the text went to instead of losing it."""
+
+    ts: str | None = None
+    sent: int = 0
+    new_turn: bool = False
+
+
+class ModelTurn(Completion):
+    """A model step's journal entry: the completion, and where its text was streamed."""
+
+    streamed: Streamed | None = None
+
+
 class StatusView:
     """The status message of one run: what the agent is doing now, the plan it stated, the
     model's latest text and the tool activity (`restate_app/status_text.py`), above a line
@@ -79,7 +98,7 @@ class StatusView:
     and it goes no sooner than the method's progress interval after the last (a step starting
     or a wait for approval: a second after it), through the limiter's progress lane."""
 
-    def __init__(self, slack: SlackPoster, req: TaskRequest) -> None:
+    def __init__(self, slack: SlackPoster, req: TaskRequest, streaming: bool = False) -> None:
         self._slack, self._req = slack, req
         self.state = StatusText()
         self.status_ts: str | None = None
@@ -90,7 +109,8 @@ class StatusView:
         self._pushing = False
         self._closed = False
         self._ticks: dict[str, float] = {}
-        self._stream: _SlackStream | None = None
+        # Not made by the status step: a replay, which skips that step, streams too.
+        self._stream = _SlackStream(slack, req) if streaming else None
         # The task posting the status message, and whether that post has gone out.
         self.posting: asyncio.Task[Any] | None = None
         self.sending = asyncio.Event()
@@ -104,7 +124,7 @@ class StatusView:
     def about(self, line: str) -> None:
         self.state.about = line
 
-    async def post_status(self, deps: Deps) -> str:
+    async def post_status(self) -> str:
         req = self._req
         self.posting = asyncio.current_task()
         try:
@@ -116,8 +136,6 @@ class StatusView:
         finally:
             # Posted or given up: nobody waits for it any longer.
             self.posted.set()
-        if deps.streaming:
-            self._stream = _SlackStream(self._slack, req)
         self._changed()  # what happened while the post was on its way
         return ts
 
@@ -158,9 +176,28 @@ class StatusView:
         first = not self.state.text
         self.state.show_text(text)
         if self._stream is not None:
-            await self._stream.feed(text)
+            if self.status_ts is not None:  # the stream reads below the status message
+                await self._stream.feed(text)
             return
         self._changed(soon=first)  # a call's first words (a plan beginning) show early
+
+    def streamed(self, completion: Completion) -> ModelTurn:
+        """A model call's result as its step journals it: with where its text went."""
+        stream, where = self._stream, None
+        if stream is not None:
+            where = Streamed(ts=stream.ts, sent=stream.sent, new_turn=stream.new_turn)
+        return ModelTurn(**completion.model_dump(), streamed=where)
+
+    def streams_answer(self) -> bool:
+        """Whether the answer is the streamed text (`SLACK_STREAMING`, and it streamed)."""
+        return self._stream is not None and self._stream.holds_answer
+
+    def resume(self, turn: ModelTurn) -> None:
+        """After a model step, live or replayed: the view holds its text, and its stream is
+        where the step left it (a replay streamed nothing in this process)."""
+        self.state.show_text(turn.text)
+        if self._stream is not None and turn.streamed is not None:
+            self._stream.resume(turn.streamed)
 
     def tool_started(self, call_id: str, line: str) -> asyncio.Task[None]:
         self._ticks[call_id] = time.monotonic()
@@ -276,14 +313,19 @@ class _SlackStream:
     def __init__(self, slack: SlackPoster, req: TaskRequest) -> None:
         self._slack, self._req = slack, req
         self.ts: str | None = None
-        self._sent, self._last = 0, 0.0
+        self.sent, self._last = 0, 0.0
         # A new model call began since the last push: its text starts a stream of its own.
         self.new_turn = False
+        # The answer's stream is stopped: a retried "post answer" step leaves it as it is.
+        self.stopped = False
+
+    def resume(self, where: Streamed) -> None:
+        self.ts, self.sent, self.new_turn = where.ts, where.sent, where.new_turn
 
     async def feed(self, text: str) -> None:
         now = time.monotonic()
         interval = self._slack.limiter.progress_interval(STREAM_METHOD)
-        if now - self._last < interval or len(text) == self._sent:
+        if now - self._last < interval or len(text) == self.sent:
             return
         self._last = now
         try:
@@ -302,25 +344,36 @@ class _SlackStream:
             self.ts = await self._slack.start_stream(
                 req.channel_id, req.thread_ts, team, req.trigger_user, text
             )
-        elif len(text) > self._sent:
-            await self._slack.append_stream(req.channel_id, self.ts, text[self._sent :])
-        self._sent = len(text)
+        elif len(text) > self.sent:
+            await self._slack.append_stream(req.channel_id, self.ts, text[self.sent :])
+        self.sent = len(text)
 
     async def _close_turn(self) -> None:
         """An earlier model call's text (a plan before tool calls) streamed here: close that
         stream as it stands; the new call's text is streamed on its own."""
         if self.new_turn and self.ts is not None:
-            await self._slack.stop_stream(self._req.channel_id, self.ts)
-            self.ts, self._sent = None, 0
+            ts, self.ts, self.sent = self.ts, None, 0
+            await self._slack.stop_stream(self._req.channel_id, ts)
         self.new_turn = False
 
+    @property
+    def holds_answer(self) -> bool:
+        """Whether the last model call's text went to a stream (else the status message will
+        hold the answer). Known from the journal as well as live: the same on a replay."""
+        return self.ts is not None and not self.new_turn
+
     async def finish(self, text: str) -> None:
-        req = self._req
-        await self._close_turn()
-        if self.ts is None:
-            await self._push(text)
+        """The answer's stream ends holding the whole text once: what it lacks goes with the
+        stop. A stream started here could not be found again by a retry, so an answer that
+        streamed nothing is left to the status message (an earlier call's stream is closed)."""
+        if self.stopped:
+            return
+        if not self.holds_answer:
+            await self._close_turn()
+            return
         assert self.ts is not None
-        await self._slack.stop_stream(req.channel_id, self.ts, text[self._sent :])
+        await self._slack.stop_stream(self._req.channel_id, self.ts, text[self.sent :])
+        self.sent, self.stopped = len(text), True
 
 
 # ----------------------------------------------------------------------------- notices

@@ -34,7 +34,7 @@ from bot.markup import mentioned, readable
 from bot.names import SlackNames
 from bot.rules import Rules
 from bot.run_rate import Refusal, RunRate
-from common.contract import IncomingMessage, message_idempotency_key, thread_key
+from common.contract import IncomingMessage, message_idempotency_key, steers, thread_key
 from common.slack_limiter import Lane, lane
 
 log = structlog.get_logger(__name__)
@@ -95,6 +95,7 @@ class MessageHandler:
             msg = await self._readable(msg)
         if shared_files(event):
             msg = await _with_file_texts(msg, event, client)
+        msg = self._with_policy(msg)
         await self._handle(msg, message_actor(event, body, team), client)
 
     async def _readable(self, msg: IncomingMessage) -> IncomingMessage:
@@ -122,24 +123,34 @@ class MessageHandler:
             self.background.spawn(ship, "ship reply")
         elif not self.rules.allows(actor, msg.channel_id):
             self.background.spawn(self._refuse(msg, client), "refusal")
-        elif (refusal := self._over_rate(msg)) is not None:
+        elif (refusal := await self._over_rate(msg)) is not None:
             if not refusal.repeat:
                 note = ephemeral(client, msg.channel_id, msg.user_id, msg.thread_ts, refusal.text)
                 self.background.spawn(note, "rate refusal")
         else:
             await self._forward(msg, client)
 
-    def _over_rate(self, msg: IncomingMessage) -> Refusal | None:
+    def _with_policy(self, msg: IncomingMessage) -> IncomingMessage:
+        """The message with its channel's policy, which says what it does (and costs)."""
+        policy = self.rules.policy(msg.channel_id)
+        return msg.model_copy(
+            update={"policy": policy.policy, "debounce_seconds": policy.debounce_seconds}
+        )
+
+    async def _over_rate(self, msg: IncomingMessage) -> Refusal | None:
         """Whether this message would start or restart a run past the user's or the channel's
-        rate (admins are never held back); counted once however often Slack delivers it."""
+        rate (admins are never held back); counted once however often Slack delivers it. A
+        reply that joins the running task (`steer`) starts nothing: free, never refused."""
         if self.rules.is_admin(msg.user_id):
             return None
+        key = thread_key(msg.team_id, msg.channel_id, msg.thread_ts)
         refusal = self.run_rate.check(
             msg.user_id,
             msg.channel_id,
             message=message_idempotency_key(msg.channel_id, msg.ts),
-            thread=thread_key(msg.team_id, msg.channel_id, msg.thread_ts),
+            thread=key,
             mention=msg.mentions_bot or msg.is_dm,
+            starts_run=not await self._steers_running_task(msg, key),
         )
         if refusal is not None and not refusal.repeat:
             log.info(
@@ -152,11 +163,21 @@ class MessageHandler:
             metrics.run_refused(refusal.scope)
         return refusal
 
+    async def _steers_running_task(self, msg: IncomingMessage, key: str) -> bool:
+        """Whether a reply will join the task running in its thread as steering. Only the
+        session knows: its shared status answers at once, never behind the running task.
+        A reply the task ends before taking in starts the thread's next run uncharged: at
+        most one per run, one at a time, in a thread a charged mention opened and within its
+        token budget. When Restate cannot say, the reply is priced as one that starts a run."""
+        if msg.thread_ts == msg.ts or not steers(msg):
+            return False
+        try:
+            return (await self.forwarder.status(key)).running_task_id is not None
+        except (ForwardError, ValueError) as exc:
+            log.warning("steering_status_unavailable", thread=key, error=str(exc))
+            return False
+
     async def _forward(self, msg: IncomingMessage, client: AsyncWebClient) -> None:
-        policy = self.rules.policy(msg.channel_id)
-        msg = msg.model_copy(
-            update={"policy": policy.policy, "debounce_seconds": policy.debounce_seconds}
-        )
         await self.forwarder.forward(msg)
         if (msg.mentions_bot or msg.is_dm) and self.received_reaction:
             self.background.spawn(self._react(client, msg), "received reaction", cosmetic=True)

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import psutil
+import pytest
 
 from tests.integration.harness import BOT_MENTION, Harness, eventually, plan_step
 
@@ -189,3 +190,75 @@ def test_a_mention_or_a_bang_still_interrupts(harness: Harness) -> None:
     last = harness.requests_mentioning("marker6")[-1]
     (at,) = _user_messages(last, "marker6")
     assert str(last["messages"][at]["content"]).endswith(": no, an in-memory LRU marker6")
+
+
+def _acked(harness: Harness, event_id: str) -> bool:
+    """Whether the bot answered the event's delivery: it acks after Restate took the message."""
+    resp = harness.http.get(
+        f"{harness.workspace}/_sandbox/deliveries", params={"event_id": event_id}
+    )
+    resp.raise_for_status()
+    return any(d["status"] == 200 for d in resp.json()["deliveries"])
+
+
+def _kill_restate_app(harness: Harness) -> None:
+    """SIGKILL restate_app, as a crash would, and start it again at its address."""
+    stack = harness.stack
+    stack.procs["restate_app"].kill()
+    stack.start_restate_app()
+
+
+@pytest.mark.parametrize("when", ["arriving", "delivered", "taken"])
+def test_a_steering_reply_reaches_the_next_model_call_once_when_restate_app_is_killed(
+    harness: Harness, when: str
+) -> None:
+    """SIGKILL restate_app while steering replies are on their way to the running task: as the
+    agent takes them (`arriving`), once they wait in the run's inbox during a command
+    (`delivered`), or once the run took them in and its next model call streams (`taken`).
+    After the restart both replies reach the next model call exactly once each, in Slack
+    order, after the command's result, and the same run goes on to its answer."""
+    marker = f"steerkill{time.time_ns()}"
+    command = f"echo begin {marker}; sleep 3; echo end {marker}"
+    call = {"name": "run_command", "arguments": {"command": command}}
+    slow = {"text": " ".join(f"s{i}" for i in range(100)), "chunk_delay": 0.05}
+    # The model call the kill cuts (`taken`); made again, it gets the next scripted answer.
+    cut = [slow] if when == "taken" else []
+    harness.script(
+        {"text": "Running it.", "tool_calls": [call]},
+        *cut,
+        {"text": f"Done {marker}."},
+    )
+    ts = harness.post(f"{BOT_MENTION} run it {marker}", channel=STEER)
+    eventually(lambda: _processes(f"sleep 3; echo end {marker}"), what="the command to run")
+    first = harness.post_message(f"first steer {marker}", thread_ts=ts, channel=STEER)
+    second = harness.post_message(f"second steer {marker}", thread_ts=ts, channel=STEER)
+    if when == "arriving":
+        eventually(lambda: _acked(harness, second["event_ids"][0]), what="the bot's ack")
+    elif when == "delivered":
+        eventually(lambda: len(harness.turns(ts, STEER)) == 3, what="the replies in the session")
+    else:
+        harness.streaming(f"second steer {marker}", chunks=5)
+    _kill_restate_app(harness)
+
+    status = harness.idle_after(ts, tasks=1, timeout=90, channel=STEER)
+    _no_cancel(harness, ts, status)
+    assert status["tasks_started"] == 1
+    requests = harness.requests_mentioning(f"first steer {marker}")
+    assert requests, "the replies reached a model call"
+    for request in requests:
+        (one,) = _user_messages(request, f"first steer {marker}")
+        (two,) = _user_messages(request, f"second steer {marker}")
+        assert one < two
+        assert request["messages"][one - 1]["role"] == "tool"
+    assert any(f"Done {marker}." in t for t in harness.bot_texts(ts, STEER))
+    kinds = [t["kind"] for t in harness.turns(ts, STEER)]
+    assert kinds == ["user", "user", "user", "answer"]
+    for reply in (first, second):
+        eventually(
+            lambda reply=reply: (
+                "speech_balloon" in harness.reactions(reply["ts"], STEER, thread_ts=ts)
+            ),
+            timeout=60,
+            what="the steered reaction",
+        )
+    eventually(lambda: not _processes(f"sleep 3; echo end {marker}"), what="no command left")

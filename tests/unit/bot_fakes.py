@@ -81,6 +81,8 @@ class FakeRestate:
     queries: list[str] = field(default_factory=list)
     rows: list[JSON] = field(default_factory=list)
     turns: int = 0
+    # The task `status` says runs in every thread (None: none runs).
+    running_task_id: str | None = None
     hold_stops: asyncio.Event | None = None
     # What `CodingAgent.approval` answers, and the clicks it was given.
     approval_ack: JSON = field(default_factory=lambda: {"reason": "accepted"})
@@ -93,7 +95,9 @@ class FakeRestate:
             self.clicks.append(await request.json())
             return web.json_response(self.approval_ack)
         if name == "status":
-            return web.json_response({"thread_key": key, "state": "idle", "turns": self.turns})
+            state = "working" if self.running_task_id else "idle"
+            status = {"thread_key": key, "state": state, "turns": self.turns}
+            return web.json_response(status | {"running_task_id": self.running_task_id})
         if name == "stop" and self.hold_stops is not None:
             await self.hold_stops.wait()
         if name == "stop":

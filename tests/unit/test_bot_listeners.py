@@ -320,3 +320,32 @@ async def test_an_admin_is_never_held_back_by_the_rate_of_new_runs() -> None:
             await bot.event(_mention(f"<@{BOT_USER}> task {n}", user="U0ADM"))
         assert len(_messages(bot)) == 3
         assert not [e for e in bot.slack.ephemerals if "a lot of runs" in e.get("text", "")]
+
+
+def _reply(text: str, thread_ts: str, user: str = "U0ALICE") -> dict[str, Any]:
+    ts = _ts()
+    event = {"type": "message", "channel": CHANNEL, "channel_type": "channel", "user": user}
+    return event | {"text": text, "ts": ts, "event_ts": ts, "team": TEAM, "thread_ts": thread_ts}
+
+
+async def test_a_reply_that_steers_the_running_task_is_neither_charged_nor_refused() -> None:
+    """Under `steer`, a plain reply while the thread's task runs joins that task: it starts no
+    run, so a person whose rate is used up still steers; once nothing runs, a reply (which
+    starts the next run) is charged again, and a `!` reply (which interrupts) always is."""
+    limits = {"runs_per_user_per_hour": 6, "runs_per_user_burst": 1}
+    async with running_bot(channel_policies=f"{CHANNEL}=steer", **limits) as bot:
+        root = _mention(f"<@{BOT_USER}> port the parser")
+        await bot.event(root)
+        bot.restate.running_task_id = "inv_running"
+        for n in range(3):
+            assert (await bot.event(_reply(f"steer {n}", root["ts"]))).status == 200
+        await eventually(lambda: len(_messages(bot)) == 4)
+        assert not [e for e in bot.slack.ephemerals if "a lot of runs" in e.get("text", "")]
+
+        await bot.event(_reply("! start over", root["ts"]))
+        bot.restate.running_task_id = None
+        await bot.event(_reply("and now the docs", root["ts"]))
+        await eventually(
+            lambda: len([e for e in bot.slack.ephemerals if "a lot of runs" in e["text"]]) == 2
+        )
+        assert len(_messages(bot)) == 4

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any, cast
 
 import aiohttp
@@ -18,7 +17,6 @@ from hypothesis import strategies as st
 
 from common.contract import TaskRequest
 from common.slack_limiter import LimitedWebClient, make_limiter
-from restate_app.deps import Deps
 from restate_app.mrkdwn import defuse_tokens, to_mrkdwn
 from restate_app.slack_io import SlackPoster
 from restate_app.task_slack import DONE_TEXT, StatusView, notice_text
@@ -222,8 +220,8 @@ async def test_a_streamed_answer_reaches_slack_without_a_live_token(
     """`SLACK_STREAMING`: the model's text goes to chat.startStream/appendStream/stopStream
     as it is written; a ping in it reaches Slack defused, the rest of it as written."""
     fake, poster = slack_api
-    view = StatusView(poster, _request())
-    status_ts = await view.post_status(cast("Deps", SimpleNamespace(streaming=True)))
+    view = StatusView(poster, _request(), streaming=True)
+    status_ts = await view.post_status()
     first = "Done. Ping <!here> and <@U0ADMIN>"
     await view.show_text(first)
     whole = first + " via [docs](https://x.io/a><!channel>) and <#C0GENERAL>. **Bold** & `a<b`"
