@@ -39,6 +39,7 @@ METHOD_TIERS: dict[str, int] = {
     "conversations.list": 2,
     "users.info": 4,
     "assistant.threads.setStatus": 3,
+    "agents.sessions.setStatus": 3,
     "files.getUploadURLExternal": 4,
     "files.completeUploadExternal": 4,
     "files.info": 4,

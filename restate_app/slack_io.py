@@ -20,6 +20,11 @@ from restate_app.mrkdwn import defuse_tokens, to_mrkdwn
 
 log = structlog.get_logger(__name__)
 
+# What Slack answers agents.sessions.setStatus for an app not declared an agent (or without
+# the scope): the process stops asking.
+NOT_AN_AGENT = frozenset(
+    {"not_allowed_token_type", "missing_scope", "unknown_method", "not_an_agent", "no_permission"}
+)
 # A section block holds at most 3000 characters; stay inside it with room for markup.
 MAX_MESSAGE_CHARS = 2900
 # Slack's error for a streaming call on a message that is not (or no longer) streaming.
@@ -83,6 +88,8 @@ class SlackPoster:
     def __init__(self, client: LimitedWebClient) -> None:
         self._client = client
         self.limiter = client.limiter
+        # Set off when Slack says this app is not declared an agent.
+        self.agent_sessions = True
 
     @property
     def client(self) -> LimitedWebClient:
@@ -178,6 +185,30 @@ class SlackPoster:
                     )
             except Exception as exc:
                 log.info("reaction_failed", method=method, error=str(exc))
+
+    async def session_status(
+        self, channel: str, thread_ts: str, status: str, title: str = "", by: str | None = None
+    ) -> None:
+        """The thread's agent session (`processing` while a run works: Slack shows its own stop
+        button then; `active` after), for an app declared an agent. Cosmetic: never raised,
+        and given up for the process once Slack says the app is not one."""
+        if not self.agent_sessions:
+            return
+        args: dict[str, Any] = {"channel_id": channel, "thread_ts": thread_ts, "status": status}
+        if title:
+            args["title"] = title[:200]
+        if by:
+            args["initiator_user_id"] = by
+        try:
+            with lane(Lane.BACKGROUND):
+                await self._client.api_call("agents.sessions.setStatus", json=args)
+        except Exception as exc:
+            code = exc.response.get("error") if isinstance(exc, SlackApiError) else None
+            if code in NOT_AN_AGENT:
+                self.agent_sessions = False
+                log.info("agent_sessions_off", error=code)
+            else:
+                log.info("agent_session_status_failed", error=str(exc))
 
     async def upload(
         self, channel: str, thread_ts: str, content: str, filename: str, title: str

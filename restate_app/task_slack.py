@@ -21,7 +21,7 @@ from restate.exceptions import TerminalError
 
 from common.contract import ChangeSummary, Notice, TaskRequest, parse_thread_key
 from common.slack_limiter import Lane, SlackBusy, lane
-from common.slack_text import escape
+from common.slack_text import escape, snippet
 from restate_app.approval_view import answer_line, ended_message, withdrawn_line
 from restate_app.deps import Deps
 from restate_app.model_io import Completion
@@ -153,8 +153,16 @@ class StatusView:
         return self.status_ts
 
     async def react(self, deps: Deps, outcome: str | None) -> None:
-        """The trigger's reaction: working (`outcome` None), then how the run ended."""
+        """The trigger's reaction, working (`outcome` None) then how the run ended, and the
+        thread's agent session: processing while the run works, active once it has ended."""
         req, reactions = self._req, deps.reactions
+        await self._slack.session_status(
+            req.channel_id,
+            req.thread_ts,
+            "processing" if outcome is None else "active",
+            title=snippet(req.turns[0].text, 80) if req.turns else "",
+            by=req.trigger_user,
+        )
         if outcome is None:
             if not reactions.working:
                 return
@@ -414,6 +422,8 @@ async def _notice(deps: Deps, note: Notice) -> None:
     else:
         head, cut_by = CANCELLED_TEXT, INTERRUPTED_LABEL
     text = notice_text(head, note.partial, note.killed, cut_by)
+    if note.kind == "stopped":
+        await slack.session_status(note.channel_id, note.thread_ts, "active")
     if note.status_ts is not None:
         await slack.update(note.channel_id, note.status_ts, text)
     else:

@@ -348,11 +348,18 @@ async def apply_fault(fault: Fault) -> tuple[int, JSON, dict[str, str]] | None:
 
 def all_methods() -> dict[str, Handler]:
     # These modules build on this one, so they are imported here rather than at the top.
+    from sandbox.slack_agent_sessions import AGENT_SESSION_METHODS
     from sandbox.slack_conversations import CONVERSATION_METHODS
     from sandbox.slack_files import FILE_METHODS
     from sandbox.slack_streaming import STREAMING_METHODS
 
-    return {**METHODS, **STREAMING_METHODS, **FILE_METHODS, **CONVERSATION_METHODS}
+    return {
+        **METHODS,
+        **STREAMING_METHODS,
+        **FILE_METHODS,
+        **CONVERSATION_METHODS,
+        **AGENT_SESSION_METHODS,
+    }
 
 
 def post_channel(ws: Workspace, method: str, args: JSON) -> str | None:

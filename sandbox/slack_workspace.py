@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from sandbox.slack_agent_sessions import register_agent_sessions
 from sandbox.slack_api import register_api
 from sandbox.slack_control import register_control
 from sandbox.slack_emoji import emoji_names
@@ -82,6 +83,7 @@ def create_workspace_app(
     app.on_shutdown.append(_end_streams)
     register_api(app)
     register_control(app)
+    register_agent_sessions(app)
     register_interactive(app)
     app.router.add_get("/", page)
     app.router.add_get("/static/{name}", script)

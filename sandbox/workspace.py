@@ -72,6 +72,8 @@ class Workspace:
         self.records = Records()
         # Messages being streamed with chat.startStream, as (channel, ts), until stopped.
         self.streams: set[tuple[str, str]] = set()
+        # Agent sessions by (channel, thread ts): their status and title.
+        self.agent_sessions: dict[tuple[str, str], dict[str, str]] = {}
         self.faults = FaultQueue()
         self.limits = RateLimiter(config.slack_limits, clock)
         self.hub = EventHub()
@@ -102,6 +104,7 @@ class Workspace:
         whether limits are enforced stay)."""
         self.state.messages.clear()
         self.state.files.clear()
+        self.agent_sessions.clear()
         self.records.clear()
         self.faults.clear()
         self.limits.clear()
