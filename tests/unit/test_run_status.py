@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from types import SimpleNamespace
-from typing import cast
 
 from common.contract import TaskRequest
-from restate_app.deps import Deps
 from restate_app.slack_io import SlackPoster
 from restate_app.status_text import PLANNING, THINKING, StatusText
 from restate_app.task_slack import (
@@ -129,7 +126,7 @@ async def test_a_burst_of_changes_is_one_update_then_the_latest_state_follows(
     first text soon, and what it shows last is the state as it stands, in few updates."""
     fake, poster = slack_api
     view = StatusView(poster, _request())
-    status_ts = await view.post_status(cast("Deps", SimpleNamespace(streaming=False)))
+    status_ts = await view.post_status()
     assert PLANNING in fake.calls[0][1]["text"]
     view.new_turn()
     for words in range(1, 60):
@@ -157,7 +154,7 @@ async def test_a_closed_status_takes_no_more_updates(
     """A cut run's status message is its notice's to rewrite: nothing of the run lands after."""
     fake, poster = slack_api
     view = StatusView(poster, _request())
-    await view.post_status(cast("Deps", SimpleNamespace(streaming=False)))
+    await view.post_status()
     view.new_turn()
     await view.show_text("first words")
     await view.show_text("first words and more")
