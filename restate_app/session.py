@@ -32,14 +32,7 @@ from common.contract import (
     Turn,
     steers,
 )
-from common.session_state import (
-    Cancelling,
-    CancelReasonKind,
-    RunningTask,
-    RunRecord,
-    Session,
-    Shipping,
-)
+from common.session_state import RunningTask, RunRecord, Session
 from restate_app import session_approvals
 from restate_app.session_events import (
     ApprovalAnswered,
@@ -76,10 +69,10 @@ from restate_app.session_ship import (
     shipped,
 )
 from restate_app.session_steering import inbox_opened, leftovers, steer, turn_text
+from restate_app.session_stops import MAX_RUNS_KEPT, cancel, stop
 from restate_app.session_turns import bound, merge_queue, seen, working_copy
 from restate_app.turns import insert_in_slack_order
 
-MAX_RUNS_KEPT = 50
 MAX_EARLY = 50
 EARLY_TTL = timedelta(minutes=2)
 PENDING = ""  # the task id of a task asked for but not yet named by Restate
@@ -126,7 +119,7 @@ def decide(session: Session, key: str, event: Event, now: float, limits: Limits)
         case TimerFired(timer):
             _timer(d, timer, limits)
         case StopRequested(user, is_admin, reset):
-            _stop(d, user, is_admin, reset, limits)
+            stop(d, user, is_admin, reset, limits)
         case TaskStarted(task_id):
             _started(d, task_id)
         case TaskEnded(report):
@@ -190,7 +183,7 @@ def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Li
         run = s.run(s.running.task_id)
         if run is not None:
             run.interrupted_by_ts = msg.ts
-        _cancel(d, "interrupt", msg.user_id, msg.ts, limits, at=msg.received_at)
+        cancel(d, "interrupt", msg.user_id, msg.ts, limits, at=msg.received_at)
         d.note = "interrupted"
     if msg.debounce_seconds > 0:
         s.debounce_generation += 1
@@ -198,42 +191,6 @@ def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Li
         timer = Timer(kind="debounce", generation=s.debounce_generation)
         d.effects.append(Schedule(timer, timedelta(seconds=msg.debounce_seconds)))
         d.note = d.note or "debounced"
-
-
-def _cancel(
-    d: Decision,
-    reason: CancelReasonKind,
-    by: str | None,
-    by_ts: str | None,
-    limits: Limits,
-    at: float | None = None,
-) -> None:
-    s = d.session
-    assert s.running is not None
-    running = s.running
-    s.running = None
-    record = Cancelling(
-        task_id=running.task_id,
-        reason=reason,
-        by_user=by,
-        by_ts=by_ts,
-        trigger_ts=running.trigger_ts,
-        status_ts=running.status_ts,
-        requested_at=at,
-    )
-    if s.cancelling is None:
-        s.cancelling = record
-    else:
-        # A replacement cut while the run before it still cleans up: it goes along with that
-        # run, and the next replacement continues from both reports.
-        s.late = [*s.late[-(MAX_RUNS_KEPT - 1) :], record.model_copy(update={"follower": True})]
-        if reason == "stop":
-            s.cancelling.reason, s.cancelling.by_user = "stop", by
-    if reason == "interrupt":
-        s.interruptions += 1
-    d.effects.append(CancelTask(running.task_id))
-    timer = Timer(kind="cleanup", task_id=running.task_id)
-    d.effects.append(Schedule(timer, limits.cleanup_wait))
 
 
 def _timer(d: Decision, timer: Timer, limits: Limits) -> None:
@@ -254,44 +211,6 @@ def _overdue(d: Decision, limits: Limits) -> None:
     s.cancelling = None
     d.note = "cleanup_overdue"
     _release_queue(s, limits)
-
-
-def _stop(d: Decision, user: str, is_admin: bool, reset: bool, limits: Limits) -> None:
-    s = d.session
-    if not s.started:
-        d.note = "no_session"
-        return
-    if not is_admin and user not in s.participants():
-        d.note = "not_allowed"
-        return
-    # A pending run, a debounce window and queued turns all belong to the work being stopped.
-    s.pending_ts = s.pending_user = None
-    s.debounce_open = False
-    s.debounce_generation += 1
-    merge_queue(s, limits)
-    if s.running is not None:
-        d.cancelled = s.running.task_id
-        _cancel(d, "stop", user, None, limits)
-        s.stops += 1
-        d.note = "stopped"
-    elif s.cancelling is not None:
-        # An interruption's restart is called off: its notice now says stopped.
-        s.cancelling.reason, s.cancelling.by_user = "stop", user
-        d.cancelled = s.cancelling.task_id
-        s.stops += 1
-        d.note = "stopped"
-    else:
-        d.note = "nothing_running"
-    if reset:
-        # Forget the conversation and the workspace; keep only what settles the stopped task,
-        # marked so that its report never joins a session started after the reset.
-        forget = {"forgotten": True}
-        d.session = Session(
-            cancelling=s.cancelling.model_copy(update=forget) if s.cancelling else None,
-            late=[c.model_copy(update=forget) for c in s.late],
-            # Ship jobs keep their numbers: one under way still reports to this session.
-            ship=Shipping(jobs=s.ship.jobs, running=s.ship.running),
-        )
 
 
 def _started(d: Decision, task_id: str) -> None:
