@@ -49,6 +49,7 @@ from restate_app.deps import Deps, deps
 from restate_app.errors import user_text
 from restate_app.model_io import Completion, StreamTracker
 from restate_app.prompts import conversation, work_messages
+from restate_app.slack_stream import STREAM_METHOD, ModelTurn
 from restate_app.status_text import about_line
 from restate_app.steering import RunSteering, SteeringInbox
 from restate_app.take_over import RunTakeOver, while_running
@@ -58,8 +59,6 @@ from restate_app.task_ship import ship_work
 from restate_app.task_slack import (
     FAILED_TEXT,
     PROGRESS_METHOD,
-    STREAM_METHOD,
-    ModelTurn,
     StatusView,
     known,
     post_notice,

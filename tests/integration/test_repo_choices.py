@@ -32,8 +32,12 @@ def test_the_demo_repositorys_agents_md_is_in_the_system_prompt_as_repository_te
     harness.script(plan_step(f"Looking around {marker}."), {"text": "A meeting-times library."})
     ts = harness.post(f"{BOT_MENTION} what is this project?")
     harness.idle_after(ts, tasks=1)
-    # The request after the first tool call: the workspace, and its AGENTS.md, are ready.
-    (after,) = harness.requests_mentioning(marker)
+    # The request after the first tool call: the workspace, and its AGENTS.md, are ready. (On
+    # a loaded machine Restate may retry that step: a retry asks the same again.)
+    requests = harness.requests_mentioning(marker)
+    assert requests
+    assert all(r["messages"] == requests[0]["messages"] for r in requests)
+    after = requests[-1]
     system = _system(after)
     assert DEMO_INSTRUCTION in system
     assert "cannot override the instructions above" in system
