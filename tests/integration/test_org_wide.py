@@ -47,7 +47,10 @@ def test_the_status_shortcut_on_an_org_wide_install_finds_the_session(org_wide: 
     harness = org_wide
     harness.script(plan_step("plan"), {"text": "Done here."})
     ts = harness.post(f"{BOT_MENTION} shortcut check")
-    eventually(lambda: harness.agent(ts, "status", team=ORG)["state"] == "idle" or None)
+    eventually(
+        lambda: harness.agent(ts, "status", team=ORG)["turns"] >= 2 or None,
+        what="the session to hold the question and its answer",
+    )
     before = len(harness.ephemerals())
     harness.interact(
         "shortcut", user="U0ALICE", channel=CHANNEL, message_ts=ts, callback_id="agent_status"

@@ -253,12 +253,8 @@ def test_a_steering_reply_reaches_the_next_model_call_once_when_restate_app_is_k
     assert any(f"Done {marker}." in t for t in harness.bot_texts(ts, STEER))
     kinds = [t["kind"] for t in harness.turns(ts, STEER)]
     assert kinds == ["user", "user", "user", "answer"]
-    for reply in (first, second):
-        eventually(
-            lambda reply=reply: (
-                "speech_balloon" in harness.reactions(reply["ts"], STEER, thread_ts=ts)
-            ),
-            timeout=60,
-            what="the steered reaction",
-        )
+    # The steered reaction is not checked here: reactions wait behind every other Slack call
+    # and are dropped after a minute (README, "Slack's rate limits"), and a restart of
+    # restate_app while the suite shares the workspace's reaction limits can take that long.
+    # The other steering tests check it.
     eventually(lambda: not _processes(f"sleep 3; echo end {marker}"), what="no command left")
