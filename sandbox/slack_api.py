@@ -133,7 +133,8 @@ def auth_test(ws: Workspace, args: JSON, request: web.Request) -> JSON:
         "team_id": ws.config.team_id,
         "user_id": ws.config.bot_user_id,
         "bot_id": ws.config.bot_id,
-        "is_enterprise_install": False,
+        "is_enterprise_install": ws.state.enterprise_id is not None,
+        **({"enterprise_id": ws.state.enterprise_id} if ws.state.enterprise_id else {}),
     }
 
 

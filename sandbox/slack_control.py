@@ -80,6 +80,14 @@ class ConfigIn(BaseModel):
     bot_url: str | None
 
 
+class InstallIn(BaseModel):
+    """How the app is installed: in this workspace (null), or org-wide in organisation `E…`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org_wide: str | None = Field(default=None, pattern=r"^E[A-Z0-9]{2,20}$")
+
+
 def human_in_channel(ws: Workspace, user_id: str, channel_ref: str) -> Channel:
     """Validate that a human user may post in a channel; raise a 4xx JSON error if not."""
     channel = ws.state.resolve_channel(channel_ref)
@@ -238,6 +246,13 @@ async def set_config(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "bot_url": ws.config.bot_url})
 
 
+async def set_install(request: web.Request) -> web.Response:
+    ws = request.app[WORKSPACE_KEY]
+    data = await read_model(request, InstallIn)
+    ws.state.enterprise_id = data.org_wide
+    return web.json_response({"ok": True, "org_wide": data.org_wide})
+
+
 async def get_config(request: web.Request) -> web.Response:
     ws = request.app[WORKSPACE_KEY]
     cfg = ws.config
@@ -331,6 +346,7 @@ def register_control(app: web.Application) -> None:
     add("GET", "/_sandbox/files/{file_id}/content", file_content)
     add("GET", "/_sandbox/config", get_config)
     add("POST", "/_sandbox/config", set_config)
+    add("POST", "/_sandbox/install", set_install)
     add("GET", "/_sandbox/faults", list_faults)
     add("POST", "/_sandbox/faults", add_fault)
     add("DELETE", "/_sandbox/faults", clear_faults)

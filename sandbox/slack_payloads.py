@@ -34,15 +34,24 @@ def new_trigger_id() -> str:
     return f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
 
 
+def _org(state: WorkspaceState) -> JSON | None:
+    if state.enterprise_id is None:
+        return None
+    return {"id": state.enterprise_id, "name": "Sandbox Org"}
+
+
 def envelope(state: WorkspaceState, event: JSON) -> JSON:
-    """Wrap one event in the Events API `event_callback` envelope."""
+    """Wrap one event in the Events API `event_callback` envelope (for an org-wide install:
+    the organisation's id, and no installation team in `authorizations`)."""
+    org = state.enterprise_id
     context = {"tid": state.team_id, "aid": state.app_id, "cid": event.get("channel")}
     event_context = "4-" + base64.urlsafe_b64encode(json.dumps(context).encode()).decode()
     return {
         "token": VERIFICATION_TOKEN,
         "team_id": state.team_id,
+        **({"enterprise_id": org} if org else {}),
         "context_team_id": state.team_id,
-        "context_enterprise_id": None,
+        "context_enterprise_id": org,
         "api_app_id": state.app_id,
         "event": event,
         "type": "event_callback",
@@ -50,11 +59,11 @@ def envelope(state: WorkspaceState, event: JSON) -> JSON:
         "event_time": int(time.time()),
         "authorizations": [
             {
-                "enterprise_id": None,
-                "team_id": state.team_id,
+                "enterprise_id": org,
+                "team_id": None if org else state.team_id,
                 "user_id": state.bot_user_id,
                 "is_bot": True,
-                "is_enterprise_install": False,
+                "is_enterprise_install": org is not None,
             }
         ],
         "is_ext_shared_channel": False,
@@ -183,7 +192,12 @@ def slash_command_form(
         "command": command,
         "text": text,
         "api_app_id": state.app_id,
-        "is_enterprise_install": "false",
+        "is_enterprise_install": "true" if state.enterprise_id else "false",
+        **(
+            {"enterprise_id": state.enterprise_id, "enterprise_name": "Sandbox Org"}
+            if state.enterprise_id
+            else {}
+        ),
         "response_url": response_url,
         "trigger_id": new_trigger_id(),
     }
@@ -213,9 +227,9 @@ def block_actions_payload(
         "token": VERIFICATION_TOKEN,
         "container": container,
         "trigger_id": new_trigger_id(),
-        "team": {"id": state.team_id, "domain": TEAM_DOMAIN},
-        "enterprise": None,
-        "is_enterprise_install": False,
+        "team": None if state.enterprise_id else {"id": state.team_id, "domain": TEAM_DOMAIN},
+        "enterprise": _org(state),
+        "is_enterprise_install": state.enterprise_id is not None,
         "channel": {"id": channel.id, "name": channel_name(channel)},
         "message": state.render(message),
         "state": {"values": {}},
@@ -237,11 +251,11 @@ def message_action_payload(
         "type": "message_action",
         "token": VERIFICATION_TOKEN,
         "action_ts": f"{time.time():.6f}",
-        "team": {"id": state.team_id, "domain": TEAM_DOMAIN},
+        "team": None if state.enterprise_id else {"id": state.team_id, "domain": TEAM_DOMAIN},
         "user": {"id": user.id, "username": user.name, "name": user.name, "team_id": state.team_id},
         "channel": {"id": channel.id, "name": channel_name(channel)},
-        "is_enterprise_install": False,
-        "enterprise": None,
+        "is_enterprise_install": state.enterprise_id is not None,
+        "enterprise": _org(state),
         "api_app_id": state.app_id,
         "callback_id": callback_id,
         "trigger_id": new_trigger_id(),

@@ -174,6 +174,9 @@ class WorkspaceState:
         extra_channels: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.team_id = team_id
+        # Set: the app is installed org-wide in this Enterprise Grid organisation, and Slack's
+        # payloads say so (`authorizations`, `enterprise`, `is_enterprise_install`).
+        self.enterprise_id: str | None = None
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.app_id = app_id
