@@ -257,7 +257,8 @@ async def get_config(request: web.Request) -> web.Response:
     ws = request.app[WORKSPACE_KEY]
     cfg = ws.config
     out = {"bot_url": cfg.bot_url, "team_id": cfg.team_id, "bot_user_id": cfg.bot_user_id}
-    return web.json_response(out | {"bot_id": cfg.bot_id, "app_id": cfg.app_id})
+    install = {"org_wide": ws.state.enterprise_id}
+    return web.json_response(out | {"bot_id": cfg.bot_id, "app_id": cfg.app_id} | install)
 
 
 class LimitsIn(BaseModel):

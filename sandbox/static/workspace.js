@@ -289,10 +289,12 @@ async function loadEmoji() {
 let arrivedDuringLoad = null;
 async function load() {
   const arrived = arrivedDuringLoad = [];
-  const [users, chans, eph, limits, pulls] = await Promise.all([
+  const [users, chans, eph, limits, pulls, config] = await Promise.all([
     api("/_sandbox/users"), api("/_sandbox/channels"), api("/_sandbox/ephemerals"), api("/_sandbox/limits"),
-    api("/_sandbox/pulls").catch(() => ({ pulls: [] })), ctx.emoji.size ? null : loadEmoji()]);
+    api("/_sandbox/pulls").catch(() => ({ pulls: [] })), api("/_sandbox/config"),
+    ctx.emoji.size ? null : loadEmoji()]);
   renderLimits(limits);
+  $("install").value = config.org_wide || "";
   renderPulls(pulls);
   S.bot = users.bot_user_id;
   for (const u of users.users) S.users[u.id] = u;
@@ -370,4 +372,11 @@ document.addEventListener("click", () => { $("msg-menu").hidden = true; });
 document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") $("msg-menu").hidden = true; });
 $("thread-close").addEventListener("click", () => { S.thread = null; renderThread(); });
 $("user").addEventListener("change", renderChannel);
+$("install").addEventListener("change", async () => {
+  const org = $("install").value || null;
+  try {
+    const res = await api("/_sandbox/install", { org_wide: org });
+    toast(res.org_wide ? "Installed org-wide in " + res.org_wide : "Installed in this workspace");
+  } catch (err) { toast("Install change failed: " + err.message); }
+});
 load().then(connect).catch((err) => { $("conn").textContent = "error: " + err.message; });

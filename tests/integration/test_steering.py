@@ -230,7 +230,7 @@ def test_a_steering_reply_reaches_the_next_model_call_once_when_restate_app_is_k
     )
     ts = harness.post(f"{BOT_MENTION} run it {marker}", channel=STEER)
     eventually(lambda: _processes(f"sleep 3; echo end {marker}"), what="the command to run")
-    first = harness.post_message(f"first steer {marker}", thread_ts=ts, channel=STEER)
+    harness.post_message(f"first steer {marker}", thread_ts=ts, channel=STEER)
     second = harness.post_message(f"second steer {marker}", thread_ts=ts, channel=STEER)
     if when == "arriving":
         eventually(lambda: _acked(harness, second["event_ids"][0]), what="the bot's ack")

@@ -42,3 +42,19 @@ async def test_the_header_counts_429s_as_they_are_answered(
     await expect(counter).to_have_text("429s: 2 (limits off)")
     await limited.post("/_sandbox/reset")
     await expect(counter).to_have_text("429s: 0 (limits off)")
+
+
+async def test_the_install_toggle_switches_the_app_to_an_org_wide_install_and_back(
+    page: Page, limited: Client
+) -> None:
+    toggle = page.get_by_label("Install")
+    await expect(toggle).to_have_value("")
+    await toggle.select_option(label="org-wide (Enterprise Grid)")
+    await expect(page.locator("#toast")).to_have_text("Installed org-wide in E0SANDBOX")
+    config = await (await limited.get("/_sandbox/config")).json()
+    assert config["org_wide"] == "E0SANDBOX"
+    await page.reload()
+    await expect(page.get_by_label("Install")).to_have_value("E0SANDBOX")
+    await page.get_by_label("Install").select_option(label="this workspace")
+    await expect(page.locator("#toast")).to_have_text("Installed in this workspace")
+    assert (await (await limited.get("/_sandbox/config")).json())["org_wide"] is None
