@@ -333,12 +333,13 @@ async def _notice(deps: Deps, note: Notice) -> None:
     else:
         head, cut_by = CANCELLED_TEXT, INTERRUPTED_LABEL
     text = notice_text(head, note.partial, note.killed, cut_by)
-    if note.kind == "stopped":
-        await slack.session_status(note.channel_id, note.thread_ts, "active")
     if note.status_ts is not None:
         await slack.update(note.channel_id, note.status_ts, text)
     else:
         await slack.post(note.channel_id, note.thread_ts, text)
+    if note.kind == "stopped":
+        # After the notice: a background call may wait its turn behind a busy workspace's.
+        await slack.session_status(note.channel_id, note.thread_ts, "active")
     await slack.react(
         note.channel_id,
         note.trigger_ts,

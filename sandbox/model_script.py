@@ -46,6 +46,13 @@ class ScriptItem(BaseModel):
     close_after: int | None = Field(default=None, ge=0)
     # With or without `text`/`chunks` (which then stream first), as OpenAI does.
     tool_calls: list[ScriptToolCall] | None = None
+    # Answers only a request whose messages contain this text, so that a run another test
+    # left behind cannot take a reply scripted for this one; None answers any request.
+    when: str | None = Field(default=None, min_length=1)
+
+    def answers(self, messages: object) -> bool:
+        """Whether this item may answer a request with these `messages`."""
+        return self.when is None or self.when in str(messages)
 
     def has_content(self) -> bool:
         """Whether this item says what to answer (else the default answer is used)."""

@@ -66,6 +66,14 @@ class ModelServer:
         self.requests: list[RequestRecord] = []
         self.stopping = False
 
+    def next_item(self, messages: object) -> ScriptItem | None:
+        """Take the first scripted reply that may answer a request with `messages`."""
+        for item in self.script:
+            if item.answers(messages):
+                self.script.remove(item)
+                return item
+        return None
+
 
 MODEL_KEY = web.AppKey("model_server", ModelServer)
 
@@ -194,7 +202,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return openai_error(400, message=problem.message, code=problem.code, param=problem.param)
     if body.get("tool_choice") != "none":
         record.tools = tool_names(body.get("tools"))
-    item = server.script.popleft() if server.script else None
+    item = server.next_item(body["messages"])
     record.scripted = item is not None
     try:
         return await answer(request, server, record, item or ScriptItem(), body)

@@ -198,8 +198,11 @@ class Harness:
         }
 
     # ------------------------------------------------------------------ offline model
-    def script(self, *responses: dict[str, Any]) -> None:
-        resp = self.http.post(f"{self.model}/_model/script", json={"responses": list(responses)})
+    def script(self, *responses: dict[str, Any], when: str | None = None) -> None:
+        """Queue model replies; with `when`, each answers only a request whose messages hold
+        that text (a run left over from another test cannot take them)."""
+        items = [r if when is None else {"when": when, **r} for r in responses]
+        resp = self.http.post(f"{self.model}/_model/script", json={"responses": items})
         resp.raise_for_status()
 
     def model_requests(self) -> list[dict[str, Any]]:

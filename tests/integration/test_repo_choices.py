@@ -29,12 +29,14 @@ def test_the_demo_repositorys_agents_md_is_in_the_system_prompt_as_repository_te
     harness: Harness,
 ) -> None:
     marker = f"marker{time.time_ns()}"
-    harness.script(plan_step(f"Looking around {marker}."), {"text": "A meeting-times library."})
-    ts = harness.post(f"{BOT_MENTION} what is this project?")
+    harness.script(
+        plan_step(f"Looking around {marker}."), {"text": "A meeting-times library."}, when=marker
+    )
+    ts = harness.post(f"{BOT_MENTION} what is this project? ({marker})")
     harness.idle_after(ts, tasks=1)
     # The request after the first tool call: the workspace, and its AGENTS.md, are ready. (On
     # a loaded machine Restate may retry that step: a retry asks the same again.)
-    requests = harness.requests_mentioning(marker)
+    requests = harness.requests_mentioning(f"Looking around {marker}.")
     assert requests
     assert all(r["messages"] == requests[0]["messages"] for r in requests)
     after = requests[-1]

@@ -14,6 +14,7 @@ def test_a_person_can_watch_the_answer_and_stop_it_from_the_page(
     harness.script(
         plan_step("plan"),
         {"text": " ".join(f"token{i}" for i in range(400)), "chunk_delay": 0.05},
+        when="summarise the incident from the page",
     )
     context = browser.new_context(viewport={"width": 1300, "height": 850})
     try:

@@ -662,3 +662,18 @@ async def test_stream_options_are_checked_as_openai_does(
     assert error["message"] == message
     assert error["type"] == "invalid_request_error"
     assert error["param"].startswith("stream_options")
+
+
+async def test_a_reply_scripted_for_one_conversation_is_not_taken_by_another(
+    llm: openai.AsyncOpenAI, model: Client
+) -> None:
+    await script(model, {"text": "for mine", "when": "mine-42"}, {"text": "for anyone"})
+    other = [{"role": "user", "content": "someone else's run"}]
+    mine = [{"role": "user", "content": "my run mine-42"}]
+    first = await llm.chat.completions.create(model="demo", messages=other)
+    second = await llm.chat.completions.create(model="demo", messages=mine)
+    third = await llm.chat.completions.create(model="demo", messages=other)
+    assert first.choices[0].message.content == "for anyone"
+    assert second.choices[0].message.content == "for mine"
+    assert [r["scripted"] for r in await requests_log(model)] == [True, True, False]
+    assert third.choices[0].message.content != "for mine"

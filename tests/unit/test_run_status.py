@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
+from typing import cast
 
-from common.contract import TaskRequest
+from common.contract import Notice, TaskRequest
+from common.slack_limiter import Lane
+from restate_app.deps import Deps, Reactions
 from restate_app.slack_io import SlackPoster
 from restate_app.status_text import PLANNING, THINKING, StatusText
 from restate_app.task_slack import (
@@ -15,6 +19,7 @@ from restate_app.task_slack import (
     DONE_TEXT,
     INTERRUPTED_LABEL,
     StatusView,
+    _notice,
     notice_text,
 )
 from restate_app.tools.registry import ToolResult
@@ -22,6 +27,14 @@ from tests.unit.test_mention_safety import FakeSlackApi, slack_api
 
 __all__ = ["slack_api"]  # the fixture, shared with the mention-safety tests
 
+_REACTIONS = Reactions(
+    received="eyes",
+    working="",
+    done="white_check_mark",
+    stopped="octagonal_sign",
+    cancelled="leftwards_arrow_with_hook",
+    failed="x",
+)
 PLAN = "**Plan** for your request:\n\n> fix the failing test\n\n1. Read the test.\n2. Fix it."
 
 
@@ -163,3 +176,35 @@ async def test_a_closed_status_takes_no_more_updates(
     await view.show_text("first words and more and more")
     await view.quiet()
     assert len(fake.calls) == sent
+
+
+async def test_a_stopped_runs_notice_does_not_wait_behind_the_busy_agent_session_calls(
+    slack_api: tuple[FakeSlackApi, SlackPoster],
+) -> None:
+    """In a busy workspace `agents.sessions.setStatus` (Tier 3, background) has a queue: the
+    notice of a stop is rewritten first, the agent session told after."""
+    fake, poster = slack_api
+    method = "agents.sessions.setStatus"
+    for _ in range(int(poster.limiter.rate(method).burst)):
+        await poster.limiter.acquire(method, None, Lane.URGENT)  # other runs took every token
+    note = Notice(
+        kind="stopped",
+        thread_key="T0:C0GENERAL:1.000001",
+        channel_id="C0GENERAL",
+        thread_ts="1.000001",
+        trigger_ts="1.000001",
+        status_ts="1.000002",
+        by_user="U0ALICE",
+        partial="half an answer",
+    )
+    deps = cast("Deps", SimpleNamespace(slack=poster, reactions=_REACTIONS))
+    notice = asyncio.create_task(_notice(deps, note))
+    try:
+        await _until(lambda: any(method == "chat.update" for method, _ in fake.calls))
+        methods = [method for method, _ in fake.calls]
+        assert "agents.sessions.setStatus" not in methods
+        assert str(fake.calls[0][1]["text"]).startswith(":octagonal_sign: Stopped by <@U0ALICE>")
+        await notice
+        assert "agents.sessions.setStatus" in [method for method, _ in fake.calls]
+    finally:
+        notice.cancel()
