@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, envelope, eventually, plan_step
+from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, eventually, plan_step
+from tests.slack_fixtures import load, with_ids
 
 
 def _slow(words: int = 300, delay: float = 0.05, prefix: str = "w") -> dict[str, object]:
@@ -184,16 +185,8 @@ def test_people_outside_the_allowlist_are_refused_politely(harness: Harness) -> 
 
 def test_slacks_agent_session_stop_button_stops_the_task(harness: Harness) -> None:
     ts = _start_slow_session(harness, "split the module")
-    stopped = envelope(
-        {
-            "type": "agent_session_stopped",
-            "channel": CHANNEL,
-            "thread_ts": ts,
-            "user": "U0ALICE",
-            "streaming_message_ts": [],
-            "event_ts": ts + "9",
-        }
-    )
+    stopped = load("event_agent_session_stopped")
+    with_ids(stopped, event_ts=ts + "9", thread_ts=ts, event_id=f"Ev{time.time_ns()}")
     assert harness.deliver(stopped)["status"] == 200
     status = harness.idle_after(ts, tasks=1)
     assert status["last_outcome"] == "stopped"

@@ -133,9 +133,7 @@ class Bot:
     slack: FakeSlack
     restate: FakeRestate
 
-    async def event(
-        self, event: JSON, team: str = TEAM, **envelope_fields: Any
-    ) -> aiohttp.ClientResponse:
+    async def event(self, event: JSON, team: str = TEAM) -> aiohttp.ClientResponse:
         envelope = {
             "token": "t",
             "type": "event_callback",
@@ -144,7 +142,11 @@ class Bot:
             "event": event,
             "event_id": f"Ev{time.time_ns()}",
             "event_time": int(time.time()),
-        } | envelope_fields
+        }
+        return await self.deliver(envelope)
+
+    async def deliver(self, envelope: JSON) -> aiohttp.ClientResponse:
+        """Post a whole Events API envelope (a fixture's, say), signed as Slack signs it."""
         body = json.dumps(envelope)
         return await self.http.post(
             EVENTS_PATH, data=body, headers=signed(body, "application/json")
@@ -163,6 +165,10 @@ class Bot:
             "trigger_id": "1.2.3",
             **fields,
         }
+        return await self.slash_command(form)
+
+    async def slash_command(self, form: dict[str, str]) -> aiohttp.ClientResponse:
+        """Post a slash command's form fields as they are, signed as Slack signs them."""
         return await self._form(urlencode(form))
 
     async def interaction(self, payload: JSON) -> aiohttp.ClientResponse:

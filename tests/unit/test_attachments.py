@@ -1,8 +1,7 @@
 """Files and forwarded messages as parts of a turn, from payloads shaped as Slack documents
-them: a `file_share` message (docs.slack.dev/reference/events/message/file_share, the file
-object of docs.slack.dev/reference/objects/file-object) and a shared message's attachment
-(`is_share`, `from_url`, `author_name`: docs.slack.dev/messaging/formatting-message-text,
-"Unfurling" and the message-forwarding payloads captured in slack-sdk's test fixtures)."""
+them (kept in `tests/fixtures/slack/`, each with its source): a `file_share` message in a
+thread, with and without a comment, and its file object; a forwarded message's attachment
+(`is_share`, `from_url`, `author_name`)."""
 
 from __future__ import annotations
 
@@ -15,55 +14,20 @@ from aiohttp.test_utils import TestServer
 from bot.attachments import allowed_hosts, attachment_lines, forwarded, read_texts, shared_files
 from bot.events import Skip, to_incoming
 from common.contract import IncomingMessage
+from tests.slack_fixtures import load
 
 BOT = "U0BOT"
 TEAM = "T0SANDBOX"
 
 
 def _file(**overrides: Any) -> dict[str, Any]:
-    file: dict[str, Any] = {
-        "id": "F0LOG",
-        "created": 1732611111,
-        "timestamp": 1732611111,
-        "name": "build.log",
-        "title": "build.log",
-        "mimetype": "text/plain",
-        "filetype": "text",
-        "pretty_type": "Plain Text",
-        "user": "U0ALICE",
-        "editable": False,
-        "size": 2048,
-        "mode": "hosted",
-        "is_external": False,
-        "is_public": True,
-        "url_private": "https://files.slack.com/files-pri/T0SANDBOX-F0LOG/build.log",
-        "url_private_download": (
-            "https://files.slack.com/files-pri/T0SANDBOX-F0LOG/download/build.log"
-        ),
-        "permalink": "https://sandbox.slack.com/files/U0ALICE/F0LOG/build.log",
-    }
-    return file | overrides
-
-
-def _share(text: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "ts": "1732611000.000100",
-        "channel_id": "C0GENERAL",
-        "channel_name": "general",
-        "is_share": True,
-        "is_msg_unfurl": True,
-        "text": text,
-        "fallback": f"[November 26th, 2024 9:50 AM] bob: {text}",
-        "author_id": "U0BOB",
-        "author_name": "Bob",
-        "from_url": "https://sandbox.slack.com/archives/C0GENERAL/p1732611000000100",
-        "mrkdwn_in": ["text"],
-        "footer": "Posted in #general",
-        **extra,
-    }
+    """The file object of Slack's `file_share` event, with `overrides`."""
+    [file] = load("event_file_share")["event"]["files"]
+    return dict(file) | overrides
 
 
 def _reply(**overrides: Any) -> dict[str, Any]:
+    """A bare thread reply, to which the helpers' tests add files and attachments of their own."""
     event: dict[str, Any] = {
         "type": "message",
         "channel": "C0GENERAL",
@@ -81,19 +45,19 @@ def _parse(event: dict[str, Any]) -> IncomingMessage | Skip:
 
 
 def test_a_file_shared_without_a_comment_is_a_turn_naming_the_file() -> None:
-    msg = _parse(_reply(subtype="file_share", files=[_file()], upload=False))
+    msg = _parse(load("event_file_share")["event"])
     assert isinstance(msg, IncomingMessage)
     assert msg.text == "[Attached file: build.log (text/plain, 2.0 kB)]"
 
 
 def test_a_comment_comes_first_then_the_files() -> None:
-    msg = _parse(_reply(subtype="file_share", text="see the log", files=[_file()]))
+    msg = _parse(load("event_file_share_with_comment")["event"])
     assert isinstance(msg, IncomingMessage)
     assert msg.text.startswith("see the log\n\n[Attached file: build.log")
 
 
 def test_a_forwarded_message_is_quoted_with_its_author_and_link() -> None:
-    msg = _parse(_reply(attachments=[_share("the deploy broke\nat step 4")]))
+    msg = _parse(load("event_forwarded_message")["event"])
     assert isinstance(msg, IncomingMessage)
     assert msg.text == (
         "Forwarded message from Bob "
@@ -104,9 +68,13 @@ def test_a_forwarded_message_is_quoted_with_its_author_and_link() -> None:
 
 def test_a_reply_with_nothing_written_or_attached_is_no_turn() -> None:
     assert isinstance(_parse(_reply()), Skip)
-    assert isinstance(_parse(_reply(attachments=[_share("")])), Skip)
+    forward = load("event_forwarded_message")["event"]
+    [share] = forward["attachments"]
+    share |= {"text": "", "fallback": "[November 26th, 2024 9:50 AM] bob: "}
+    assert isinstance(_parse(forward), Skip)
     # A file share whose file is gone (Slack sends it without a name) is no turn either.
-    assert isinstance(_parse(_reply(subtype="file_share", files=[{"id": "F0GONE"}])), Skip)
+    gone = load("event_file_share")["event"] | {"files": [{"id": "F0GONE"}]}
+    assert isinstance(_parse(gone), Skip)
 
 
 def test_a_link_preview_is_not_a_forwarded_message() -> None:

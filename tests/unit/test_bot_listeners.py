@@ -12,6 +12,7 @@ import pytest
 
 from common.contract import Turn
 from common.session_state import Session
+from tests.slack_fixtures import load
 from tests.unit.bot_fakes import (
     BOT_USER,
     CHANNEL,
@@ -149,7 +150,7 @@ async def test_a_member_reported_by_their_enterprise_org_may_press_stop() -> Non
 
 async def test_a_guest_gets_no_session_list_from_agent_status() -> None:
     async with running_bot(**ALLOWED) as bot:
-        answered = await bot.command("", team_id=GUEST_TEAM, user_id="U0GUEST")
+        answered = await bot.slash_command(load("command_agent_status_slack_connect_guest"))
         assert answered.status == 200
         assert NOT_PERMITTED in (await answered.json())["text"]
         assert bot.restate.queries == []
@@ -157,18 +158,9 @@ async def test_a_guest_gets_no_session_list_from_agent_status() -> None:
 
 async def test_a_guest_gets_no_status_from_the_shortcut() -> None:
     async with running_bot(**ALLOWED) as bot:
-        payload = {
-            "type": "message_action",
-            "callback_id": "agent_status",
-            "trigger_id": "1.2.3",
-            "action_ts": _ts(),
-            "team": {"id": TEAM, "domain": "sandbox"},
-            "user": {"id": "U0GUEST", "username": "guest", "team_id": GUEST_TEAM},
-            "channel": {"id": CHANNEL, "name": "general"},
-            "message_ts": ROOT_TS,
-            "message": {"type": "message", "ts": ROOT_TS, "text": "hi", "user": "U0ALICE"},
-            "response_url": "http://127.0.0.1:9/hooks",
-        }
+        payload = load("interaction_shortcut_slack_connect_guest")
+        # The installation's team on the payload: only `user.team_id` says the guest acted.
+        payload["team"] = {"id": TEAM, "domain": "sandbox"}
         assert (await bot.interaction(payload)).status == 200
         await _refused(bot)
         assert bot.restate.sent == []

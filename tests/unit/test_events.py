@@ -17,6 +17,8 @@ from bot.events import (
 )
 from bot.rules import Rules
 from common.contract import IncomingMessage, thread_key
+from restate_app.thread_history import joins_thread
+from tests.slack_fixtures import load
 
 BOT = "U0BOT"
 TEAM = "T0SANDBOX"
@@ -64,6 +66,18 @@ def test_a_thread_reply_without_mention_is_forwarded_to_the_thread() -> None:
     assert isinstance(msg, IncomingMessage)
     assert not msg.mentions_bot
     assert msg.thread_ts == "1732611000.000001"
+
+
+def test_a_mention_in_a_thread_someone_else_started_joins_that_thread() -> None:
+    """Keyed by the thread's root, not the mention's own ts; and it reads the thread so far."""
+    event = load("event_app_mention_in_thread")["event"]
+    msg = _parse(event)
+    assert isinstance(msg, IncomingMessage)
+    assert msg.mentions_bot
+    assert (msg.thread_ts, msg.ts) == (event["thread_ts"], event["ts"])
+    assert msg.thread_ts != msg.ts
+    assert msg.text == "can you make a proper fix?"
+    assert joins_thread(msg, turns=0)
 
 
 def test_a_dm_starts_a_session_without_a_mention() -> None:
@@ -192,9 +206,9 @@ def test_a_thread_is_keyed_by_the_installations_workspace_not_the_actors() -> No
 
 def test_an_org_wide_installation_keys_every_thread_by_its_organisation() -> None:
     context = {"enterprise_id": "E0ORG", "is_enterprise_install": True, "team_id": None}
-    assert installation_team(context, {"team_id": TEAM}) == "E0ORG"
+    assert installation_team(context, load("event_mention_org_wide")) == "E0ORG"
     from_payload = {"is_enterprise_install": True}
-    assert installation_team(from_payload, {"enterprise": {"id": "E0ORG"}}) == "E0ORG"
+    assert installation_team(from_payload, load("interaction_shortcut_org_wide")) == "E0ORG"
 
 
 def test_without_an_installation_the_payloads_team_then_its_org_keys_the_thread() -> None:
@@ -205,7 +219,7 @@ def test_without_an_installation_the_payloads_team_then_its_org_keys_the_thread(
 
 
 def test_slackbot_is_not_a_person_talking_to_the_agent() -> None:
-    notice = _event(user="USLACKBOT", channel="D0ALICE", channel_type="im")
+    notice = load("event_slackbot_dm")["event"]
     assert isinstance(_parse(notice), Skip)
 
 

@@ -3,19 +3,17 @@ installs (no installation team on the event), Slack Connect guests' shortcuts an
 Slack's own stop button; and the messages that are nobody's turn (Slackbot, "status" where the
 agent has no session).
 
-Payloads are shaped as Slack's references show them: the Events API envelope with
-`authorizations` (api.slack.com/apis/events-api, "Callback field overview"; org-wide
-installations: api.slack.com/enterprise/apps/reference), slash commands with `enterprise_id`
-and `is_enterprise_install` (api.slack.com/interactivity/slash-commands), message shortcuts
-(api.slack.com/reference/interaction-payloads/shortcuts) and `agent_session_stopped`
-(docs.slack.dev/reference/events/agent_session_stopped).
+Payloads are Slack's own shapes, kept in `tests/fixtures/slack/` with the reference each comes
+from: the Events API envelope with `authorizations` (org-wide: no installation team), slash
+commands with `enterprise_id` and `is_enterprise_install`, message shortcuts and
+`agent_session_stopped`.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
+from tests.slack_fixtures import load, with_ids
 from tests.unit.bot_fakes import BOT_USER, CHANNEL, GUEST_TEAM, TEAM, Bot, eventually, running_bot
 
 ORG = "E0ORG"
@@ -28,74 +26,23 @@ def _ts() -> str:
     return f"{now // 1_000_000}.{now % 1_000_000:06d}"
 
 
-def _org_wide_envelope() -> dict[str, Any]:
-    """What an org-wide installation's events carry: no installation team, the org's id."""
-    return {
-        "enterprise_id": ORG,
-        "context_team_id": TEAM,
-        "context_enterprise_id": ORG,
-        "authorizations": [
-            {
-                "enterprise_id": ORG,
-                "team_id": None,
-                "user_id": BOT_USER,
-                "is_bot": True,
-                "is_enterprise_install": True,
-            }
-        ],
-        "is_ext_shared_channel": False,
-    }
-
-
-def _message(text: str, **extra: Any) -> dict[str, Any]:
-    ts = _ts()
-    return {
-        "type": "message",
-        "channel": CHANNEL,
-        "channel_type": "channel",
-        "user": "U0ALICE",
-        "text": text,
-        "ts": ts,
-        "event_ts": ts,
-        "team": TEAM,
-        "user_team": TEAM,
-        **extra,
-    }
-
-
 def _sent(bot: Bot, handler: str) -> list[str]:
     return [key for key, name in bot.restate.sent if name == handler]
-
-
-def _shortcut(user_team: str, team: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "message_action",
-        "callback_id": "agent_status",
-        "trigger_id": "1.2.3",
-        "action_ts": _ts(),
-        "team": team,
-        "user": {"id": "U0ALICE", "username": "alice", "team_id": user_team},
-        "channel": {"id": CHANNEL, "name": "general"},
-        "message_ts": ROOT_TS,
-        "message": {"type": "message", "ts": ROOT_TS, "text": "hi", "user": "U0ALICE"},
-        "response_url": "http://127.0.0.1:9/hooks",
-        **extra,
-    }
 
 
 async def test_an_org_wide_installs_mention_starts_a_session_keyed_by_the_org() -> None:
     async with running_bot() as bot:
         bot.slack.auth = ORG_WIDE
-        mention = _message(f"<@{BOT_USER}> fix the build")
-        assert (await bot.event(mention, **_org_wide_envelope())).status == 200
-        assert _sent(bot, "message") == [f"{ORG}:{CHANNEL}:{mention['ts']}"]
+        mention = with_ids(load("event_mention_org_wide"), ts=_ts())
+        assert (await bot.deliver(mention)).status == 200
+        assert _sent(bot, "message") == [f"{ORG}:{CHANNEL}:{mention['event']['ts']}"]
 
 
 async def test_an_org_wide_installs_reply_reaches_the_same_session() -> None:
     async with running_bot() as bot:
         bot.slack.auth = ORG_WIDE
-        reply = _message("use the staging config", thread_ts=ROOT_TS)
-        assert (await bot.event(reply, **_org_wide_envelope())).status == 200
+        reply = with_ids(load("event_reply_org_wide"), ts=_ts(), thread_ts=ROOT_TS)
+        assert (await bot.deliver(reply)).status == 200
         assert _sent(bot, "message") == [f"{ORG}:{CHANNEL}:{ROOT_TS}"]
 
 
@@ -103,9 +50,7 @@ async def test_an_org_wide_installs_shortcut_reads_the_threads_session() -> None
     """Org-wide interaction payloads may carry no `team` at all; the user's is a workspace."""
     async with running_bot() as bot:
         bot.slack.auth = ORG_WIDE
-        payload = _shortcut(
-            TEAM, None, enterprise={"id": ORG, "name": "Org"}, is_enterprise_install=True
-        )
+        payload = load("interaction_shortcut_org_wide")
         assert (await bot.interaction(payload)).status == 200
         await eventually(lambda: bot.slack.ephemerals)
         assert _sent(bot, "status") == [f"{ORG}:{CHANNEL}:{ROOT_TS}"]
@@ -114,7 +59,7 @@ async def test_an_org_wide_installs_shortcut_reads_the_threads_session() -> None
 async def test_an_org_wide_installs_agent_status_lists_the_orgs_sessions() -> None:
     async with running_bot() as bot:
         bot.slack.auth = ORG_WIDE
-        answered = await bot.command("", enterprise_id=ORG, is_enterprise_install="true")
+        answered = await bot.slash_command(load("command_agent_status_org_wide"))
         assert answered.status == 200
         assert any(f"'{ORG}:{CHANNEL}:%'" in query for query in bot.restate.queries)
 
@@ -122,15 +67,10 @@ async def test_an_org_wide_installs_agent_status_lists_the_orgs_sessions() -> No
 async def test_slacks_stop_button_on_an_org_wide_install_stops_the_threads_task() -> None:
     async with running_bot() as bot:
         bot.slack.auth = ORG_WIDE
-        event = {
-            "type": "agent_session_stopped",
-            "channel": CHANNEL,
-            "thread_ts": ROOT_TS,
-            "user": "U0ALICE",
-            "streaming_message_ts": [],
-            "event_ts": _ts(),
-        }
-        assert (await bot.event(event, **_org_wide_envelope())).status == 200
+        stopped = with_ids(
+            load("event_agent_session_stopped_org_wide"), event_ts=_ts(), thread_ts=ROOT_TS
+        )
+        assert (await bot.deliver(stopped)).status == 200
         await eventually(lambda: _sent(bot, "stop"))
         assert _sent(bot, "stop") == [f"{ORG}:{CHANNEL}:{ROOT_TS}"]
 
@@ -138,7 +78,7 @@ async def test_slacks_stop_button_on_an_org_wide_install_stops_the_threads_task(
 async def test_a_slack_connect_guests_shortcut_reads_the_installations_session() -> None:
     """A guest's shortcut names the guest's own team; the thread is keyed by the host's."""
     async with running_bot(allowed_team_ids=f"{TEAM},{GUEST_TEAM}") as bot:
-        payload = _shortcut(GUEST_TEAM, {"id": GUEST_TEAM, "domain": "guests"})
+        payload = load("interaction_shortcut_slack_connect_guest")
         assert (await bot.interaction(payload)).status == 200
         await eventually(lambda: bot.slack.ephemerals)
         assert _sent(bot, "status") == [f"{TEAM}:{CHANNEL}:{ROOT_TS}"]
@@ -146,27 +86,27 @@ async def test_a_slack_connect_guests_shortcut_reads_the_installations_session()
 
 async def test_a_slack_connect_guests_agent_status_lists_the_installations_sessions() -> None:
     async with running_bot(allowed_team_ids=f"{TEAM},{GUEST_TEAM}") as bot:
-        answered = await bot.command("", team_id=GUEST_TEAM, user_id="U0GUEST")
+        answered = await bot.slash_command(load("command_agent_status_slack_connect_guest"))
         assert answered.status == 200
         assert any(f"'{TEAM}:{CHANNEL}:%'" in query for query in bot.restate.queries)
 
 
 async def test_a_slackbot_notice_in_the_bots_dm_starts_nothing() -> None:
     async with running_bot() as bot:
-        notice = _message("Reminder: standup", user="USLACKBOT", channel="D0ALICE")
-        notice["channel_type"] = "im"
-        assert (await bot.event(notice)).status == 200
-        control = _message(f"<@{BOT_USER}> hello")
-        assert (await bot.event(control)).status == 200
-        assert _sent(bot, "message") == [f"{TEAM}:{CHANNEL}:{control['ts']}"]
+        notice = with_ids(load("event_slackbot_dm"), ts=_ts())
+        assert (await bot.deliver(notice)).status == 200
+        control = with_ids(load("event_mention"), ts=_ts())
+        assert (await bot.deliver(control)).status == 200
+        assert _sent(bot, "message") == [f"{TEAM}:{CHANNEL}:{control['event']['ts']}"]
 
 
 async def test_status_typed_in_a_thread_without_a_session_gets_no_answer() -> None:
     async with running_bot() as bot:
-        await bot.event(_message("status", thread_ts=ROOT_TS))
+        said = "event_status_in_thread"
+        await bot.deliver(with_ids(load(said), ts=_ts(), thread_ts=ROOT_TS))
         await eventually(lambda: _sent(bot, "status"))
         bot.restate.turns = 1
-        await bot.event(_message("status", thread_ts=ROOT_TS))
+        await bot.deliver(with_ids(load(said), ts=_ts(), thread_ts=ROOT_TS))
         await eventually(lambda: bot.slack.ephemerals)
         # One answer: to the "status" said in the agent's thread, none to the first.
         assert len(bot.slack.ephemerals) == 1

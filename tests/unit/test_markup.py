@@ -8,7 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.events import to_incoming
 from bot.markup import mentioned, readable
+from common.contract import IncomingMessage
+from tests.slack_fixtures import load
 
 USERS = {"U0ALICE": "alice"}
 CHANNELS = {"C0GENERAL": "#general"}
@@ -38,6 +41,16 @@ CHANNELS = {"C0GENERAL": "#general"}
 )
 def test_slack_markup_reads_as_people_see_it(slack: str, read: str) -> None:
     assert readable(slack, USERS, CHANNELS) == read
+
+
+def test_a_mentions_markup_reaches_the_model_as_people_read_it() -> None:
+    """Slack's payload of a mention with a person, a channel, a labelled link and entities."""
+    event = load("event_message_with_markup")["event"]
+    msg = to_incoming(event, team_id="T0SANDBOX", bot_user_id="U0BOT", received_at=0.0)
+    assert isinstance(msg, IncomingMessage)
+    assert readable(msg.text, USERS, CHANNELS) == (
+        "ask @alice in #general: is a < b && the docs (https://example.com/a?b=1&c=2) right?"
+    )
 
 
 def test_only_unlabelled_ids_need_a_name() -> None:
