@@ -2,25 +2,24 @@
 and where they came from), and shared files (name, type and size always; the text of text-like
 files, downloaded with the bot token, bounded).
 
-A file is downloaded only from Slack's own file host (or the host of the configured Web API,
-the sandbox's on loopback): the bot token goes nowhere else, whatever URL an event names.
+Files are read as `common.slack_files` allows: from Slack's file host only. Text-like files
+also go to the session as `FileRef`s, for `restate_app` to copy into its workspace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
 
+from common.slack_files import MAX_FILES, SharedFile, download, is_binary, shared_files
+
 log = structlog.get_logger(__name__)
 
-# The turn keeps at most this many files and forwarded messages; the rest are only counted.
-MAX_FILES = 5
+# The turn keeps at most this many forwarded messages (and `MAX_FILES` files).
 MAX_FORWARDS = 5
 MAX_FORWARD_CHARS = 4_000
 # Text read per file, and bytes downloaded for it (the rest of a long log is cut).
@@ -28,72 +27,10 @@ MAX_FILE_CHARS = 12_000
 MAX_DOWNLOAD_BYTES = 256 * 1024
 # Slack wants its events acknowledged within 3 s, and the forward comes before the ack.
 DOWNLOAD_SECONDS = 1.5
-SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
-_TEXT_MIMETYPES = frozenset(
-    {"application/json", "application/xml", "application/x-yaml", "application/javascript"}
-)
-_TEXT_FILETYPES = frozenset(
-    {"text", "diff", "patch", "csv", "tsv", "json", "yaml", "xml", "markdown", "python"}
-    | {"javascript", "typescript", "shell", "go", "rust", "java", "c", "cpp", "sql", "toml"}
-    | {"ruby", "php", "html", "css", "kotlin", "swift", "log", "ini", "dockerfile", "makefile"}
-)
 
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-@dataclass(frozen=True)
-class SharedFile:
-    """A file shared with a message, as its event describes it."""
-
-    id: str
-    name: str
-    mimetype: str
-    filetype: str
-    size: int
-    url: str
-
-    @property
-    def text_like(self) -> bool:
-        return (
-            self.mimetype.startswith("text/")
-            or self.mimetype in _TEXT_MIMETYPES
-            or self.filetype in _TEXT_FILETYPES
-        )
-
-    def label(self) -> str:
-        kind = self.mimetype or self.filetype or "unknown type"
-        return f"{self.name} ({kind}, {_size(self.size)})"
-
-
-def _size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} kB"
-    return f"{size / 1024 / 1024:.1f} MB"
-
-
-def shared_files(event: dict[str, Any]) -> list[SharedFile]:
-    """The files a message event shares (hidden or deleted ones have no name and are left out)."""
-    found: list[SharedFile] = []
-    files = event.get("files")
-    for item in files if isinstance(files, list) else []:
-        if not isinstance(item, dict) or not _text(item.get("name")):
-            continue
-        size = item.get("size")
-        found.append(
-            SharedFile(
-                id=_text(item.get("id")),
-                name=_text(item.get("name")),
-                mimetype=_text(item.get("mimetype")),
-                filetype=_text(item.get("filetype")),
-                size=size if isinstance(size, int) and size >= 0 else 0,
-                url=_text(item.get("url_private_download")) or _text(item.get("url_private")),
-            )
-        )
-    return found
 
 
 def forwarded(event: dict[str, Any]) -> list[str]:
@@ -132,30 +69,13 @@ def attachment_lines(event: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def allowed_hosts(api_url: str | None) -> frozenset[str]:
-    """Slack's file host, and the configured Web API's host (a sandbox or a proxy)."""
-    host = urlsplit(api_url).hostname if api_url else None
-    return SLACK_FILE_HOSTS | ({host} if host else set())
-
-
 async def _download(
     session: aiohttp.ClientSession, token: str, file: SharedFile, hosts: frozenset[str]
 ) -> str | None:
-    parts = urlsplit(file.url)
-    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.hostname not in hosts or not (parts.scheme == "https" or local):
-        log.warning("file_not_downloaded", file=file.id, reason="not Slack's file host")
+    data = await download(session, token, file.id, file.url, hosts, MAX_DOWNLOAD_BYTES)
+    if data is None or is_binary(data):
         return None
-    headers = {"Authorization": f"Bearer {token}"}
-    async with session.get(file.url, headers=headers, allow_redirects=False) as response:
-        if response.status != 200 or "text/html" in response.headers.get("Content-Type", ""):
-            # Slack answers a missing token or scope with its sign-in page, not an error.
-            log.warning("file_not_downloaded", file=file.id, status=response.status)
-            return None
-        data = await response.content.read(MAX_DOWNLOAD_BYTES)
-    if b"\x00" in data[:4096]:
-        return None
-    return data.decode("utf-8", errors="replace")
+    return data[:MAX_DOWNLOAD_BYTES].decode("utf-8", errors="replace")
 
 
 async def read_texts(

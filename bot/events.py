@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.attachments import attachment_lines
 from common.contract import IncomingMessage, thread_key
+from common.slack_files import file_refs
 
 # Subtypes that are still a person writing in the thread; every other subtype (edits,
 # deletions, joins, bot posts, ...) is not a turn of the conversation.
@@ -229,6 +230,7 @@ def to_incoming(
         text="\n\n".join(part for part in (written, attached) if part),
         repo=repo,
         model=model,
+        files=file_refs(event),
         mentions_bot=mentions,
         is_dm=is_dm,
         received_at=received_at,

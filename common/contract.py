@@ -22,6 +22,7 @@ from common.approval_contract import (
     PendingApproval,
     approval_summary,
 )
+from common.file_refs import FileRef
 from common.thread_keys import parse_thread_key, thread_key
 
 # Defined in their own modules, part of this contract all the same.
@@ -35,6 +36,7 @@ __all__ = [
     "ApprovalOutcome",
     "ApprovalReason",
     "ApprovalRef",
+    "FileRef",
     "PendingApproval",
     "approval_summary",
     "parse_thread_key",
@@ -93,6 +95,8 @@ class IncomingMessage(BaseModel):
     repo: str | None = None
     # `model=NAME` from the mention: the model (one of `AGENT_MODELS`) a new session uses.
     model: str | None = None
+    # Its text-like files, for the session's workspace (their text is in `text`, bounded).
+    files: list[FileRef] = []
     policy: Policy = "interrupt"
     debounce_seconds: float = Field(default=0.0, ge=0, le=60)
     received_at: float | None = Field(
@@ -134,9 +138,10 @@ class WorkStep(BaseModel):
     name: str | None = None
     # A tool result that is not real output: the call was cut off by an interruption.
     killed: bool = False
-    # On a person's message (`user`): its author and its Slack ts.
+    # On a person's message (`user`): its author, its Slack ts and the files it shared.
     user_id: str | None = None
     ts: str | None = None
+    files: list[FileRef] = []
 
 
 class Turn(BaseModel):
@@ -154,6 +159,8 @@ class Turn(BaseModel):
     work: list[WorkStep] = []
     # On a partial: a person stopped its run (else a new message interrupted it).
     stopped: bool = False
+    # On a person's message: the text-like files it shared (copied into the workspace).
+    files: list[FileRef] = []
 
     def size(self) -> int:
         """Bytes this turn adds to the session (and to the next model request)."""

@@ -57,7 +57,7 @@ from restate_app.session import (
     UserMessage,
     decide,
 )
-from restate_app.thread_history import joins_thread, read_earlier, with_earlier
+from restate_app.thread_history import Earlier, joins_thread, read_earlier, with_earlier
 
 log = structlog.get_logger(__name__)
 
@@ -192,11 +192,12 @@ async def _handle(ctx: restate.ObjectContext, event: Event) -> Decision:
 async def _with_thread_so_far(ctx: restate.ObjectContext, msg: IncomingMessage) -> IncomingMessage:
     """A session starting in a thread under way reads the thread first (once: journaled)."""
 
-    async def read() -> str:
+    async def read() -> Earlier:
         return await read_earlier(deps().slack.client, msg)
 
     earlier = await ctx.run_typed("read the thread so far", read)
-    return msg.model_copy(update={"text": with_earlier(earlier, msg.text)})
+    files = [*earlier.files, *msg.files]
+    return msg.model_copy(update={"text": with_earlier(earlier.text, msg.text), "files": files})
 
 
 def _event_time(event: Event) -> float | None:

@@ -341,7 +341,8 @@ class AgentRun(RunTools, RunBudgets, RunSteering, RunTakeOver, RunEndings):
 
     def _model_step(self, number: int, tools: bool) -> restate.RestateDurableFuture[ModelTurn]:
         instructions = self.ref.instructions if self.ref else ""
-        messages = conversation(self.turns, instructions) + work_messages(self.work)
+        history = conversation(self.turns, instructions, workspace=tools)
+        messages = history + work_messages(self.work, workspace=tools)
         return self.ctx.run_typed(
             f"call model {number}",
             self._stream,

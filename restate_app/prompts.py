@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from openai.types.chat import ChatCompletionMessageParam
 
 from common.contract import Turn, WorkStep
+from common.file_refs import paths_note
 
 SYSTEM = (
     "You are a coding agent working inside a Slack thread. Several people may talk to you. "
@@ -64,9 +65,12 @@ def system_prompt(instructions: str = "") -> str:
     return f"{SYSTEM}\n\n{INSTRUCTIONS_HEAD}\n{INSTRUCTIONS_BEGIN}\n{quoted}\n{INSTRUCTIONS_END}"
 
 
-def conversation(turns: Sequence[Turn], instructions: str = "") -> list[ChatCompletionMessageParam]:
+def conversation(
+    turns: Sequence[Turn], instructions: str = "", workspace: bool = False
+) -> list[ChatCompletionMessageParam]:
     """The whole conversation as chat messages, with every run's work in place;
-    `instructions`: the repository's root `AGENTS.md`, for the system prompt."""
+    `instructions`: the repository's root `AGENTS.md`, for the system prompt; `workspace`: the
+    run has one, holding copies of the files people shared (each message says where)."""
     messages: list[ChatCompletionMessageParam] = [
         {"role": "system", "content": system_prompt(instructions)}
     ]
@@ -76,9 +80,9 @@ def conversation(turns: Sequence[Turn], instructions: str = "") -> list[ChatComp
         if turn.kind == "user" and turn.ts in steered:
             continue
         if turn.kind == "user":
-            messages.append({"role": "user", "content": said(turn.user_id, turn.text)})
+            messages.append({"role": "user", "content": _person(turn, workspace)})
         elif turn.kind in ("answer", "partial"):
-            messages.extend(work_messages(turn.work))
+            messages.extend(work_messages(turn.work, workspace))
             prefix = ""
             if turn.kind == "partial":
                 prefix = STOPPED_PREFIX if turn.stopped else INTERRUPTED_PREFIX
@@ -99,7 +103,16 @@ def said(user_id: str | None, text: str) -> str:
     return f"{who}: {body}"
 
 
-def work_messages(work: Sequence[WorkStep]) -> list[ChatCompletionMessageParam]:
+def _person(said_by: Turn | WorkStep, workspace: bool) -> str:
+    """A person's message; with a workspace, where the files it shared were copied."""
+    text = said(said_by.user_id, said_by.text)
+    note = paths_note(said_by.files) if workspace else ""
+    return f"{text}\n\n{note}" if note else text
+
+
+def work_messages(
+    work: Sequence[WorkStep], workspace: bool = False
+) -> list[ChatCompletionMessageParam]:
     """A run's transcript as assistant tool calls and tool results, none left dangling, and
     the steering messages it took in."""
     messages: list[ChatCompletionMessageParam] = []
@@ -107,7 +120,7 @@ def work_messages(work: Sequence[WorkStep]) -> list[ChatCompletionMessageParam]:
     for step in work:
         if step.role == "user":
             messages.extend(_close(open_calls))
-            messages.append({"role": "user", "content": said(step.user_id, step.text)})
+            messages.append({"role": "user", "content": _person(step, workspace)})
         elif step.role == "assistant":
             messages.extend(_close(open_calls))
             if step.tool_calls:

@@ -147,7 +147,7 @@ def decide(session: Session, key: str, event: Event, now: float, limits: Limits)
 
 def _message(d: Decision, key: str, msg: IncomingMessage, now: float, limits: Limits) -> None:
     s = d.session
-    turn = Turn(kind="user", text=turn_text(msg), user_id=msg.user_id, ts=msg.ts)
+    turn = Turn(kind="user", text=turn_text(msg), user_id=msg.user_id, ts=msg.ts, files=msg.files)
     if seen(s, msg.ts):
         d.note = "duplicate"
         return

@@ -101,7 +101,7 @@ class SteeringInbox:
 
 def work_step(turn: Turn) -> WorkStep:
     """A steering message in the run's transcript, where the run took it in."""
-    return WorkStep(role="user", text=turn.text, user_id=turn.user_id, ts=turn.ts)
+    return WorkStep(role="user", text=turn.text, user_id=turn.user_id, ts=turn.ts, files=turn.files)
 
 
 async def react_steered(deps: Deps, channel: str, messages: list[str]) -> None:

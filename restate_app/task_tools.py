@@ -13,6 +13,7 @@ import dataclasses
 import time
 from typing import Any
 
+import aiohttp
 import restate
 
 from common.contract import (
@@ -25,6 +26,8 @@ from common.contract import (
     WorkspaceRef,
     WorkStep,
 )
+from common.file_refs import FileRef
+from common.slack_files import allowed_hosts, download
 from restate_app import coding_agent
 from restate_app.approval_view import duration, who
 from restate_app.approvals import Approvals
@@ -35,7 +38,11 @@ from restate_app.tools.approval_patterns import Risk
 from restate_app.tools.commands import CommandTracker
 from restate_app.tools.instructions import notes_for, seen_in, unseen
 from restate_app.tools.registry import ToolResult, call_tool, describe
+from restate_app.tools.shared_files import copy_shared, shared_in
 from restate_app.tools.workspace import Workspace, WorkspaceError
+
+# How long one shared file may take to download into the workspace.
+FILE_SECONDS = 30.0
 
 
 class RunTools:
@@ -174,7 +181,18 @@ class RunTools:
             self.req.thread_key, self.ref, self.ref.repo, sync=not self.synced
         )
         self.synced = True
+        await copy_shared(ws.root, shared_in(self.turns, self.work), self._fetch_file)
         return ws
+
+    async def _fetch_file(self, ref: FileRef, max_bytes: int) -> bytes | None:
+        """A shared file's bytes, read with the bot token from Slack's file host."""
+        client = self.deps.slack.client
+        hosts, token = allowed_hosts(client.base_url), client.token or ""
+        async with asyncio.timeout(FILE_SECONDS):
+            if client.session is not None:
+                return await download(client.session, token, ref.id, ref.url, hosts, max_bytes)
+            async with aiohttp.ClientSession() as session:
+                return await download(session, token, ref.id, ref.url, hosts, max_bytes)
 
     def _progress(
         self,

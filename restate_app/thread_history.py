@@ -15,9 +15,11 @@ from typing import Any
 
 import aiohttp
 import structlog
+from pydantic import BaseModel, model_validator
 from slack_sdk.errors import SlackApiError
 
-from common.contract import IncomingMessage
+from common.contract import FileRef, IncomingMessage
+from common.slack_files import MAX_FILES, file_refs, shared_files
 from common.slack_limiter import Lane, LimitedWebClient, lane
 
 log = structlog.get_logger(__name__)
@@ -30,21 +32,41 @@ MAX_MESSAGE_CHARS = 2_000
 READ_SECONDS = 10.0
 
 
+class Earlier(BaseModel):
+    """The thread so far: its messages as text, and the text-like files they shared (for the
+    session's workspace, like the files of its own turns)."""
+
+    text: str = ""
+    files: list[FileRef] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: Any) -> Any:
+        # A step journaled before files were read returned the text alone.
+        return {"text": data} if isinstance(data, str) else data
+
+
 def joins_thread(msg: IncomingMessage, turns: int) -> bool:
     """Is this message a mention that starts a session in a thread already under way?"""
     return turns == 0 and msg.thread_ts != msg.ts and (msg.mentions_bot or msg.is_dm)
 
 
-async def read_earlier(client: LimitedWebClient, msg: IncomingMessage) -> str:
-    """The thread's messages before `msg`, as lines for the model; "" when there are none or
-    the thread cannot be read."""
+async def read_earlier(client: LimitedWebClient, msg: IncomingMessage) -> Earlier:
+    """The thread's messages before `msg`, as lines for the model, and their files; empty
+    when there are none or the thread cannot be read."""
     try:
         async with asyncio.timeout(READ_SECONDS):
             messages = await _replies(client, msg.channel_id, msg.thread_ts, msg.ts)
     except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
         log.warning("thread_history_unavailable", error=type(exc).__name__)
-        return ""
-    return earlier_text(messages)
+        return Earlier()
+    return Earlier(text=earlier_text(messages), files=earlier_files(messages))
+
+
+def earlier_files(messages: list[dict[str, Any]]) -> list[FileRef]:
+    """The text-like files the messages shared, each once, the latest `MAX_FILES`."""
+    files = {f.id: f for m in _oldest_first(messages) for f in file_refs(m)}
+    return list(files.values())[-MAX_FILES:]
 
 
 async def _replies(
@@ -82,19 +104,26 @@ def _who(message: dict[str, Any]) -> str:
     return str(message.get("user") or "someone")
 
 
+def _oldest_first(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(messages, key=lambda m: float(str(m.get("ts") or 0)))
+
+
 def earlier_text(messages: list[dict[str, Any]]) -> str:
     """The messages, oldest first, one per paragraph, bounded (the oldest are dropped first,
     except the thread's root, which says what the thread is about)."""
     seen: set[str] = set()
     lines: list[str] = []
-    for message in sorted(messages, key=lambda m: float(str(m.get("ts") or 0))):
+    for message in _oldest_first(messages):
         ts, text = str(message.get("ts") or ""), message.get("text")
-        if ts in seen or not isinstance(text, str) or not text.strip():
-            continue
-        seen.add(ts)
+        text = text.strip() if isinstance(text, str) else ""
         if len(text) > MAX_MESSAGE_CHARS:
             text = text[:MAX_MESSAGE_CHARS] + " …[cut]"
-        lines.append(f"{_who(message)}: {text}")
+        files = " ".join(f"[Attached file: {f.label()}]" for f in shared_files(message))
+        said = f"{text} {files}".strip()
+        if ts in seen or not said:
+            continue
+        seen.add(ts)
+        lines.append(f"{_who(message)}: {said}")
     while len(lines) > 2 and sum(len(line) for line in lines) > MAX_CHARS:
         del lines[1]
     return "\n\n".join(lines)

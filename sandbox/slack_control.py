@@ -29,6 +29,9 @@ from sandbox.workspace import WORKSPACE_KEY, Workspace
 JSON = dict[str, Any]
 
 SSE_PING_SECONDS = 15.0
+# A message with its most and largest uploads must fit; JSON escaping a text file's newlines,
+# tabs and quotes can double its size (aiohttp's default bound, 1 MiB, would refuse one file).
+MAX_MESSAGE_BODY = 2 * MAX_UPLOADS * MAX_UPLOAD_BYTES + 64 * 1024
 
 
 class UploadIn(BaseModel):
@@ -103,7 +106,7 @@ def human_in_channel(ws: Workspace, user_id: str, channel_ref: str) -> Channel:
 
 async def post_message(request: web.Request) -> web.Response:
     ws = request.app[WORKSPACE_KEY]
-    data = await read_model(request, PostMessageIn)
+    data = await read_model(request, PostMessageIn, MAX_MESSAGE_BODY)
     channel = human_in_channel(ws, data.user, data.channel)
     if data.thread_ts and ws.state.get(channel.id, data.thread_ts) is None:
         raise json_error(404, "thread_not_found")
@@ -256,9 +259,11 @@ async def set_install(request: web.Request) -> web.Response:
 async def get_config(request: web.Request) -> web.Response:
     ws = request.app[WORKSPACE_KEY]
     cfg = ws.config
-    out = {"bot_url": cfg.bot_url, "team_id": cfg.team_id, "bot_user_id": cfg.bot_user_id}
-    install = {"org_wide": ws.state.enterprise_id}
-    return web.json_response(out | {"bot_id": cfg.bot_id, "app_id": cfg.app_id} | install)
+    out: JSON = {"bot_url": cfg.bot_url, "team_id": cfg.team_id, "bot_user_id": cfg.bot_user_id}
+    out |= {"bot_id": cfg.bot_id, "app_id": cfg.app_id, "org_wide": ws.state.enterprise_id}
+    # What the page may attach to a message, so it refuses a file before posting it.
+    out |= {"max_upload_bytes": MAX_UPLOAD_BYTES, "max_uploads": MAX_UPLOADS}
+    return web.json_response(out)
 
 
 class LimitsIn(BaseModel):

@@ -23,7 +23,7 @@ from sandbox.workspace import WORKSPACE_KEY, Workspace, WorkspaceConfig
 __all__ = ["WorkspaceConfig", "create_workspace_app"]
 
 STATIC = Path(__file__).parent / "static"
-SCRIPTS = frozenset({"workspace.js", "mrkdwn.js"})
+SCRIPTS = frozenset({"workspace.js", "mrkdwn.js", "shares.js"})
 # Only the page's own scripts run: message text is never parsed as HTML, and this makes sure
 # that, should it ever be, nothing in it could run.
 PAGE_CSP = (

@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.attachments import allowed_hosts, read_texts, shared_files
+from bot.attachments import read_texts
 from bot.background import Background
 from bot.events import Actor, Skip, message_actor, to_incoming
 from bot.forwarder import ForwardError, RestateForwarder
@@ -35,6 +35,7 @@ from bot.names import SlackNames
 from bot.rules import Rules
 from bot.run_rate import Refusal, RunRate
 from common.contract import IncomingMessage, message_idempotency_key, steers, thread_key
+from common.slack_files import allowed_hosts, shared_files
 from common.slack_limiter import Lane, lane
 
 log = structlog.get_logger(__name__)

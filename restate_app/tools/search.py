@@ -46,13 +46,15 @@ def _search_result(matches: list[str], more: int, pattern: str, path: str) -> st
 
 
 async def search_ripgrep(root: Path, target: Path, pattern: str) -> tuple[list[str], int]:
-    """ripgrep, run in the workspace: respects .gitignore, never follows symlinks."""
+    """ripgrep, run in the workspace: respects .gitignore (not `.git/info/exclude`, which
+    only keeps the files people shared out of the changes), never follows symlinks."""
     rel = shown_path(root, target)
     argv = ["rg", "--no-config", "--line-number", "--with-filename", "--no-heading"]
     argv += ["--color", "never"]
     argv += ["--max-count", str(MAX_MATCHES_PER_FILE), "--max-columns", str(MAX_MATCH_CHARS)]
     argv += ["--max-columns-preview", "--max-filesize", str(MAX_SEARCH_FILE_BYTES)]
-    argv += ["--hidden", "--glob", "!.git", "--sort", "path", "-e", pattern, "--", rel]
+    argv += ["--hidden", "--no-ignore-exclude", "--glob", "!.git", "--sort", "path"]
+    argv += ["-e", pattern, "--", rel]
     proc = await asyncio.create_subprocess_exec(
         *argv,
         cwd=root,

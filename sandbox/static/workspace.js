@@ -1,12 +1,13 @@
 // The sandbox workspace page: channels, threads, composers, shortcuts and the live feed.
-// Message text is rendered by mrkdwn.js, as DOM nodes, never as HTML.
+// Message text is rendered by mrkdwn.js, as DOM nodes, never as HTML; files a person attaches
+// and messages they forward, by shares.js.
 import { el, emojiNodes, mrkdwn, renderBlocks } from "./mrkdwn.js";
+import { attacher, forgetFiles, forwarder, renderFiles, renderShares } from "./shares.js";
 
 const S = { channels: [], users: {}, bot: "U0BOT", channel: "C0GENERAL", thread: null,
-            messages: new Map(), ephemerals: [], status: new Map(), menuFor: null,
-            fileText: new Map(), openPreviews: new Set(), pendingShortcut: null };
+            messages: new Map(), ephemerals: [], status: new Map(), pendingShortcut: null,
+            uploads: null, menuFor: null, menuAnchor: null, menuList: "" };
 const ctx = { userName, channelName, emoji: new Map() };
-const PREVIEW_LINES = 40;
 const $ = (id) => document.getElementById(id);
 const COMMAND_RE = /^(\/[a-z0-9_-]+)(?:\s+([\s\S]*))?$/i;
 const key = (ch, ts) => ch + "|" + ts;
@@ -16,71 +17,10 @@ const COLORS = { U0ALICE: "#2eb67d", U0BOB: "#e01e5a" };
 function userName(id) { return (S.users[id] && S.users[id].name) || id; }
 function channelName(id) { const c = S.channels.find((c) => c.id === id); return c ? c.name : id; }
 function currentUser() { return $("user").value; }
-function link(text, href, download) {
+function link(text, href) {
   const a = el("a", "", text);
   a.href = href; a.target = "_blank"; a.rel = "noopener noreferrer";
-  if (download) a.setAttribute("download", "");
   return a;
-}
-
-function fileSize(n) {
-  if (n < 1024) return n + " B";
-  if (n < 1024 * 1024) return (n / 1024).toFixed(1) + " KB";
-  return (n / 1024 / 1024).toFixed(1) + " MB";
-}
-function isTextFile(f) {
-  return /^text\//.test(f.mimetype || "") || f.mimetype === "application/json";
-}
-function lineClass(line) {
-  // Diff colouring: file headers first, since "+++"/"---" also start with +/-.
-  if (/^(diff |index |\+\+\+ |--- )/.test(line)) return "meta";
-  if (line.startsWith("@@")) return "hunk";
-  if (line.startsWith("+")) return "add";
-  if (line.startsWith("-")) return "del";
-  return "";
-}
-function fillPreview(pre, text) {
-  const all = text.split("\n");
-  if (all.length && all[all.length - 1] === "") all.pop();
-  pre.replaceChildren(...all.slice(0, PREVIEW_LINES).map((l) => el("span", lineClass(l), l || " ")));
-  if (all.length > PREVIEW_LINES)
-    pre.appendChild(el("span", "more-lines", "… " + (all.length - PREVIEW_LINES) + " more lines"));
-}
-async function loadPreview(f, pre) {
-  if (!S.fileText.has(f.id)) {
-    pre.replaceChildren(el("span", "more-lines", "loading…"));
-    try {
-      const res = await fetch("/_sandbox/files/" + encodeURIComponent(f.id) + "/content");
-      if (!res.ok) throw new Error(res.statusText);
-      S.fileText.set(f.id, await res.text());
-    } catch (err) { pre.replaceChildren(el("span", "more-lines", "preview failed: " + err.message)); return; }
-  }
-  fillPreview(pre, S.fileText.get(f.id));
-}
-function fileCard(msg, f) {
-  const card = el("div", "file");
-  card.addEventListener("click", (ev) => ev.stopPropagation());
-  const content = "/_sandbox/files/" + encodeURIComponent(f.id) + "/content";
-  card.appendChild(el("div", "file-head", el("span", "file-icon", isTextFile(f) ? "📄" : "📦"),
-    el("span", "file-name", f.title || f.name),
-    el("span", "file-meta", (f.pretty_type || f.filetype || "file") + " · " + fileSize(f.size || 0)),
-    link("Open", content), link("Download", content + "?download=1", true)));
-  if (f.title && f.title !== f.name) card.appendChild(el("div", "file-meta", f.name));
-  if (isTextFile(f)) {
-    const details = el("details"), pre = el("pre", "preview"), id = key(msg.channel, msg.ts) + "|" + f.id;
-    details.append(el("summary", "", "Preview (first " + PREVIEW_LINES + " lines)"), pre);
-    // Pages re-render on every change; remember which previews are open so they stay open.
-    details.open = S.openPreviews.has(id);
-    if (details.open) loadPreview(f, pre);
-    details.addEventListener("toggle", () => {
-      if (details.open) { S.openPreviews.add(id); loadPreview(f, pre); } else S.openPreviews.delete(id);
-    });
-    card.appendChild(details);
-  }
-  return card;
-}
-function renderFiles(msg, into) {
-  if (msg.files && msg.files.length) into.appendChild(el("div", "files", ...msg.files.map((f) => fileCard(msg, f))));
 }
 
 function button(element, msg) {
@@ -114,6 +54,7 @@ function renderMessage(msg, opts) {
   const time = new Date(parseFloat(msg.ts) * 1000).toLocaleTimeString();
   const body = el("div", "body", el("div", "meta", el("b", "", name), (isBot ? "APP · " : "") + time +
     (opts.eph ? " · Only visible to you" : "")), messageContent(msg, opts));
+  renderShares(msg, ctx, body);
   renderFiles(msg, body);
   if (msg.reactions && msg.reactions.length) body.appendChild(reactions(msg));
   if (opts.clickable && msg.reply_count)
@@ -121,7 +62,8 @@ function renderMessage(msg, opts) {
   row.append(av, body);
   if (!opts.eph) {
     const more = el("button", "more", "⋯");
-    more.type = "button"; more.title = "More actions";
+    more.type = "button"; more.title = "More actions"; more.dataset.key = key(msg.channel, msg.ts);
+    more.setAttribute("aria-haspopup", "menu");
     more.addEventListener("click", (ev) => { ev.stopPropagation(); openMenu(more, msg); });
     row.appendChild(more);
   }
@@ -160,7 +102,8 @@ function renderChannel() {
   if (!list.children.length) list.replaceChildren(el("div", "empty", "No messages yet. Say hello, or mention @agent."));
   const dmBlocked = ch && ch.is_im && ch.user !== currentUser();
   $("channel-input").disabled = dmBlocked;
-  $("channel-form").querySelector("button").disabled = dmBlocked;
+  $("channel-form").querySelector("button[type=submit]").disabled = dmBlocked;
+  channelFiles.disable(dmBlocked);
   $("channel-input").placeholder = dmBlocked ? "This DM is between alice and the agent." :
     "Message " + (ch ? ch.display_name : "");
   renderThread();
@@ -206,10 +149,12 @@ function toSlackText(text) {
   return escaped.replace(/(^|[^\w@])@agent\b/gi, "$1<@" + S.bot + ">");
 }
 function clearInput(input) { input.value = ""; fitHeight(input); }
-async function send(input, threadTs) {
-  const text = input.value.trim();
-  if (!text) return;
-  // Like Slack, a composer line starting with a slash command runs the command instead.
+async function send(input, threadTs, attached) {
+  const text = input.value.trim(), files = attached.files();
+  // As in Slack, a message may be only its files.
+  if (!text && !files.length) return;
+  // Like Slack, a composer line starting with a slash command runs the command instead (the
+  // files stay in the composer).
   const cmd = COMMAND_RE.exec(text);
   if (cmd) {
     if (await runCommand(cmd[1].toLowerCase(), cmd[2] || "", threadTs)) clearInput(input);
@@ -217,8 +162,9 @@ async function send(input, threadTs) {
   }
   try {
     await api("/_sandbox/messages", { channel: S.channel, user: currentUser(), text: toSlackText(text),
-                                      thread_ts: threadTs || null });
+                                      thread_ts: threadTs || null, files });
     clearInput(input);
+    attached.clear();
   } catch (err) { toast("Could not post: " + err.message); }
 }
 async function runCommand(command, text, threadTs) {
@@ -231,13 +177,33 @@ async function runCommand(command, text, threadTs) {
 }
 function openMenu(anchor, msg) {
   const menu = $("msg-menu");
-  // The ⋯ button only shows on hover; fall back to its row when it has no box.
-  let r = anchor.getBoundingClientRect();
-  if (!r.width) r = anchor.closest(".msg").getBoundingClientRect();
-  S.menuFor = msg;
-  menu.style.top = Math.min(r.bottom + 2, innerHeight - 60) + "px";
-  menu.style.left = Math.max(8, r.right - 180) + "px";
+  const r = anchor.getBoundingClientRect();
+  S.menuFor = msg; S.menuAnchor = anchor; S.menuList = anchor.closest(".list").id;
   menu.hidden = false;
+  menu.style.top = Math.min(r.bottom + 2, innerHeight - menu.offsetHeight - 8) + "px";
+  menu.style.left = Math.max(8, r.right - 180) + "px";
+  menu.querySelector("button").focus();
+}
+function closeMenu(refocus) {
+  const menu = $("msg-menu");
+  if (menu.hidden) return;
+  menu.hidden = true;
+  if (refocus && menuAnchor()) menuAnchor().focus();
+}
+// The ⋯ button the menu was opened from: lists are drawn anew on every change, so by now it may
+// be another button for the same message.
+function menuAnchor() {
+  const a = S.menuAnchor;
+  if (!a || a.isConnected) return a;
+  const list = $(S.menuList);
+  return list && list.querySelector('button.more[data-key="' + CSS.escape(a.dataset.key) + '"]');
+}
+function moveInMenu(ev) {
+  // A menu's items take the arrow keys, as ARIA's menu pattern has it.
+  if (ev.key !== "ArrowDown" && ev.key !== "ArrowUp") return;
+  ev.preventDefault();
+  const items = [...$("msg-menu").querySelectorAll("button")], at = items.indexOf(document.activeElement);
+  items[(at + (ev.key === "ArrowDown" ? 1 : items.length - 1)) % items.length].focus();
 }
 async function runShortcut(msg, callbackId) {
   // The app answers a shortcut with an ephemeral in the message's thread; remember where, so
@@ -294,6 +260,7 @@ async function load() {
     api("/_sandbox/pulls").catch(() => ({ pulls: [] })), api("/_sandbox/config"),
     ctx.emoji.size ? null : loadEmoji()]);
   renderLimits(limits);
+  S.uploads = { max_upload_bytes: config.max_upload_bytes, max_uploads: config.max_uploads };
   $("install").value = config.org_wide || "";
   renderPulls(pulls);
   S.bot = users.bot_user_id;
@@ -330,7 +297,7 @@ function onEvent(type, data) {
   if (type === "assistant_status") S.status.set(key(data.channel, data.thread_ts), data.status);
   if (type === "message_posted" && data.message.bot_id && data.message.is_reply)
     S.status.delete(key(data.message.channel, data.message.thread_ts));
-  if (type === "reset") { S.fileText.clear(); S.openPreviews.clear(); load(); return; }
+  if (type === "reset") { forgetFiles(); load(); return; }
   renderChannel();
   if (type === "ephemeral_posted") showShortcutAnswer(data.ephemeral);
 }
@@ -350,16 +317,21 @@ function fitHeight(input) {
   input.style.height = "auto";
   input.style.height = input.scrollHeight + (input.offsetHeight - input.clientHeight) + "px";
 }
+// What shares.js may use of the page.
+const page = { api, toast, toSlackText, currentUser, ctx, channels: () => S.channels,
+               limits: () => S.uploads, fallbackFocus: () => $("channel-input") };
 function composer(formId, inputId, threadFn) {
-  const form = $(formId), input = $(inputId);
-  form.addEventListener("submit", (ev) => { ev.preventDefault(); send(input, threadFn()); });
+  const form = $(formId), input = $(inputId), attached = attacher(form, page);
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); send(input, threadFn(), attached); });
   input.addEventListener("input", () => fitHeight(input));
   input.addEventListener("keydown", (ev) => {
-    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); send(input, threadFn()); }
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); send(input, threadFn(), attached); }
   });
+  return attached;
 }
-composer("channel-form", "channel-input", () => null);
+const channelFiles = composer("channel-form", "channel-input", () => null);
 composer("thread-form", "thread-input", () => S.thread);
+const openForward = forwarder(page);
 $("command-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const cmd = COMMAND_RE.exec($("command-input").value.trim());
@@ -368,8 +340,10 @@ $("command-form").addEventListener("submit", (ev) => {
 });
 for (const item of $("msg-menu").querySelectorAll("button[data-callback]"))
   item.addEventListener("click", () => { if (S.menuFor) runShortcut(S.menuFor, item.dataset.callback); });
-document.addEventListener("click", () => { $("msg-menu").hidden = true; });
-document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") $("msg-menu").hidden = true; });
+$("forward-item").addEventListener("click", () => { if (S.menuFor) openForward(S.menuFor, menuAnchor); });
+$("msg-menu").addEventListener("keydown", moveInMenu);
+document.addEventListener("click", () => closeMenu(false));
+document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeMenu(true); });
 $("thread-close").addEventListener("click", () => { S.thread = null; renderThread(); });
 $("user").addEventListener("change", renderChannel);
 $("install").addEventListener("change", async () => {

@@ -4,10 +4,13 @@ are; a forward or file share with nothing in it is no turn and interrupts nothin
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from bot.attachments import MAX_FILE_CHARS
 from tests.integration.harness import BOT_MENTION, CHANNEL, Harness, eventually, plan_step
 
+FILES_NOTE = "[Shared files, copied into your workspace: `.slack-files/F"
 LOG = 'Traceback (most recent call last):\n  File "app.py", line 3\nZeroDivisionError: boom-7731'
 
 
@@ -82,3 +85,41 @@ def test_a_forward_of_an_empty_message_is_no_turn_and_interrupts_nothing(
     assert status["last_outcome"] == "completed"
     assert [t["kind"] for t in harness.turns(root)] == ["user", "answer"]
     assert not [t for t in harness.bot_texts(root) if "Cancelled" in t]
+
+
+def test_a_shared_file_is_copied_whole_into_the_workspace_and_kept_out_of_the_changes(
+    harness: Harness,
+) -> None:
+    """The turn's text has the start of a long log; the agent's tools find all of it in the
+    workspace, and the copy is no change of the session's."""
+    marker = f"tail{time.time_ns()}"
+    log_text = "\n".join(f"line {i}: ok" for i in range(3000)) + f"\nFATAL {marker}\n"
+    assert len(log_text) > MAX_FILE_CHARS
+    harness.script(
+        {
+            "text": f"Searching {marker}.",
+            "tool_calls": [
+                {"name": "search", "arguments": {"pattern": f"FATAL {marker}", "path": "."}},
+                {"name": "write_file", "arguments": {"path": "NOTES.md", "content": "seen\n"}},
+            ],
+        },
+        {"text": "Found the fatal line."},
+        when=marker,
+    )
+    sent = _post(
+        harness,
+        text=f"{BOT_MENTION} where does this log fail? ({marker})",
+        files=[{"name": "../big build.log", "content": log_text}],
+    )
+    harness.idle_after(sent["ts"], tasks=1)
+    last = harness.requests_mentioning(f"Searching {marker}.")[-1]
+    person = next(m for m in last["messages"] if m["role"] == "user")
+    assert FILES_NOTE in str(person["content"])
+    found, _ = [str(m["content"]) for m in last["messages"] if m["role"] == "tool"]
+    assert f"/_big_build.log:3001:FATAL {marker}" in found
+    assert found.startswith(".slack-files/F")
+    # The model's own copy of the text stops long before the line it found in the workspace.
+    assert f"FATAL {marker}" not in str(person["content"])
+    patch = harness.status(sent["ts"])["workspace"]["patch"]
+    assert "NOTES.md" in patch
+    assert ".slack-files" not in patch

@@ -1,11 +1,11 @@
 """The sandbox page as a person uses it: the answer streams, reactions show, Stop works, the
-status shortcut answers where it was run."""
+status shortcut answers where it was run, a log attached on the page reaches the model."""
 
 from __future__ import annotations
 
 from playwright.sync_api import Browser, expect
 
-from tests.integration.harness import BOT_MENTION, Harness, plan_step
+from tests.integration.harness import BOT_MENTION, Harness, eventually, plan_step
 
 
 def test_a_person_can_watch_the_answer_and_stop_it_from_the_page(
@@ -60,5 +60,37 @@ def test_the_status_shortcut_from_the_page_opens_the_thread_with_its_answer(
         expect(answer.locator(".text b").first).to_have_text("Session")
         expect(answer).not_to_contain_text(":white_circle:")
         expect(answer).not_to_contain_text("*Session*")
+    finally:
+        context.close()
+
+
+def test_a_log_attached_on_the_page_is_read_into_the_agents_model_request(
+    browser: Browser, harness: Harness
+) -> None:
+    """The page's attach button posts the file with the mention; the real bot downloads it and
+    its text reaches the model."""
+    marker = "explain the log attached from the page"
+    harness.script(plan_step("read the log"), {"text": "It divides by zero."}, when=marker)
+    context = browser.new_context(viewport={"width": 1300, "height": 850})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(harness.workspace + "/")
+        expect(page.locator("#conn")).to_have_text("live")
+        log = b"Traceback (most recent call last):\nZeroDivisionError: page-upload-5521\n"
+        files = page.locator("#channel-form input[type=file]")
+        files.set_input_files({"name": "crash.log", "mimeType": "text/plain", "buffer": log})
+        expect(page.locator("#channel-form .chip .file-name")).to_have_text("crash.log")
+        page.fill("#channel-input", f"@agent {marker}")
+        page.press("#channel-input", "Enter")
+        root = page.locator("#channel-list .msg").filter(has_text=marker)
+        expect(root.locator(".file-name")).to_have_text("crash.log")
+        request = eventually(
+            lambda: next(iter(harness.requests_mentioning("page-upload-5521")), None),
+            what="a model request with the attached log's text",
+        )
+        assert "crash.log (text/plain" in str(request["messages"])
+        root.get_by_text(marker).click()  # the file card keeps its own clicks
+        expect(page.locator("#thread-list").get_by_text("It divides by zero.")).to_be_visible()
     finally:
         context.close()

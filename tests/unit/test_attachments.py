@@ -11,9 +11,10 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.attachments import allowed_hosts, attachment_lines, forwarded, read_texts, shared_files
+from bot.attachments import attachment_lines, forwarded, read_texts
 from bot.events import Skip, to_incoming
 from common.contract import IncomingMessage
+from common.slack_files import allowed_hosts, shared_files
 from tests.slack_fixtures import load
 
 BOT = "U0BOT"

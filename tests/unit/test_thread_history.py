@@ -8,6 +8,8 @@ from typing import Any
 from common.contract import IncomingMessage
 from restate_app.thread_history import (
     MAX_CHARS,
+    Earlier,
+    earlier_files,
     earlier_text,
     joins_thread,
     with_earlier,
@@ -62,3 +64,36 @@ def test_the_first_turn_marks_the_thread_as_context() -> None:
     turn = with_earlier("U0BOB: it broke", "fix it")
     assert turn.startswith("Earlier in this thread, before you were called in")
     assert turn.endswith("The message that called you in:\n\nfix it")
+
+
+def _log(file_id: str, name: str = "build.log", mimetype: str = "text/plain") -> dict[str, Any]:
+    # A file object as conversations.replies returns it
+    # (docs.slack.dev/reference/objects/file-object).
+    url = f"https://files.slack.com/files-pri/T0-{file_id}/download/{name}"
+    return {
+        "id": file_id,
+        "name": name,
+        "mimetype": mimetype,
+        "filetype": "text" if mimetype.startswith("text/") else "png",
+        "size": 2048,
+        "url_private": url,
+        "url_private_download": url,
+    }
+
+
+def test_files_shared_earlier_are_named_and_kept_for_the_workspace() -> None:
+    messages = [
+        _msg("1.0", "deploy failed, log attached", files=[_log("F01")]),
+        _msg("2.0", "", files=[_log("F02", "trace.txt")]),  # a file with no comment
+        _msg("3.0", "", files=[_log("F03", "shot.png", "image/png")]),
+        _msg("4.0", "same log again", files=[_log("F01")]),
+    ]
+    text = earlier_text(messages)
+    assert "U0ALICE: deploy failed, log attached [Attached file: build.log (text/plain" in text
+    assert "U0ALICE: [Attached file: trace.txt (text/plain, 2.0 kB)]" in text
+    assert "shot.png (image/png" in text
+    assert [f.id for f in earlier_files(messages)] == ["F01", "F02"]
+
+
+def test_a_step_journaled_before_files_were_read_still_replays() -> None:
+    assert Earlier.model_validate("U0BOB: it broke") == Earlier(text="U0BOB: it broke")
