@@ -67,13 +67,18 @@ def _streamed_answer(harness: Harness, ts: str, words: str) -> None:
     holding = [t for t in texts if words.split()[0] in t]
     assert [t.strip() for t in holding] == [words], holding
     assert any("Answered below" in t for t in texts)
+    _every_stream_stopped(harness, ts)
+
+
+def _every_stream_stopped(harness: Harness, ts: str) -> None:
+    """Something streamed in the thread, and every stream started there was stopped."""
     started = {
         c["response"]["ts"]
         for c in harness.calls("chat.startStream")
         if c["args"].get("thread_ts") == ts and c["response"].get("ok")
     }
     stopped = {c["args"]["ts"] for c in harness.calls("chat.stopStream") if c["response"]["ok"]}
-    assert started, "the answer streamed"
+    assert started, "the thread streamed"
     assert started <= stopped
 
 
@@ -140,12 +145,5 @@ def test_a_run_that_fails_after_streaming_leaves_no_stream_open(
     )
     ts = harness.post(f"{BOT_MENTION} fail after streaming")
     assert harness.idle_after(ts, tasks=1)["last_outcome"] == "failed"
-    started = {
-        c["response"]["ts"]
-        for c in harness.calls("chat.startStream")
-        if c["args"].get("thread_ts") == ts and c["response"].get("ok")
-    }
-    stopped = {c["args"]["ts"] for c in harness.calls("chat.stopStream") if c["response"]["ok"]}
-    assert started, "the plan streamed"
-    assert started <= stopped
+    _every_stream_stopped(harness, ts)
     assert any("Sorry" in t for t in harness.bot_texts(ts))
