@@ -92,6 +92,14 @@ class SlackStream:
         hold the answer). Known from the journal as well as live: the same on a replay."""
         return self.ts is not None and not self.new_turn
 
+    async def close(self) -> None:
+        """A run that ends without an answer (it failed) leaves no stream open: the last one
+        is stopped as it stands."""
+        if self.stopped or self.ts is None:
+            return
+        await self._slack.stop_stream(self._req.channel_id, self.ts)
+        self.stopped = True
+
     async def finish(self, text: str) -> None:
         """The answer's stream ends holding the whole text once: what it lacks goes with the
         stop. A stream started here could not be found again by a retry, so an answer that

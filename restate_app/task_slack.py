@@ -289,6 +289,8 @@ class StatusView:
         await self.quiet()
         if self._stream is not None and outcome == "completed":
             await self._stream.finish(self.state.text)
+        elif self._stream is not None:
+            await self._stream.close()
         if status_ts is not None:
             await self._slack.update(req.channel_id, status_ts, text, blocks)
         else:

@@ -126,3 +126,26 @@ def test_a_streamed_answer_replayed_after_a_crash_holds_the_whole_text_once(
     assert status["last_outcome"] == "completed"
     assert status["tasks_started"] == 1
     _streamed_answer(harness, ts, words)
+
+
+def test_a_run_that_fails_after_streaming_leaves_no_stream_open(
+    streaming_harness: Harness,
+) -> None:
+    """The plan streamed, then the model refused the next call for good: the thread says
+    sorry, and the plan's stream is stopped rather than left open in Slack."""
+    harness = streaming_harness
+    plan = " ".join(f"plan{i}" for i in range(60))
+    harness.script(
+        {**plan_step(plan), "chunk_delay": 0.05}, {"status": 400}, when="fail after streaming"
+    )
+    ts = harness.post(f"{BOT_MENTION} fail after streaming")
+    assert harness.idle_after(ts, tasks=1)["last_outcome"] == "failed"
+    started = {
+        c["response"]["ts"]
+        for c in harness.calls("chat.startStream")
+        if c["args"].get("thread_ts") == ts and c["response"].get("ok")
+    }
+    stopped = {c["args"]["ts"] for c in harness.calls("chat.stopStream") if c["response"]["ok"]}
+    assert started, "the plan streamed"
+    assert started <= stopped
+    assert any("Sorry" in t for t in harness.bot_texts(ts))
