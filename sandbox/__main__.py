@@ -2,13 +2,14 @@
 
     python -m sandbox --workspace-port 0 --model-port 0 --bot-url URL --ready-file PATH \
         [--channel C0DEPLOY=deploys ...] [--slack-limits on|off] \
-        [--github-port 0 --github-root DIR] [--state-file PATH]
+        [--github-port 0 --github-root DIR] [--state-file PATH] [--seed-thread]
 
 Also serves the sandbox GitHub (pull requests over the bare repositories under
 --github-root, accepting the token SANDBOX_GITHUB_TOKEN). Once all listen, writes their URLs
 as JSON to --ready-file (atomically) and prints them as one line on stdout. Stops cleanly on
 SIGTERM or SIGINT. With --state-file the workspace keeps its users, channels, messages and files
-in that JSON file across restarts (`make run` keeps it beside Restate's data).
+in that JSON file across restarts (`make run` keeps it beside Restate's data). With --seed-thread
+a fresh workspace starts with a thread already under way in #general (sandbox/slack_seed.py).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from sandbox.github_page import show_on_page
 from sandbox.github_server import GitHubConfig, PullStore, create_github_app
 from sandbox.log import configure_logging
 from sandbox.model_server import ModelConfig, create_model_app
+from sandbox.slack_seed import seed_thread
 from sandbox.slack_state import parse_channel_list, parse_channel_spec
 from sandbox.slack_workspace import WorkspaceConfig, create_workspace_app
+from sandbox.workspace import WORKSPACE_KEY
 
 log = structlog.get_logger("sandbox")
 
@@ -62,6 +65,7 @@ class SandboxSettings:
     github_root: Path | None = None
     github_token: str | None = None
     state_file: Path | None = None
+    seed_thread: bool = False
 
 
 def on_off(value: str) -> bool:
@@ -143,6 +147,12 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Sandbo
         default=None,
         help="keep the workspace's messages and files in this JSON file across restarts",
     )
+    parser.add_argument(
+        "--seed-thread",
+        action="store_true",
+        help="start a fresh workspace with a thread already under way in #general, for trying "
+        "how the agent joins one (a restored workspace is never seeded)",
+    )
     args = parser.parse_args(argv)
     try:
         from_env = parse_channel_list(env.get("SANDBOX_CHANNELS", ""))
@@ -182,17 +192,21 @@ def write_ready_file(path: Path, info: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
-async def serve(settings: SandboxSettings) -> None:
-    workspace = create_workspace_app(
-        WorkspaceConfig(
-            bot_token=settings.bot_token,
-            signing_secret=settings.signing_secret,
-            bot_url=settings.bot_url,
-            channels=settings.channels,
-            slack_limits=settings.slack_limits,
-            state_file=settings.state_file,
-        )
+def workspace_config(settings: SandboxSettings) -> WorkspaceConfig:
+    """The sandbox Slack workspace's configuration from the process's settings."""
+    return WorkspaceConfig(
+        bot_token=settings.bot_token,
+        signing_secret=settings.signing_secret,
+        bot_url=settings.bot_url,
+        channels=settings.channels,
+        slack_limits=settings.slack_limits,
+        state_file=settings.state_file,
+        seed_thread=settings.seed_thread,
     )
+
+
+async def serve(settings: SandboxSettings) -> None:
+    workspace = create_workspace_app(workspace_config(settings))
     model_config = ModelConfig(
         api_key=settings.model_api_key,
         chunk_delay=settings.chunk_delay,
@@ -212,13 +226,15 @@ async def serve(settings: SandboxSettings) -> None:
     try:
         ws_runner, ws_port = await start_site(workspace, settings.host, settings.workspace_port)
         runners.append(ws_runner)
+        base = f"http://{settings.host}"
+        # Its files' URLs are on the address it listens at, known only now.
+        seed_thread(workspace[WORKSPACE_KEY], f"{base}:{ws_port}")
         model_runner, model_port = await start_site(
             model, settings.host, settings.model_port, model_config.cancel_on_disconnect
         )
         runners.append(model_runner)
         github_runner, github_port = await start_site(github, settings.host, settings.github_port)
         runners.append(github_runner)
-        base = f"http://{settings.host}"
         pulls.web_url = f"{base}:{github_port}"
         info = {
             "workspace_url": f"{base}:{ws_port}",

@@ -3,7 +3,8 @@
 Without `SLACK_BOT_TOKEN` the sandbox Slack workspace stands in for Slack; without
 `OPENAI_API_KEY` the offline demo model stands in for the model provider. Everything lives
 under `.run/`, where Restate's data and the sandbox workspace's state survive a restart
-together; `SANDBOX_RESET=1` (or `--reset`) starts both empty. Ports stay the same from one
+together; `SANDBOX_RESET=1` (or `--reset`) starts both empty, but for the thread a fresh
+sandbox workspace seeds in #general (sandbox/slack_seed.py). Ports stay the same from one
 start to the next (sandbox/run_ports.py). Ctrl-C (SIGINT) or SIGTERM stops all.
 """
 
@@ -51,7 +52,8 @@ def reset(workdir: Path) -> str:
         else:
             path.unlink(missing_ok=True)
     return (
-        "Reset: Restate's sessions, the sandbox Slack workspace and the sandbox GitHub start empty."
+        "Reset: Restate's sessions, the sandbox Slack workspace (but for the thread it seeds in "
+        "#general) and the sandbox GitHub start empty."
     )
 
 
@@ -77,6 +79,15 @@ def _set_bot_url(workspace_url: str, bot_events_url: str) -> None:
         pass
 
 
+def sandbox_args(workdir: Path, ports: dict[str, int]) -> list[str]:
+    """The sandbox process's arguments: this run's ports, the workspace's state kept under
+    `workdir`, and in a fresh workspace a thread already under way to try joining one."""
+    args = ["--workspace-port", str(ports["SANDBOX_PORT"])]
+    args += ["--github-port", str(ports["SANDBOX_GITHUB_PORT"])]
+    args += ["--state-file", str(workdir / SLACK_STATE), "--seed-thread"]
+    return args
+
+
 def _start_sandbox(
     stack: Stack, config: dict[str, str], ports: dict[str, int], fake_slack: bool
 ) -> list[str]:
@@ -88,13 +99,14 @@ def _start_sandbox(
     for name in ("SANDBOX_CHANNELS", "SANDBOX_SLACK_LIMITS"):
         if config.get(name):
             stack.env[name] = config[name]
-    args = ["--workspace-port", str(ports["SANDBOX_PORT"])]
-    args += ["--github-port", str(ports["SANDBOX_GITHUB_PORT"])]
-    args += ["--state-file", str(stack.workdir / SLACK_STATE)]
-    stack.start_sandbox(extra_args=args)
+    stack.start_sandbox(extra_args=sandbox_args(stack.workdir, ports))
     lines = []
     if fake_slack:
         stack.env["SLACK_API_URL"] = stack.urls["slack_api"]
+        lines.append(
+            "#general has a thread already under way (bob's failing build): mention @agent in "
+            "a reply there and it reads the thread first"
+        )
         if not config.get("CHANNEL_POLICIES"):
             stack.env["CHANNEL_POLICIES"] = DEMO_POLICIES
             lines.append("Channels: #queue-mode queues replies, #burst debounces, #steer steers")

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbox.control_common import json_error, read_model
 from sandbox.slack_files import content_response, shared_file_json
@@ -40,7 +40,19 @@ class UploadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=255)
-    content: str = Field(max_length=MAX_UPLOAD_BYTES)
+    content: str
+
+    @field_validator("content")
+    @classmethod
+    def _within_bound(cls, content: str) -> str:
+        # The bound is on the file's bytes (UTF-8, as it is stored and as the page checks it),
+        # not on its characters: "é" is two bytes.
+        size = len(content.encode())
+        if size > MAX_UPLOAD_BYTES:
+            raise ValueError(
+                f"a file may be at most {MAX_UPLOAD_BYTES} bytes in UTF-8; this one is {size}"
+            )
+        return content
 
 
 class ForwardIn(BaseModel):
@@ -114,8 +126,9 @@ async def post_message(request: web.Request) -> web.Response:
         raise json_error(400, "no_text")
     shared = _shared(request, ws, data, channel)
     if not data.deliver:
+        files, attachments = shared.get("files"), shared.get("attachments")
         message, events = ws.store_user_message(
-            channel, data.user, data.text, data.thread_ts, **shared
+            channel, data.user, data.text, data.thread_ts, files, attachments
         )
         stored = {"ok": True, "channel": channel.id, "ts": message.ts, "events": events}
         return web.json_response(stored | {"thread_ts": message.thread_ts})
@@ -132,20 +145,22 @@ async def post_message(request: web.Request) -> web.Response:
 def _shared(
     request: web.Request, ws: Workspace, data: PostMessageIn, channel: Channel
 ) -> dict[str, list[JSON]]:
-    """The uploads and the forwarded message a person's message carries, in Slack's shapes."""
+    """The uploads and the forwarded message a person's message carries, in Slack's shapes
+    (the files are shared, in `files.info`, once the message carrying them is posted)."""
     base_url = str(request.url.origin())
-    uploads = [
-        person_upload(ws, data.user, f.name, f.content.encode(), base_url) for f in data.files
-    ]
     shared: dict[str, list[JSON]] = {}
-    if uploads:
-        shared["files"] = shared_in(ws, uploads, channel)
+    # The forward is checked first, so a refused one leaves no uploaded file behind.
     if data.forward is not None:
         source = human_in_channel(ws, data.user, data.forward.channel)
         original = ws.state.get(source.id, data.forward.ts)
         if original is None:
             raise json_error(404, "message_not_found")
         shared["attachments"] = [forward_attachment(ws, source, original, base_url)]
+    uploads = [
+        person_upload(ws, data.user, f.name, f.content.encode(), base_url) for f in data.files
+    ]
+    if uploads:
+        shared["files"] = shared_in(ws, uploads, channel)
     return shared
 
 

@@ -137,7 +137,8 @@ def file_json(ws: Workspace, file: SlackFile, *, public: bool) -> JSON:
     return out
 
 
-def _share_entry(ws: Workspace, channel: Channel, ts: str) -> JSON:
+def _share_entry(ws: Workspace, file: SlackFile, channel: Channel, ts: str) -> JSON:
+    """One share of `file`: the message at `ts` shared it, and its author is the sharer."""
     message = ws.state.get(channel.id, ts)
     root_ts = message.thread_ts if message is not None and message.thread_ts else ts
     replies = ws.state.replies(channel.id, root_ts)
@@ -154,7 +155,8 @@ def _share_entry(ws: Workspace, channel: Channel, ts: str) -> JSON:
         entry["latest_reply"] = replies[-1].ts
     if not channel.is_im:
         entry["channel_name"] = channel.name
-    return entry | {"team_id": ws.config.team_id, "share_user_id": ws.config.bot_user_id}
+    sharer = message.user if message is not None else file.user
+    return entry | {"team_id": ws.config.team_id, "share_user_id": sharer}
 
 
 def shared_file_json(ws: Workspace, file: SlackFile) -> JSON:
@@ -164,7 +166,7 @@ def shared_file_json(ws: Workspace, file: SlackFile) -> JSON:
     for channel_id, ts in file.shares:
         channel = ws.state.channels[channel_id]
         target = private if channel.is_im else public
-        target.setdefault(channel_id, []).append(_share_entry(ws, channel, ts))
+        target.setdefault(channel_id, []).append(_share_entry(ws, file, channel, ts))
     shares = {k: v for k, v in (("public", public), ("private", private)) if v}
     listing = {"channels": list(public), "groups": [], "ims": list(private), "shares": shares}
     return file_json(ws, file, public=bool(public)) | listing
@@ -295,9 +297,8 @@ def complete_upload_external(ws: Workspace, args: JSON, request: web.Request) ->
         file.completed = True
     for channel in channels:
         shared = [file_json(ws, f, public=not channel.is_im) for f in files]
-        message = ws.post_bot_message(channel, comment or "", blocks, thread_ts, shared)
-        for file in files:
-            file.shares.append((channel.id, message.ts))
+        # Posting the message records each file's share in the channel.
+        ws.post_bot_message(channel, comment or "", blocks, thread_ts, shared)
     return {"files": [unshared_file_json(ws, f) for f in files]}
 
 

@@ -197,9 +197,10 @@ class WorkspaceState:
         # The newest ts handed out, in microseconds: a restored workspace goes on from it.
         self.last_ts_us = 0
 
-    def next_ts(self) -> str:
-        """A unique, strictly increasing Slack-style ts based on the wall clock."""
-        now_us = int(time.time() * 1_000_000)
+    def next_ts(self, ago: float = 0.0) -> str:
+        """A unique, strictly increasing Slack-style ts based on the wall clock (`ago` seconds
+        back, for history seeded into a fresh workspace: never before a ts already handed out)."""
+        now_us = int((time.time() - ago) * 1_000_000)
         self.last_ts_us = max(now_us, self.last_ts_us + 1)
         return f"{self.last_ts_us // 1_000_000}.{self.last_ts_us % 1_000_000:06d}"
 

@@ -1,7 +1,8 @@
 """Sandbox Slack workspace: a local stand-in for Slack that speaks Slack's public protocols.
 
 `create_workspace_app(config)` builds an aiohttp application serving the Web API under
-`/api/`, the control API under `/_sandbox/`, and a small chat page at `/`.
+`/api/`, the control API under `/_sandbox/`, and a small chat page at `/` (its scripts and
+colour emoji font under `/static/`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sandbox.slack_agent_sessions import register_agent_sessions
 from sandbox.slack_api import register_api
 from sandbox.slack_control import register_control
 from sandbox.slack_emoji import emoji_names
+from sandbox.slack_emoji_font import register_emoji_font
 from sandbox.slack_interactive import register_interactive
 from sandbox.workspace import WORKSPACE_KEY, Workspace, WorkspaceConfig
 
@@ -25,9 +27,10 @@ __all__ = ["WorkspaceConfig", "create_workspace_app"]
 STATIC = Path(__file__).parent / "static"
 SCRIPTS = frozenset({"workspace.js", "mrkdwn.js", "shares.js"})
 # Only the page's own scripts run: message text is never parsed as HTML, and this makes sure
-# that, should it ever be, nothing in it could run.
+# that, should it ever be, nothing in it could run. Fonts come only from the page's own origin
+# (its colour emoji font).
 PAGE_CSP = (
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -86,6 +89,7 @@ def create_workspace_app(
     register_agent_sessions(app)
     register_interactive(app)
     app.router.add_get("/", page)
+    register_emoji_font(app)
     app.router.add_get("/static/{name}", script)
     app.router.add_get("/_sandbox/emoji", emoji)
     app.router.add_get("/archives/{channel}/{packed}", archive_link)

@@ -57,6 +57,9 @@ class WorkspaceConfig:
     # Where the workspace keeps its users, channels, messages and files across restarts
     # (None: in memory only).
     state_file: Path | None = None
+    # Seed #general with a thread people started, for trying how the agent joins one
+    # (sandbox/slack_seed.py): `make run` turns it on; a restored workspace is never seeded.
+    seed_thread: bool = False
 
 
 class Workspace:
@@ -78,9 +81,11 @@ class Workspace:
         self.limits = RateLimiter(config.slack_limits, clock)
         self.hub = EventHub()
         self.store: StateFile | None = None
+        # Whether the state file brought back an earlier run's workspace.
+        self.restored = False
         if config.state_file is not None:
             self.store = StateFile(config.state_file, self.state)
-            self.store.load()
+            self.restored = self.store.load()
             self.hub.listeners.append(self.store.changed)
         self.deliverer = Deliverer(
             config.signing_secret,
@@ -125,8 +130,12 @@ class Workspace:
     def post_user_message(
         self, channel: Channel, user: str, text: str, thread_ts: str | None, **shared: list[JSON]
     ) -> tuple[Message, asyncio.Task[list[JSON]], list[str]]:
-        """Store a human's message, publish it and deliver its events to the bot."""
-        message, envelopes = self.store_user_message(channel, user, text, thread_ts, **shared)
+        """Store a human's message, publish it and deliver its events to the bot (`shared`:
+        its `files` and `attachments`, as `store_user_message` takes them)."""
+        files, attachments = shared.get("files"), shared.get("attachments")
+        message, envelopes = self.store_user_message(
+            channel, user, text, thread_ts, files, attachments
+        )
         task = self.deliverer.deliver_events(envelopes)
         return message, task, [e["event_id"] for e in envelopes]
 
@@ -138,14 +147,15 @@ class Workspace:
         thread_ts: str | None,
         files: list[JSON] | None = None,
         attachments: list[JSON] | None = None,
+        ts: str | None = None,
     ) -> tuple[Message, list[JSON]]:
         """Store a human's message and publish it; returns it and the events Slack would send.
         `files` (already uploaded, in Slack's shape) make it a `file_share`; `attachments` are
-        forwarded messages."""
+        forwarded messages; `ts` (from `state.next_ts`) dates seeded history."""
         message = self.state.add(
             Message(
                 channel=channel.id,
-                ts=self.state.next_ts(),
+                ts=ts or self.state.next_ts(),
                 text=text,
                 user=user,
                 thread_ts=self.state.thread_root_ts(channel.id, thread_ts) if thread_ts else None,
@@ -156,6 +166,7 @@ class Workspace:
                 attachments=attachments or [],
             )
         )
+        self._record_shares(message)
         self._publish_posted(message)
         envelopes = []
         if not channel.is_im and f"<@{self.config.bot_user_id}>" in text:
@@ -184,6 +195,7 @@ class Workspace:
                 files=files or [],
             )
         )
+        self._record_shares(message)
         self._publish_posted(message)
         build = file_share_event if files else message_event
         self._echo(build(self.state, message, channel))
@@ -240,6 +252,14 @@ class Workspace:
         self.records.ephemerals.append(item)
         self.hub.publish("ephemeral_posted", {"ephemeral": item})
         return ts
+
+    def _record_shares(self, message: Message) -> None:
+        """Note that the files a message carries are now shared where it was posted, by its
+        author (files.info's `channels`, `ims` and `shares`), whoever uploaded them."""
+        for shared in message.files:
+            file = self.state.files.get(str(shared.get("id")))
+            if file is not None:
+                file.shares.append((message.channel, message.ts))
 
     def _publish_posted(self, message: Message) -> None:
         self.hub.publish("message_posted", {"message": self.state.render_for_page(message)})

@@ -25,6 +25,23 @@ function link(text, href) {
 const EMOJI_RE = /:([a-z0-9_+'-]+):(?::(skin-tone-[2-6]):)?/g;
 const URL_RE = /\bhttps?:\/\/[^\s<>]+[^\s<>.,;:!?)'"]/g;
 
+// An emoji written as characters (a whole sequence: flags, keycaps, skin tones, ZWJ families).
+// Bare digits, `#`, `©` or `⏸` are not emoji here: they stay text, in the text font.
+const CHAR_EMOJI_RE = /\p{RGI_Emoji}/gv;
+
+// Text with each emoji character in a span of its own, so the page draws it in the emoji font.
+function charEmojiNodes(text) {
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(CHAR_EMOJI_RE)) {
+    if (m.index > last) out.push(text.slice(last, m.index));
+    out.push(el("span", "emoji", m[0]));
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
 // `:name:` as Slack shows it (`:+1::skin-tone-2:` too); a name Slack does not know stays as typed.
 export function emojiNodes(text, ctx) {
   const out = [];
@@ -33,13 +50,13 @@ export function emojiNodes(text, ctx) {
   for (let m; (m = EMOJI_RE.exec(text)); ) {
     const char = ctx.emoji.get(m[1]);
     if (char === undefined) { EMOJI_RE.lastIndex = m.index + m[0].length - 1; continue; }
-    if (m.index > last) out.push(text.slice(last, m.index));
+    out.push(...charEmojiNodes(text.slice(last, m.index)));
     const span = el("span", "emoji", char + (m[2] ? ctx.emoji.get(m[2]) || "" : ""));
     span.title = m[0];
     out.push(span);
     last = m.index + m[0].length;
   }
-  if (last < text.length) out.push(text.slice(last));
+  out.push(...charEmojiNodes(text.slice(last)));
   return out;
 }
 

@@ -60,7 +60,7 @@ function fileCard(msg, f) {
   const card = el("div", "file");
   card.addEventListener("click", (ev) => ev.stopPropagation());
   const content = "/_sandbox/files/" + encodeURIComponent(f.id) + "/content";
-  card.appendChild(el("div", "file-head", el("span", "file-icon", isTextFile(f) ? "📄" : "📦"),
+  card.appendChild(el("div", "file-head", el("span", "file-icon emoji", isTextFile(f) ? "📄" : "📦"),
     el("span", "file-name", f.title || f.name),
     el("span", "file-meta", (f.pretty_type || f.filetype || "file") + " · " + fileSize(f.size || 0)),
     anchor("Open", content), anchor("Download", content + "?download=1", true)));
@@ -97,7 +97,7 @@ function chip(file, remove) {
   x.type = "button"; x.title = "Remove";
   x.setAttribute("aria-label", "Remove " + file.name);
   x.addEventListener("click", remove);
-  return el("span", "chip", el("span", "file-icon", "📄"), el("span", "file-name", file.name),
+  return el("span", "chip", el("span", "file-icon emoji", "📄"), el("span", "file-name", file.name),
             el("span", "file-meta", fileSize(file.size)), x);
 }
 

@@ -49,7 +49,7 @@ function renderMessage(msg, opts) {
   const isBot = !!msg.bot_id;
   const row = el("div", "msg" + (isBot ? " bot" : "") + (opts.eph ? " eph" : "") + (opts.clickable ? " clickable" : ""));
   const name = isBot ? "agent" : userName(msg.user);
-  const av = el("div", "avatar", isBot ? "🤖" : name.slice(0, 1).toUpperCase());
+  const av = el("div", "avatar", isBot ? el("span", "emoji", "🤖") : name.slice(0, 1).toUpperCase());
   av.style.background = isBot ? "#1264a3" : (COLORS[msg.user] || "#616061");
   const time = new Date(parseFloat(msg.ts) * 1000).toLocaleTimeString();
   const body = el("div", "body", el("div", "meta", el("b", "", name), (isBot ? "APP · " : "") + time +

@@ -1,6 +1,7 @@
 """`make run` (`python -m sandbox.local_run`) as a person meets it: it stops on Ctrl-C even when
 started with SIGINT ignored, its logs are clean, its demo channels get their policies, and a
-restart keeps the sandbox's threads and Restate's sessions together until a reset clears both.
+restart keeps the sandbox's threads and Restate's sessions together until a reset clears both;
+a fresh sandbox workspace has the thread seeded in #general for trying how the agent joins one.
 
 Each test starts its own run in a temporary work folder, every port left to the OS.
 """
@@ -127,6 +128,10 @@ def test_the_logs_are_plain_text_and_bolt_has_nothing_to_warn_about(tmp_path: Pa
         assert bot.environ()["CHANNEL_POLICIES"] == DEMO_POLICIES
         assert "Restate UI:" in run.output
         assert "#steer" in run.output
+        assert "mention @agent in a reply there and it reads the thread first" in run.output
+        with httpx.Client(timeout=30) as http:
+            [seeded] = _general(http, run.urls)
+        assert (seeded["user"], seeded["reply_count"]) == ("U0BOB", 2)
     assert "\x1b[" not in (tmp_path / "restate.log").read_text()
     bot_log = (tmp_path / "bot.log").read_text()
     assert "bot_ready" in bot_log
@@ -157,6 +162,13 @@ def _thread(http: httpx.Client, urls: dict[str, str], ts: str) -> list[dict[str,
     return list(resp.json()["messages"])
 
 
+def _general(http: httpx.Client, urls: dict[str, str]) -> list[dict[str, Any]]:
+    """#general's top-level messages."""
+    resp = http.get(urls["workspace"] + "/_sandbox/messages", params={"channel": "C0GENERAL"})
+    resp.raise_for_status()
+    return list(resp.json()["messages"])
+
+
 def _sessions(http: httpx.Client, urls: dict[str, str]) -> set[str]:
     query = "SELECT DISTINCT service_key FROM state WHERE service_name = 'CodingAgent'"
     headers = {"Accept": "application/json"}
@@ -182,6 +194,8 @@ def test_a_restart_keeps_the_thread_and_its_session_together_until_a_reset(
             first = _thread(http, run.urls, ts)
         with local_run(tmp_path) as run:
             assert [m["text"] for m in _thread(http, run.urls, ts)] == [m["text"] for m in first]
+            # The thread a fresh workspace is seeded with, and alice's: nothing seeded twice.
+            assert [m["user"] for m in _general(http, run.urls)] == ["U0BOB", "U0ALICE"]
             status = _session(http, run.urls, ts)
             assert status["tasks_started"] == 1
             assert status["turns"] >= 2
@@ -190,4 +204,5 @@ def test_a_restart_keeps_the_thread_and_its_session_together_until_a_reset(
         with local_run(tmp_path, SANDBOX_RESET="1") as run:
             assert "Reset: Restate's sessions, the sandbox Slack workspace" in run.output
             assert _thread(http, run.urls, ts) == []
+            assert [m["user"] for m in _general(http, run.urls)] == ["U0BOB"]
             assert _sessions(http, run.urls) == set()

@@ -286,16 +286,82 @@ async def test_the_channel_header_shows_the_channels_purpose(
     await expect(page.locator("#channel-purpose")).to_have_text(purpose)
 
 
-async def test_a_thread_renders_its_mrkdwn_emoji_and_ephemeral_for_the_screenshot(
-    page: Page, workspace_open: Client, slack: AsyncWebClient
-) -> None:
-    root = await post_as(workspace_open, "U0ALICE", "<@U0BOT> make the *flaky* test pass")
-    await slack.reactions_add(channel="C0GENERAL", timestamp=root, name="eyes")
-    await slack.chat_postMessage(channel="C0GENERAL", thread_ts=root, text=MRKDWN)
-    await slack.chat_postEphemeral(
-        channel="C0GENERAL", user="U0ALICE", thread_ts=root, text=":large_green_circle: *working*"
+ANSWER = "\n".join(
+    [
+        "*Fixed* the daylight-saving bug in `dates.py` :tada:",
+        "• `add_days` now counts calendar days in the zone, with `zoneinfo` as <@U0BOB> asked",
+        "• `test_add_days_across_dst` passes, and so do the other tests:",
+        "```",
+        "Ran 4 tests in 0.004s",
+        "OK",
+        "```",
+        "> Reply in this thread to change anything; say _ship_ to open a pull request.",
+    ]
+)
+STATUS = "\n".join(
+    [
+        ":white_check_mark: Answered below.",
+        "✓ Reading `tests/test_dates.py`",
+        "✓ Editing `dates.py`",
+        "✓ Running `python -m unittest` (exit 0)",
+        "_repo `demo` · model `demo-agent`_",
+    ]
+)
+
+
+async def screenshot_with_emoji(page: Page, path: Path) -> None:
+    """A screenshot once the emoji font's slices for every emoji shown have loaded."""
+    drawn = await page.evaluate(
+        """async () => {
+            const emoji = [...document.querySelectorAll(".emoji")].map((e) => e.textContent);
+            const font = '16px "Noto Color Emoji"';
+            await document.fonts.load(font, emoji.join(""));
+            await document.fonts.ready;
+            return emoji.length > 10 && document.fonts.check(font, emoji.join(""));
+        }"""
     )
-    await row(page, "channel", "make the").click()
-    await expect(row(page, "thread", "working")).to_be_visible()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "sandbox-workspace.png"))
+    assert drawn
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(path))
+
+
+async def test_a_thread_with_the_agents_status_answer_and_reactions_for_the_screenshot(
+    workspace_open: Client, slack: AsyncWebClient
+) -> None:
+    """The README's picture of the page: a run interrupted by a reply, its replacement's status
+    and mrkdwn answer, the reactions on the triggers, and a status shortcut's answer; every
+    emoji in colour from the page's own web font (its load waited for)."""
+    earlier = await post_as(
+        workspace_open, "U0BOB", "<@U0BOT> which formats does `parse_date` accept? :thinking_face:"
+    )
+    await slack.reactions_add(channel="C0GENERAL", timestamp=earlier, name="white_check_mark")
+    await slack.chat_postMessage(
+        channel="C0GENERAL", thread_ts=earlier, text="ISO 8601 dates, with or without a time."
+    )
+    await post_as(workspace_open, "U0ALICE", "standup in 5 minutes :coffee:")
+    root = await post_as(
+        workspace_open, "U0ALICE", "<@U0BOT> `test_dates` fails since the clocks changed :cry:"
+    )
+    await slack.reactions_add(channel="C0GENERAL", timestamp=root, name="leftwards_arrow_with_hook")
+    reply = await post_as(workspace_open, "U0BOB", "use zoneinfo instead :pray:", thread_ts=root)
+    await slack.chat_postMessage(
+        channel="C0GENERAL",
+        thread_ts=root,
+        text=":leftwards_arrow_with_hook: Cancelled, restarting with the new message…",
+    )
+    await slack.reactions_add(channel="C0GENERAL", timestamp=reply, name="white_check_mark")
+    await slack.chat_postMessage(channel="C0GENERAL", thread_ts=root, text=STATUS)
+    answer = await slack.chat_postMessage(channel="C0GENERAL", thread_ts=root, text=ANSWER)
+    await slack.reactions_add(channel="C0GENERAL", timestamp=answer["ts"], name="+1::skin-tone-3")
+    await slack.chat_postEphemeral(
+        channel="C0GENERAL",
+        user="U0ALICE",
+        thread_ts=root,
+        text=":white_circle: *Session* in <#C0GENERAL>: *idle* · 2 runs, 1 interrupted",
+    )
+    async with open_page(workspace_open, width=1400, height=1000) as page:
+        await row(page, "channel", "clocks changed").click()
+        await expect(row(page, "thread", "Session")).to_be_visible()
+        await expect(row(page, "thread", "Fixed").locator(".reaction")).to_have_text(["👍🏼 1"])
+        await page.mouse.move(0, 0)
+        await screenshot_with_emoji(page, SCREENSHOTS / "sandbox-workspace.png")
